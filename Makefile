@@ -1,0 +1,24 @@
+# The two commands that do everything on a fresh Debian 12 machine (as root):
+#   make demo   installs what is missing, then runs the end-to-end demo
+#   make test   installs what is missing, then runs the whole test suite
+PY := .venv/bin/python
+
+.PHONY: deps demo test unit bench clean
+
+deps:
+	./scripts/install-deps.sh
+
+demo: deps
+	$(PY) scripts/demo.py
+
+test: deps
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+unit: deps
+	$(PY) -m pytest -q tests/unit
+
+bench: deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf .venv build src/*.egg-info .pytest_cache

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh Debian 12 machine (as root), then the venv.
+# Idempotent: does nothing that is already done, so `make demo` / `make test` can always call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(ostree gir1.2-ostree-1.0 python3-gi python3-venv skopeo runc busybox-static
+      docker-registry umoci systemd systemd-container util-linux iproute2 procps
+      e2fsprogs rpm)
+# docker.io only serves the docker-daemon: transport tests (a private dockerd).
+PKGS+=(docker.io)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+if ! .venv/bin/python -c 'import syscontainers, pytest, hypothesis' 2>/dev/null; then
+    .venv/bin/pip install -q --upgrade pip
+    .venv/bin/pip install -q -e '.[test]'
+fi

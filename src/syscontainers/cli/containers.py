@@ -1,0 +1,5 @@
+"""CLI verbs: containers (stub until implemented)."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""CLI verbs: images (stub until implemented)."""
+
+
+def register(sub) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""CLI verbs: run (stub until implemented)."""
+
+
+def register(sub) -> None:
+    pass

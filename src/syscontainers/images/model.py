@@ -1,0 +1,43 @@
+"""Records that describe images in the store. Immutable; built by store.py, read by everyone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Layer:
+    digest: str            # "sha256:<hex>" (the compressed blob's digest, as in the manifest)
+    size: int              # blob size (commit metadata docker.size)
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image in the store.
+
+    ``names`` are every image ref (``ociimage/<encoded name>``) pointing at this image's commit
+    (empty for a dangling image, i.e. one only kept alive by deployments or not at all).
+    """
+
+    id: str                        # manifest digest hex (else config digest hex), no "sha256:"
+    digest: str                    # "sha256:<id>" form of the same
+    names: tuple[str, ...]         # decoded image names, e.g. "127.0.0.1:5000/a/b:v1"
+    commit: str                    # OSTree commit checksum of the image ref
+    manifest_raw: str              # docker.manifest, exactly as stored
+    manifest: dict
+    layers: tuple[Layer, ...]      # in application order (lowest first)
+    config: dict = field(default_factory=dict)   # parsed config blob ({} when unknown)
+    created: int = 0               # epoch seconds (config "created", else the commit's time)
+
+    @property
+    def name(self) -> str | None:
+        return self.names[0] if self.names else None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        cfg = self.config.get("config") or self.config.get("container_config") or {}
+        return dict(cfg.get("Labels") or {})
+
+    @property
+    def virtual_size(self) -> int:
+        return sum(layer.size for layer in self.layers)
