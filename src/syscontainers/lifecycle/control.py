@@ -1,0 +1,33 @@
+"""start / stop / status of an installed container's service (SPEC 4)."""
+
+from __future__ import annotations
+
+from ..deploy import deployment as dl
+from ..errors import ContainerNotFound
+from ..paths import Paths
+from ..service.systemd import Systemd
+from .query import is_preinstalled
+
+
+def _require(paths: Paths, name: str) -> str:
+    dl.validate_name(name)
+    if dl.current(paths, name) is None and not is_preinstalled(paths, name):
+        raise ContainerNotFound(f"container {name} is not installed")
+    return f"{name}.service"
+
+
+def start(paths: Paths, name: str) -> None:
+    Systemd(paths.user_mode).start(_require(paths, name))
+
+
+def stop(paths: Paths, name: str) -> None:
+    Systemd(paths.user_mode).stop(_require(paths, name))
+
+
+def status_text(paths: Paths, name: str) -> str:
+    return Systemd(paths.user_mode).status_text(_require(paths, name))
+
+
+def logs_command(paths: Paths, name: str) -> list[str]:
+    _require(paths, name)
+    return Systemd(paths.user_mode).journal_args(name)

@@ -1,0 +1,137 @@
+"""install: pull if needed, build NAME.0, then activate it on the host (SPEC 4).
+
+Activation order (each step undone in reverse on failure, so the host ends as before):
+host files → unit file → tmpfiles file → NAME link → daemon-reload → tmpfiles --create → enable.
+The NAME link is the commit point: until it exists, leftovers are an incomplete install that
+:func:`remove.clean_incomplete` removes on the next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..deploy import deployment as dl
+from ..deploy.hostfiles import install_host_files, remove_host_files
+from ..errors import ContainerExists, SysContainersError, UsageError
+from ..images.reference import default_container_name
+from ..images.store import Store
+from ..lock import host_lock
+from ..paths import Paths
+from ..service.runtime import find_runtime, probe_runtime
+from ..service.systemd import Systemd
+from . import build as b
+from .files import remove_if_same, unlink_quiet, write_atomic
+from .images import ensure_image
+from .remove import clean_incomplete
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    image: str
+    name: str | None = None
+    set_values: dict[str, str] = field(default_factory=dict)
+    runtime: str | None = None
+    display: bool = False
+    remote: str | None = None
+    system_package: str = "auto"
+
+
+def unit_file(paths: Paths, name: str):
+    return paths.units_dir / f"{name}.service"
+
+
+def tmpfiles_file(paths: Paths, name: str):
+    return paths.tmpfiles_dir / f"{name}.conf"
+
+
+def install(paths: Paths, req: InstallRequest, say: Say) -> None:
+    if req.system_package in ("yes", "build"):
+        raise UsageError(f"--system-package={req.system_package} is not supported on this host "
+                         "(no rpm-based package manager); use --system-package=no")
+    runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
+    with host_lock(paths):
+        store = Store(paths)
+        image, image_name = ensure_image(paths, store, req.image, say, pull=not req.display)
+        name = dl.validate_name(req.name or default_container_name(image_name))
+        dl.clean_partials(paths, name)
+        if dl.current(paths, name) is not None:
+            say(f"{name} already present")
+            return
+        clean_incomplete(paths, name, say)
+        _check_free(paths, name)
+        if image is None:   # --display of an image not pulled yet
+            say(f"would pull {req.image}, then install it as {name}")
+            return
+        if image.labels.get("atomic.run") == "once":
+            raise UsageError(f"image {image_name} is labelled atomic.run=once: use `syscontainers run {req.image}`")
+        build_req = b.BuildRequest(name, image, image_name, req.set_values, runtime,
+                                   remote=req.remote)
+        dep = dl.deployment(paths, name, 0)
+        built = b.build(paths, store, build_req, dep, dry_run=req.display)
+        if req.display:
+            _display(paths, built, say)
+            return
+        activate(paths, built, say)
+        say(f"installed {name} from {image_name} ({image.id[:12]})")
+
+
+def _check_free(paths: Paths, name: str) -> None:
+    for path, what in ((unit_file(paths, name), "systemd unit"), (tmpfiles_file(paths, name), "tmpfiles file")):
+        if path.exists() or path.is_symlink():
+            raise ContainerExists(f"{what} {path} already exists; remove it or choose another --name")
+
+
+def activate(paths: Paths, built: b.Built, say: Say) -> None:
+    """Put a built deployment in service; on any failure undo what was done, then re-raise."""
+    systemd = Systemd(paths.user_mode)
+    name = built.deployment.name
+    r = built.rendered
+    undo: list[Callable[[], None]] = []
+    try:
+        if built.host_plan:
+            installed = install_host_files(built.host_plan)
+            undo.append(lambda: remove_host_files(installed))
+        if r.unit is not None:
+            write_atomic(unit_file(paths, name), r.unit)
+            undo.append(lambda: remove_if_same(unit_file(paths, name), r.unit))
+        if r.tmpfiles is not None:
+            write_atomic(tmpfiles_file(paths, name), r.tmpfiles)
+            undo.append(lambda: unlink_quiet(tmpfiles_file(paths, name)))
+        dl.switch_link(paths, name, built.deployment)
+        undo.append(lambda: dl.remove_link(paths, name))
+        if r.unit is not None:
+            systemd.daemon_reload()
+            undo.append(systemd.daemon_reload)
+        if r.tmpfiles is not None:
+            systemd.tmpfiles("create", str(tmpfiles_file(paths, name)))
+            undo.append(lambda: systemd.tmpfiles("remove", str(tmpfiles_file(paths, name))))
+        if r.unit is not None:
+            systemd.enable(f"{name}.service")
+            undo.append(lambda: systemd.disable_now(f"{name}.service"))
+    except BaseException:
+        for step in reversed(undo):
+            try:
+                step()
+            except (SysContainersError, OSError) as e:
+                say(f"warning: while undoing the install of {name}: {e}")
+        dl.remove_tree(built.deployment.path)
+        raise
+
+
+def _display(paths: Paths, built: b.Built, say: Say) -> None:
+    name = built.deployment.name
+    r = built.rendered
+    say(f"would install {name} from {built.info.image} ({built.info.revision[:12]})")
+    say(f"  deployment: {built.deployment.path} (link {dl.link_path(paths, name)})")
+    if r.unit is not None:
+        say(f"  systemd unit: {unit_file(paths, name)}")
+        say("  " + r.unit.replace("\n", "\n    ").rstrip())
+    if r.tmpfiles is not None:
+        say(f"  tmpfiles: {tmpfiles_file(paths, name)}")
+        say("  " + r.tmpfiles.replace("\n", "\n    ").rstrip())
+    for h in built.host_plan:
+        say(f"  host file: {h.path}")
+    say(f"  start: {r.exec.start}")

@@ -1,0 +1,120 @@
+"""uninstall, and the clean-up of installs/uninstalls a crash interrupted (SPEC 4).
+
+Order: disable --now, remove the unit first (so it cannot start again), daemon-reload, remove
+tmpfiles (`systemd-tmpfiles --remove`, then the file), host files, the link, then both
+deployments. Every step tolerates "already done", so a half-done uninstall can be run again.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..deploy import deployment as dl
+from ..deploy.hostfiles import remove_host_files
+from ..errors import ConfigError, ContainerNotFound, ServiceError
+from ..lock import host_lock
+from ..paths import Paths
+from ..service.systemd import Systemd
+from .files import read_or_none, remove_if_same, unlink_quiet
+
+Say = Callable[[str], None]
+
+
+def _unit(paths: Paths, name: str):
+    return paths.units_dir / f"{name}.service"
+
+
+def _tmpfiles(paths: Paths, name: str):
+    return paths.tmpfiles_dir / f"{name}.conf"
+
+
+def known(paths: Paths, name: str) -> bool:
+    """Anything of NAME left on the host: link, deployment dirs (a half-done uninstall)."""
+    return (dl.link_path(paths, name).is_symlink()
+            or any(dl.deployment(paths, name, i).exists() for i in (0, 1)))
+
+
+def uninstall(paths: Paths, name: str, say: Say, force: bool = False) -> None:
+    dl.validate_name(name)
+    with host_lock(paths):
+        dl.clean_partials(paths, name)
+        if not known(paths, name):
+            if (paths.preinstalled / name).is_dir():
+                raise ContainerNotFound(f"{name} is preinstalled with the OS; remove the package that ships it")
+            if force:
+                return  # --force: nothing to do is not an error (and an operator's unit stays)
+            raise ContainerNotFound(f"container {name} is not installed")
+        teardown(paths, name, say)
+        say(f"uninstalled {name}")
+
+
+def teardown(paths: Paths, name: str, say: Say) -> None:
+    systemd = Systemd(paths.user_mode)
+    cur = dl.current(paths, name)
+    deps = [d for d in (dl.deployment(paths, name, i) for i in (0, 1)) if d.exists()]
+    infos = _infos(deps, say)
+    _remove_unit_files(paths, name, systemd)
+    # host files: those of the current deployment (the others were removed when it switched)
+    main = cur if cur is not None and cur.exists() else (deps[0] if deps else None)
+    if main is not None and main.path in infos:
+        for kept in remove_host_files(infos[main.path].installed_files_checksum):
+            say(f"warning: kept {kept}: changed since it was installed")
+    dl.remove_link(paths, name)
+    for d in deps:
+        dl.remove_tree(d.path)
+
+
+def _remove_unit_files(paths: Paths, name: str, systemd: Systemd) -> None:
+    unit = _unit(paths, name)
+    if unit.exists():
+        systemd.disable_now(f"{name}.service")
+        unlink_quiet(unit)
+        try:
+            systemd.daemon_reload()
+        except ServiceError:
+            pass
+        systemd.reset_failed(f"{name}.service")
+    tmp = _tmpfiles(paths, name)
+    if tmp.exists():
+        try:
+            systemd.tmpfiles("remove", str(tmp))
+        finally:
+            unlink_quiet(tmp)
+
+
+def _infos(deps, say: Say) -> dict:
+    infos = {}
+    for d in deps:
+        try:
+            infos[d.path] = d.read_info()
+        except ConfigError as e:
+            say(f"warning: {e}")
+    return infos
+
+
+def clean_incomplete(paths: Paths, name: str, say: Say) -> None:
+    """Deployment dirs without a NAME link are the remains of an interrupted install or
+    uninstall: finish removing them. A unit/tmpfiles file is removed only if it is the copy
+    kept in such a deployment (an operator's own file with that name is left alone)."""
+    if dl.link_path(paths, name).is_symlink():
+        return
+    deps = [d for d in (dl.deployment(paths, name, i) for i in (0, 1)) if d.exists()]
+    if not deps:
+        return
+    say(f"cleaning up an interrupted install/uninstall of {name}")
+    systemd = Systemd(paths.user_mode)
+    for d in deps:
+        unit_copy = read_or_none(d.unit_copy)
+        if unit_copy is not None and read_or_none(_unit(paths, name)) == unit_copy:
+            systemd.disable_now(f"{name}.service")
+            remove_if_same(_unit(paths, name), unit_copy)
+            systemd.daemon_reload()
+        tmp_copy = read_or_none(d.tmpfiles_copy)
+        if tmp_copy is not None and read_or_none(_tmpfiles(paths, name)) == tmp_copy:
+            systemd.tmpfiles("remove", str(_tmpfiles(paths, name)))
+            remove_if_same(_tmpfiles(paths, name), tmp_copy)
+        try:
+            remove_host_files(d.read_info().installed_files_checksum)
+        except ConfigError:
+            pass
+        dl.remove_tree(d.path)

@@ -1,0 +1,128 @@
+"""update and rollback (SPEC 4), with the controlled mode's automatic rollback."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..deploy import deployment as dl
+from ..errors import ContainerNotFound, ServiceError, SysContainersError, UsageError
+from ..images.store import Store
+from ..lock import host_lock
+from ..paths import Paths
+from ..service.runtime import find_runtime, probe_runtime
+from ..service.systemd import Systemd
+from . import build as b
+from .query import is_preinstalled
+from .switch import reconcile, switch
+
+Say = Callable[[str], None]
+
+# Values the tool computes for every deployment: never carried over from the info file.
+RECOMPUTED = frozenset({"DESTDIR", "NAME", "EXEC_START", "EXEC_STOP", "EXEC_STARTPRE",
+                        "EXEC_STOPPOST", "HOST_UID", "HOST_GID", "IMAGE_NAME", "IMAGE_ID",
+                        "RUNTIME", "ATOMIC", "UUID", "PIDFILE"})
+
+
+@dataclass(frozen=True)
+class UpdateRequest:
+    name: str
+    rebase: str | None = None
+    set_values: dict[str, str] = field(default_factory=dict)
+    controlled: bool = False
+    timeout: float = 10.0
+    display: bool = False
+
+
+class UpdateFailed(SysContainersError):
+    pass
+
+
+def _live(paths: Paths, name: str) -> dl.Deployment:
+    dl.validate_name(name)
+    cur = dl.current(paths, name)
+    if cur is None:
+        if is_preinstalled(paths, name):
+            raise UsageError(f"{name} is preinstalled with the OS and cannot be updated")
+        raise ContainerNotFound(f"container {name} is not installed")
+    return cur
+
+
+def update(paths: Paths, req: UpdateRequest, say: Say) -> str:
+    """Returns "updated", "unchanged" or "rolled back" (the last raises in controlled mode)."""
+    from .images import ensure_image
+
+    with host_lock(paths):
+        dl.clean_partials(paths, req.name)
+        cur = _live(paths, req.name)
+        reconcile(paths, req.name, say)
+        info = cur.read_info()
+        store = Store(paths)
+        image, image_name = ensure_image(paths, store, req.rebase or info.image, say,
+                                         update=not req.display)
+        carried = {k: v for k, v in info.values.items() if k not in RECOMPUTED}
+        values = {**carried, **req.set_values}
+        if image.id == info.revision and all(info.values.get(k) == v for k, v in req.set_values.items()):
+            say("Latest version already installed.")
+            return "unchanged"
+        runtime = probe_runtime(find_runtime(info.runtime or paths.config.runtime))
+        breq = b.BuildRequest(req.name, image, image_name, values, runtime,
+                              uuid=info.values.get("UUID"), remote=info.remote)
+        target = dl.other(paths, cur)
+        if req.display:
+            built = b.build(paths, store, breq, target, dry_run=True)
+            _display(info, built, say)
+            return "unchanged"
+        b.build(paths, store, breq, target, replace=True)
+        try:
+            was_running = switch(paths, cur, target, say)
+        except BaseException:
+            dl.remove_tree(target.path)   # the live version was restored; drop the half-used one
+            raise
+        if req.controlled and was_running:
+            _verify_or_roll_back(paths, target, cur, req.timeout, say)
+        say(f"updated {req.name}: {info.revision[:12]} -> {image.id[:12]}")
+        return "updated"
+
+
+def _verify_or_roll_back(paths, new: dl.Deployment, old: dl.Deployment, timeout: float, say: Say):
+    """Detached runc units report a successful start and fail a moment later, so the verdict
+    is the unit's state after a settle time, not only the start job's result."""
+    systemd = Systemd(paths.user_mode)
+    unit = f"{new.name}.service"
+    deadline = time.monotonic() + timeout
+    healthy = systemd.is_active(unit)
+    while healthy and time.monotonic() < deadline:
+        time.sleep(0.5)
+        healthy = systemd.is_active(unit)
+    if healthy:
+        return
+    say(f"the new version of {new.name} did not stay active; rolling back")
+    switch(paths, new, old, say, start_after=True)
+    raise UpdateFailed(f"update of {new.name} failed: the new version did not start "
+                       f"(see `syscontainers logs {new.name}`); rolled back to the previous version")
+
+
+def rollback(paths: Paths, name: str, say: Say) -> None:
+    with host_lock(paths):
+        dl.clean_partials(paths, name)
+        cur = _live(paths, name)
+        reconcile(paths, name, say)
+        prev = dl.other(paths, cur)
+        if not prev.exists():
+            raise ContainerNotFound(f"Cannot find a previous deployment to rollback located at {prev.path}")
+        switch(paths, cur, prev, say)
+        say(f"rolled back {name} to {prev.path}")
+
+
+def _display(info: dl.InstallInfo, built: b.Built, say: Say) -> None:
+    say(f"would update {built.deployment.name}: {info.revision[:12]} -> {built.info.revision[:12]}")
+    for k in sorted(set(info.values) | set(built.info.values)):
+        old, new = info.values.get(k), built.info.values.get(k)
+        if old != new and k not in ("DESTDIR", "EXEC_START", "EXEC_STOP", "EXEC_STOPPOST", "EXEC_STARTPRE"):
+            say(f"  {k}: {old!r} -> {new!r}")
+    say(f"  would write {built.deployment.path} and switch the {built.deployment.name} link to it")
+
+
+__all__ = ["update", "rollback", "UpdateRequest", "UpdateFailed", "ServiceError"]

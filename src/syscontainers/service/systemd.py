@@ -1,0 +1,93 @@
+"""systemctl / systemd-tmpfiles / journalctl wrappers, for the system and the user manager.
+
+Status for many units comes from ONE `systemctl show` call (list must stay fast with 100
+containers), never one process per container.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import CommandError, ServiceError
+from ..proc import Result, run
+
+# ActiveState -> the status `list` shows (SPEC 4)
+_STATUS = {
+    "active": "running", "reloading": "running", "activating": "running",
+    "deactivating": "inactive", "inactive": "inactive", "failed": "failed",
+}
+
+
+@dataclass(frozen=True)
+class Systemd:
+    user_mode: bool
+
+    def _scope(self) -> list[str]:
+        return ["--user"] if self.user_mode else []
+
+    def systemctl(self, *args: str, check: bool = True) -> Result:
+        try:
+            return run(["systemctl", *self._scope(), *args], check=check,
+                       what=f"systemctl {' '.join(args)}")
+        except CommandError as e:
+            raise ServiceError(e.message) from None
+
+    def daemon_reload(self) -> None:
+        self.systemctl("daemon-reload")
+
+    def enable(self, unit: str) -> None:
+        self.systemctl("enable", unit)
+
+    def disable_now(self, unit: str) -> None:
+        """Disable and stop; a unit systemd no longer knows is not an error (re-runnable)."""
+        self.systemctl("disable", "--now", unit, check=False)
+
+    def start(self, unit: str) -> None:
+        self.systemctl("start", unit)
+
+    def stop(self, unit: str) -> None:
+        self.systemctl("stop", unit)
+
+    def restart(self, unit: str) -> None:
+        self.systemctl("restart", unit)
+
+    def is_active(self, unit: str) -> bool:
+        return self.systemctl("is-active", "--quiet", unit, check=False).returncode == 0
+
+    def reset_failed(self, unit: str) -> None:
+        self.systemctl("reset-failed", unit, check=False)
+
+    def statuses(self, units: list[str]) -> dict[str, str]:
+        """unit -> running | failed | inactive | no service, in one systemctl call."""
+        if not units:
+            return {}
+        res = self.systemctl("show", "--property=Id,LoadState,ActiveState", "--", *units,
+                             check=False)
+        out: dict[str, str] = {}
+        for unit, block in zip(units, res.stdout.strip().split("\n\n")):
+            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            if props.get("LoadState") in (None, "not-found"):
+                out[unit] = "no service"
+            else:
+                out[unit] = _STATUS.get(props.get("ActiveState", ""), props.get("ActiveState", "unknown"))
+        for unit in units:
+            out.setdefault(unit, "no service")
+        return out
+
+    def status_text(self, unit: str) -> str:
+        return self.systemctl("status", "--no-pager", "--full", unit, check=False).stdout
+
+    # --- tmpfiles ------------------------------------------------------------------------
+    def tmpfiles(self, action: str, conf: str) -> None:
+        args = ["systemd-tmpfiles", f"--{action}"] + (["--user"] if self.user_mode else []) + [conf]
+        try:
+            run(args, what=f"systemd-tmpfiles --{action} {conf}")
+        except CommandError as e:
+            raise ServiceError(e.message) from None
+
+    # --- logs ----------------------------------------------------------------------------
+    def journal_args(self, name: str) -> list[str]:
+        """journalctl arguments for a container's logs: the service and, for detached runc,
+        the runc-NAME.scope it runs in (its output is not in the service's journal)."""
+        return ["journalctl", *self._scope(), "--no-pager",
+                "-u", f"{name}.service", "-u", f"runc-{name}.scope"]
