@@ -1,5 +1,92 @@
-"""CLI verbs: run (stub until implemented)."""
+"""CLI verbs that use images without installing them: run, exec, mount, umount, extract."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import make_context
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("run", help="run an image once in the foreground")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
+    p.add_argument("--name", help="NAME for the templates (default: from the image name)")
+    p.add_argument("--set", dest="set_values", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--runtime", metavar="PATH")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("exec", help="run a command in a container (running or not)")
+    p.add_argument("--detach", "-d", action="store_true")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="CMD")
+    p.set_defaults(func=_exec)
+
+    p = sub.add_parser("mount", help="mount an image or a container's rootfs at DIR")
+    p.add_argument("what", metavar="IMAGE|NAME")
+    p.add_argument("target", metavar="DIR")
+    p.add_argument("--rw", action="store_true", help="writable (changes kept until umount)")
+    p.set_defaults(func=_mount)
+
+    p = sub.add_parser("umount", help="unmount what `mount` mounted at DIR")
+    p.add_argument("target", metavar="DIR")
+    p.set_defaults(func=_umount)
+
+    p = sub.add_parser("extract", help="copy an image's tree into DIR")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("target", metavar="DIR")
+    p.set_defaults(func=_extract)
+
+
+def _say(ctx):
+    return lambda msg: None if ctx.quiet and not msg.startswith("warning") else print(msg, flush=True)
+
+
+def _run(args) -> int:
+    from ..deploy.values import parse_set
+    from ..lifecycle.runonce import RunRequest, run_image
+
+    ctx = make_context(args)
+    req = RunRequest(args.image, args.command, args.name, parse_set(args.set_values), args.runtime)
+    return run_image(ctx.paths, req, _say(ctx))
+
+
+def _exec(args) -> int:
+    from ..lifecycle.execute import exec_in
+
+    ctx = make_context(args)
+    return exec_in(ctx.paths, args.name, args.command, args.detach, _say(ctx))
+
+
+def _mount(args) -> int:
+    from ..deploy import deployment as dl
+    from ..images.store import Store
+    from ..lifecycle.mounts import mount_image
+
+    ctx = make_context(args)
+    store = Store(ctx.paths)
+    dep = dl.current(ctx.paths, args.what) if "/" not in args.what and ":" not in args.what else None
+    if dep is not None:
+        mount_image(ctx.paths, store, None, dep.rootfs, Path(args.target), args.rw)
+    else:
+        mount_image(ctx.paths, store, store.resolve(args.what), None, Path(args.target), args.rw)
+    return 0
+
+
+def _umount(args) -> int:
+    from ..lifecycle.mounts import umount_dir
+
+    umount_dir(make_context(args).paths, Path(args.target))
+    return 0
+
+
+def _extract(args) -> int:
+    from ..images.store import Store
+    from ..lifecycle.mounts import extract
+
+    ctx = make_context(args)
+    store = Store(ctx.paths)
+    extract(ctx.paths, store, store.resolve(args.image),
+            Path(args.target))
+    return 0

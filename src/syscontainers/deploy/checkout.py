@@ -39,8 +39,9 @@ def open_repo(repo_path: Path):
     return repo
 
 
-def checkout_commit(repo, commit: str, dest: Path, user_mode: bool) -> None:
-    """Check ``commit`` out at ``dest`` (which must not exist) with hard links only.
+def checkout_commit(repo, commit: str, dest: Path, user_mode: bool, copy: bool = False) -> None:
+    """Check ``commit`` out at ``dest`` (which must not exist) with hard links only (or, with
+    ``copy``, as plain copies for trees the operator may edit).
 
     System mode keeps owners and modes (bare repo); user mode uses ostree's user checkout,
     which drops setuid/setgid bits and ownership.
@@ -50,7 +51,8 @@ def checkout_commit(repo, commit: str, dest: Path, user_mode: bool) -> None:
     opts = OSTree.RepoCheckoutAtOptions()
     opts.mode = OSTree.RepoCheckoutMode.USER if user_mode else OSTree.RepoCheckoutMode.NONE
     opts.overwrite_mode = OSTree.RepoCheckoutOverwriteMode.NONE
-    opts.no_copy_fallback = True
+    opts.no_copy_fallback = not copy
+    opts.force_copy = copy
     opts.process_whiteouts = False
     try:
         repo.checkout_at(opts, -100, str(dest), commit, None)  # -100 = AT_FDCWD
