@@ -71,6 +71,8 @@ def install(paths: Paths, req: InstallRequest, say: Say) -> None:
                                    remote=req.remote)
         dep = dl.deployment(paths, name, 0)
         built = b.build(paths, store, build_req, dep, dry_run=req.display)
+        for warning in built.rendered.warnings:
+            say(f"warning: {warning}")
         if req.display:
             _display(paths, built, say)
             return
@@ -91,9 +93,10 @@ def activate(paths: Paths, built: b.Built, say: Say) -> None:
     r = built.rendered
     undo: list[Callable[[], None]] = []
     try:
-        if built.host_plan:
-            installed = install_host_files(built.host_plan)
-            undo.append(lambda: remove_host_files(installed))
+        if r.host_files:
+            installed = install_host_files(r.host_files)
+            undo.append(lambda: remove_host_files(installed.checksums))
+            b.record_installed(built.deployment, built.info, installed.checksums)
         if r.unit is not None:
             write_atomic(unit_file(paths, name), r.unit)
             undo.append(lambda: remove_if_same(unit_file(paths, name), r.unit))
@@ -132,6 +135,6 @@ def _display(paths: Paths, built: b.Built, say: Say) -> None:
     if r.tmpfiles is not None:
         say(f"  tmpfiles: {tmpfiles_file(paths, name)}")
         say("  " + r.tmpfiles.replace("\n", "\n    ").rstrip())
-    for h in built.host_plan:
-        say(f"  host file: {h.path}")
+    for h in r.host_files:
+        say(f"  host file: {h.dest}")
     say(f"  start: {r.exec.start}")

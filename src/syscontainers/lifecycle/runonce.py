@@ -9,7 +9,6 @@ happens — failure, Ctrl-C — the mount, the tmpfiles entries and the director
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import signal
 import subprocess
@@ -20,11 +19,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..deploy import deployment as dl
-from ..deploy.exports import Exports, read_exports
-from ..deploy.ocispec import default_spec, validate_config
-from ..deploy.render import render_template
-from ..deploy.values import compute_values, os_values
-from ..errors import ConfigError, UsageError
+from ..deploy.exports import read_exports
+from ..deploy.render import Target, deployment_values, render_deployment
+from ..errors import UsageError
 from ..images.model import Image
 from ..images.reference import default_container_name
 from ..images.store import Store
@@ -57,39 +54,28 @@ def run_image(paths: Paths, req: RunRequest, say: Say) -> int:
         bundle = stack.enter_context(mounts.temp_dir(paths, f"run-{name}"))
         rootfs = stack.enter_context(mounts.image_rootfs(paths, store, image, bundle))
         exports = read_exports(rootfs, image_name)
-        values = compute_values(exports.manifest.default_values,
-                                os_values(paths.user_mode, name, runtime.path, secrets.token_hex(16)),
-                                req.set_values,
-                                {"DESTDIR": str(bundle), "NAME": name, "IMAGE_NAME": image_name,
-                                 "IMAGE_ID": image.id, "HOST_UID": str(os.getuid()),
-                                 "HOST_GID": str(os.getgid())})
-        config = _config(exports, image, image_name, values, req.command)
-        config.setdefault("root", {})["path"] = str(rootfs)
+        target = Target(name, bundle, image_name, image.id, paths.user_mode, runtime,
+                        run_once=True)
+        rendered = render_deployment(exports, deployment_values(exports, target, req.set_values),
+                                     target)
+        config = _config(rendered.config, rendered.config_json is None, image, req.command)
         (bundle / "config.json").write_text(json.dumps(config, indent=2))
-        stack.enter_context(_Tmpfiles(paths, exports, bundle, values))
+        if rendered.tmpfiles:
+            (bundle / "tmpfiles.conf").write_text(rendered.tmpfiles)
+            stack.enter_context(_Tmpfiles(Systemd(paths.user_mode), bundle / "tmpfiles.conf"))
         return run_foreground(runtime.path, bundle, f"{name}-run-{secrets.token_hex(4)}")
 
 
-def _config(exports: Exports, image: Image, image_name: str, values: dict[str, str],
-            command: list[str]) -> dict:
-    if exports.config_json is not None:
-        text = exports.config_json
-    elif exports.config_template is not None:
-        text = render_template(exports.config_template, values, "config.json.template")
-    else:
-        text = None
-    if text is None:
-        config = default_spec(find_runtime(None))
-        config["process"]["args"] = command or _image_command(image)
-    else:
-        try:
-            config = json.loads(text) or {}
-        except ValueError as e:
-            raise ConfigError(f"config.json of {image_name} is not valid JSON: {e}") from None
-        if command:
-            config.setdefault("process", {})["args"] = command
-    validate_config(config, remote=False, run_once=True)
-    config.setdefault("process", {})["terminal"] = sys.stdin.isatty() and sys.stdout.isatty()
+def _config(config: dict, generated: bool, image: Image, command: list[str]) -> dict:
+    """The run-once config: CMD replaces the args; an image without a config of its own runs
+    its Entrypoint + Cmd (what `podman run IMAGE` would run)."""
+    config = json.loads(json.dumps(config))  # a private copy
+    process = config.setdefault("process", {})
+    if command:
+        process["args"] = command
+    elif generated:
+        process["args"] = _image_command(image)
+    process["terminal"] = sys.stdin.isatty() and sys.stdout.isatty()
     return config
 
 
@@ -102,23 +88,17 @@ def _image_command(image: Image) -> list[str]:
 
 
 class _Tmpfiles:
-    """Context manager: render tmpfiles.template (if any) and create/remove its entries."""
+    """Context manager: create a tmpfiles config's entries, remove them on the way out."""
 
-    def __init__(self, paths: Paths, exports: Exports, bundle: Path, values: dict[str, str]):
-        self.systemd = Systemd(paths.user_mode)
-        self.conf = None
-        if exports.tmpfiles_template is not None:
-            self.conf = bundle / "tmpfiles.conf"
-            self.conf.write_text(render_template(exports.tmpfiles_template, values, "tmpfiles.template"))
+    def __init__(self, systemd: Systemd, conf: Path):
+        self.systemd, self.conf = systemd, conf
 
     def __enter__(self):
-        if self.conf:
-            self.systemd.tmpfiles("create", str(self.conf))
+        self.systemd.tmpfiles("create", str(self.conf))
         return self
 
     def __exit__(self, *exc):
-        if self.conf:
-            self.systemd.tmpfiles("remove", str(self.conf))
+        self.systemd.tmpfiles("remove", str(self.conf))
 
 
 def run_foreground(runtime: str, bundle: Path, container_id: str) -> int:

@@ -12,10 +12,11 @@ from typing import Callable
 
 from ..deploy import deployment as dl
 from ..deploy.exports import read_exports
-from ..deploy.hostfiles import install_host_files, plan_host_files, remove_host_files
+from ..deploy.hostfiles import install_host_files, plan_host_files
 from ..errors import ConfigError, SysContainersError
 from ..paths import Paths
 from ..service.systemd import Systemd
+from . import build
 from .files import read_or_none, unlink_quiet, write_atomic
 
 Say = Callable[[str], None]
@@ -30,10 +31,11 @@ def tmpfiles_path(paths: Paths, name: str):
 
 
 def _host_plan(dep: dl.Deployment, info: dl.InstallInfo):
+    """The host files of a deployment, planned again from its rootfs and stored values."""
     if not info.installed_files:
-        return []
+        return ()
     exports = read_exports(dep.rootfs, info.image)
-    return plan_host_files(exports, info.values) if exports.hostfs else []
+    return plan_host_files(exports.hostfs, exports.manifest, info.values)
 
 
 def _install_files(paths: Paths, systemd: Systemd, dep: dl.Deployment) -> None:
@@ -72,16 +74,18 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
     installed = None
     try:
         _remove_tmpfiles(paths, systemd, name)
-        kept = remove_host_files(src_info.installed_files_checksum)
-        for path in kept:
+        # one call swaps the sets: the source's unchanged files not in the target's go
+        installed = install_host_files(_host_plan(dst, dst_info),
+                                       previous=src_info.installed_files_checksum)
+        for path in installed.kept:
             say(f"warning: kept {path}: changed since it was installed")
-        installed = install_host_files(_host_plan(dst, dst_info))
+        build.record_installed(dst, dst_info, installed.checksums)
         _install_files(paths, systemd, dst)
         dl.switch_link(paths, name, dst)
     except BaseException:
-        if installed is not None:
-            remove_host_files(installed)
-        _restore(paths, systemd, src, src_info, was_running, say)
+        _restore(paths, systemd, src, src_info,
+                 installed.checksums if installed else dst_info.installed_files_checksum,
+                 was_running, say)
         raise
     systemd.daemon_reload()
     if tmpfiles_path(paths, name).exists():
@@ -94,11 +98,11 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
 
 
 def _restore(paths: Paths, systemd: Systemd, src: dl.Deployment, src_info: dl.InstallInfo,
-             was_running: bool, say: Say) -> None:
+             dst_record: dict, was_running: bool, say: Say) -> None:
     """Best effort: put the source deployment's files back and restart it."""
     try:
-        install_host_files(_host_plan(src, src_info))
-    except (SysContainersError, OSError, TypeError) as e:
+        install_host_files(_host_plan(src, src_info), previous=dst_record)
+    except (SysContainersError, OSError) as e:
         say(f"warning: while restoring host files of {src.name}: {e}")
     try:
         _install_files(paths, systemd, src)

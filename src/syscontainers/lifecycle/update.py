@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..deploy import deployment as dl
+from ..deploy.values import carried_values
 from ..errors import ContainerNotFound, ServiceError, SysContainersError, UsageError
 from ..images.store import Store
 from ..lock import host_lock
@@ -18,11 +19,6 @@ from .query import is_preinstalled
 from .switch import reconcile, switch
 
 Say = Callable[[str], None]
-
-# Values the tool computes for every deployment: never carried over from the info file.
-RECOMPUTED = frozenset({"DESTDIR", "NAME", "EXEC_START", "EXEC_STOP", "EXEC_STARTPRE",
-                        "EXEC_STOPPOST", "HOST_UID", "HOST_GID", "IMAGE_NAME", "IMAGE_ID",
-                        "RUNTIME", "ATOMIC", "UUID", "PIDFILE"})
 
 
 @dataclass(frozen=True)
@@ -61,8 +57,7 @@ def update(paths: Paths, req: UpdateRequest, say: Say) -> str:
         store = Store(paths)
         image, image_name = ensure_image(paths, store, req.rebase or info.image, say,
                                          update=not req.display)
-        carried = {k: v for k, v in info.values.items() if k not in RECOMPUTED}
-        values = {**carried, **req.set_values}
+        values = carried_values(info.values, req.set_values)
         if image.id == info.revision and all(info.values.get(k) == v for k, v in req.set_values.items()):
             say("Latest version already installed.")
             return "unchanged"
@@ -74,7 +69,7 @@ def update(paths: Paths, req: UpdateRequest, say: Say) -> str:
             built = b.build(paths, store, breq, target, dry_run=True)
             _display(info, built, say)
             return "unchanged"
-        b.build(paths, store, breq, target, replace=True)
+        b.build(paths, store, breq, target, replace_existing=True)
         try:
             was_running = switch(paths, cur, target, say)
         except BaseException:

@@ -1,0 +1,255 @@
+"""Rendering a deployment: values + ``/exports`` -> config.json, unit, tmpfiles, host files.
+
+Everything happens in memory and is validated before anything is written: a verb calls
+
+    exports = read_exports(rootfs, image_name)                     # exports.py
+    values = deployment_values(exports, target, user_set, uuid)    # all values, forced included
+    rendered = render_deployment(exports, values, target)          # RenderedFiles, or an error
+
+and only then writes ``rendered`` (config.json, NAME.service, tmpfiles-NAME.conf, host files).
+Any error (missing variable, invalid JSON, a newline in a unit value ...) is raised before
+anything is written, so nothing is installed.
+
+Sources (SPEC 3):
+- config.json: exports/config.json as is, else config.json.template rendered, else the
+  runtime's default spec (and a warning in ``RenderedFiles.warnings``). It must parse as a JSON
+  object and pass :func:`ocispec.validate_config`. It is then rewritten when the rootfs is
+  remote (root.path) or in user mode (user namespace). An unchanged config keeps its text.
+- unit: exports/service.template, else :data:`DEFAULT_UNIT_TEMPLATE` (whose Exec lines with an
+  empty value are left out). None with noContainerService and for run-once.
+- tmpfiles: exports/tmpfiles.template, else ``d PATH 0700 HOST_UID HOST_GID - -`` for every
+  absolute bind-mount source of config.json missing on the host. None when empty.
+
+Textual substitution is safe because results are checked: config.json must still parse (a value
+with a newline may go there: JSON whitespace); a value used by the unit or tmpfiles template
+must not contain a newline (it would add a line), nor, in a unit, end with a backslash (it would
+continue the line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import TemplateError
+from ..service.runtime import ExecCommands, Runtime, exec_commands
+from . import ocispec
+from .exports import Exports
+from .hostfiles import HostFile, plan_host_files, rendered_renames
+from .template import render_template, template_variables
+from .values import compute_values, forced_values, os_values
+
+__all__ = [
+    "DEFAULT_UNIT_TEMPLATE", "RenderedFiles", "Target", "deployment_values",
+    "render_deployment", "render_template", "template_variables", "unit_template",
+    "tmpfiles_for_missing",
+]
+
+DEFAULT_UNIT_TEMPLATE = """\
+[Unit]
+Description=$NAME
+
+[Service]
+ExecStartPre=$EXEC_STARTPRE
+ExecStart=$EXEC_START
+ExecStop=$EXEC_STOP
+ExecStopPost=$EXEC_STOPPOST
+Restart=on-failure
+WorkingDirectory=$DESTDIR
+PIDFile=$PIDFILE
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a deployment is rendered for (besides the values)."""
+
+    name: str
+    destdir: Path                     # the deployment dir CHECKOUTS/NAME.N (DESTDIR)
+    image_name: str
+    image_id: str
+    user_mode: bool
+    runtime: Runtime
+    remote_rootfs: Path | None = None  # --remote: config.json root.path points there
+    run_once: bool = False             # no unit, no host files, root.readonly not required
+    host_root: Path = Path("/")        # the host's / (bind sources, /etc/subuid); tests: a temp dir
+    uid: int = field(default_factory=os.getuid)
+    gid: int = field(default_factory=os.getgid)
+
+
+@dataclass(frozen=True)
+class RenderedFiles:
+    """A rendered deployment, validated, not yet written anywhere."""
+
+    values: dict[str, str]            # every value, forced ones included (info file "values")
+    config_json: str | None           # None only with noContainerService and no image config
+    config: dict                      # config_json parsed ({} when None)
+    unit: str | None                  # NAME.service, None without a container service
+    tmpfiles: str | None              # tmpfiles-NAME.conf, None when there is nothing to create
+    exec: ExecCommands
+    host_files: tuple[HostFile, ...]  # plan for hostfiles.install_host_files
+    rename_files: dict[str, str]      # renameFiles rendered (info "rename-installed-files")
+    has_container_service: bool
+    warnings: tuple[str, ...] = ()    # for the operator (e.g. default config.json generated)
+
+
+def unit_template(exports: Exports) -> str:
+    """The unit template in effect: the image's service.template, else the default unit."""
+    return exports.service_template if exports.service_template is not None \
+        else DEFAULT_UNIT_TEMPLATE
+
+
+def deployment_values(exports: Exports, target: Target, user_set: Mapping[str, str],
+                      uuid: str | None = None) -> dict[str, str]:
+    """All values of a deployment (SPEC 3 precedence), EXEC_* chosen for its unit template.
+
+    ``user_set`` is ``values.parse_set(--set)`` on install, ``values.carried_values(info
+    values, --set)`` on update; ``uuid`` None means a new random UUID unless ``user_set``
+    carries one.
+    """
+    defaults = exports.manifest.default_values
+    osv = os_values(target.user_mode, target.name, target.runtime.path, uuid, user_set)
+    pidfile = compute_values(defaults, osv, user_set, {})["PIDFILE"]
+    execs = exec_commands(target.runtime, target.name, pidfile, target.user_mode,
+                          unit_template(exports))
+    forced = forced_values(name=target.name, destdir=str(target.destdir), exec_commands=execs,
+                           image_name=target.image_name, image_id=target.image_id,
+                           host_uid=target.uid, host_gid=target.gid)
+    return compute_values(defaults, osv, user_set, forced)
+
+
+def render_deployment(exports: Exports, values: Mapping[str, str],
+                      target: Target) -> RenderedFiles:
+    """Render and validate everything (module docstring); TemplateError/ConfigError if bad."""
+    values = dict(values)
+    warnings: list[str] = []
+    has_service = not exports.manifest.no_container_service and not target.run_once
+    config_text, config = _render_config(exports, values, target, warnings)
+    unit = _render_unit(exports, values, target.image_name) if has_service else None
+    tmpfiles = _render_tmpfiles(exports, values, config, target)
+    if target.run_once:
+        host_files, renames = (), {}
+    else:
+        renames = rendered_renames(exports.manifest, values)
+        host_files = plan_host_files(exports.hostfs, exports.manifest, values)
+    execs = ExecCommands(values.get("EXEC_START", ""), values.get("EXEC_STOP", ""),
+                         values.get("EXEC_STARTPRE", ""), values.get("EXEC_STOPPOST", ""))
+    return RenderedFiles(values, config_text, config, unit, tmpfiles, execs, host_files,
+                         renames, not exports.manifest.no_container_service, tuple(warnings))
+
+
+# ---------------------------------------------------------------------------- config.json
+
+def _render_config(exports: Exports, values: dict, target: Target,
+                   warnings: list[str]) -> tuple[str | None, dict]:
+    image = target.image_name
+    if exports.config_json is not None:
+        text, what = exports.config_json, f"config.json of image {image}"
+    elif exports.config_template is not None:
+        what = f"config.json.template of image {image}"
+        text = render_template(exports.config_template, values, what)
+        what = f"config.json rendered from {what}"
+    elif exports.manifest.no_container_service:
+        return None, {}
+    else:
+        text, what = None, f"default config.json for image {image}"
+        warnings.append(f"image {image} ships no config.json: a default one was generated; "
+                        f"you may want to edit {Path(target.destdir) / 'config.json'}")
+
+    cfg = ocispec.parse_config(text, what) if text is not None \
+        else ocispec.default_spec(target.runtime.path)
+    remote = target.remote_rootfs is not None
+    ocispec.validate_config(cfg, remote=remote, run_once=target.run_once, what=what)
+    final = cfg
+    if remote:
+        final = ocispec.with_root_path(final, str(target.remote_rootfs))
+    if target.user_mode:
+        subuid, subgid = _subid_ranges(target)
+        final = ocispec.rewrite_for_user_namespace(final, target.uid, target.gid, subuid, subgid)
+    if text is None or final != cfg:
+        text = json.dumps(final, indent=4) + "\n"
+    return text, final
+
+
+def _subid_ranges(target: Target):
+    try:
+        user = pwd.getpwuid(target.uid).pw_name
+    except KeyError:
+        user = str(target.uid)
+    etc = Path(target.host_root) / "etc"
+    return (ocispec.read_subid_range(etc / "subuid", user, target.uid),
+            ocispec.read_subid_range(etc / "subgid", user, target.gid))
+
+
+# ---------------------------------------------------------------------------- unit, tmpfiles
+
+def _render_unit(exports: Exports, values: dict, image: str) -> str:
+    if exports.service_template is not None:
+        template, what = exports.service_template, f"service.template of image {image}"
+    else:
+        template, what = _without_empty_exec_lines(values), "default unit"
+    _check_line_safe(template, values, "unit file", continuation=True)
+    return render_template(template, values, what)
+
+
+def _without_empty_exec_lines(values: Mapping[str, str]) -> str:
+    """The default unit minus its ``ExecX=$EXEC_X`` lines whose value is empty."""
+    kept = []
+    for line in DEFAULT_UNIT_TEMPLATE.splitlines(keepends=True):
+        key, _, ref = line.strip().partition("=$")
+        if key.startswith("Exec") and ref.startswith("EXEC_") and not values.get(ref):
+            continue
+        kept.append(line)
+    return "".join(kept)
+
+
+def _render_tmpfiles(exports: Exports, values: dict, config: dict,
+                     target: Target) -> str | None:
+    if exports.tmpfiles_template is not None:
+        _check_line_safe(exports.tmpfiles_template, values, "tmpfiles file", continuation=False)
+        text = render_template(exports.tmpfiles_template, values,
+                               f"tmpfiles.template of image {target.image_name}")
+    else:
+        missing = ocispec.missing_bind_sources(config, Path(target.host_root))
+        text = tmpfiles_for_missing(missing, values.get("HOST_UID", str(target.uid)),
+                                    values.get("HOST_GID", str(target.gid)))
+    return text or None
+
+
+def tmpfiles_for_missing(paths: list[str], uid: str, gid: str) -> str:
+    """``d PATH 0700 UID GID - -`` lines, one per path (paths quoted for systemd-tmpfiles)."""
+    return "".join(f"d {_tmpfiles_quote(p)} 0700 {uid} {gid} - -\n" for p in paths)
+
+
+def _tmpfiles_quote(path: str) -> str:
+    """A path as one tmpfiles field: ``%`` doubled (specifiers), quoted when it has blanks."""
+    path = path.replace("%", "%%")
+    if not any(c in path for c in ' \t\n\r"\'\\'):
+        return path
+    escaped = (path.replace("\\", "\\\\").replace('"', '\\"')
+               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
+    return f'"{escaped}"'
+
+
+def _check_line_safe(template: str, values: Mapping[str, str], kind: str,
+                     continuation: bool) -> None:
+    """TemplateError when a value the template uses would add or join lines in ``kind``."""
+    for name in sorted(template_variables(template)):
+        value = values.get(name)
+        if value is None:
+            continue  # render_template reports missing values
+        if "\n" in value or "\r" in value:
+            raise TemplateError(
+                f"value of {name} contains a newline; it would add a line to the {kind}")
+        if "\0" in value:
+            raise TemplateError(f"value of {name} contains a NUL character, invalid in the {kind}")
+        if continuation and value.endswith("\\"):
+            raise TemplateError(
+                f"value of {name} ends with a backslash; it would join lines in the {kind}")

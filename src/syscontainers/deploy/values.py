@@ -1,0 +1,149 @@
+"""Template values and their precedence (SPEC 3).
+
+Values are plain ``dict[str, str]`` (every value a string, as templates see them). From weakest
+to strongest, :func:`compute_values` merges:
+
+1. the image's ``defaultValues`` (exports/manifest.json);
+2. the values the OS sets (:func:`os_values`) — RUN_DIRECTORY, PIDFILE, CONF_DIRECTORY,
+   STATE_DIRECTORY, ALL_PROCESS_CAPABILITIES, RUNTIME, ATOMIC, UUID;
+3. ``--set NAME=VALUE`` (:func:`parse_set`); on update, the values stored in the info file
+   plus the new ``--set`` (:func:`carried_values`);
+4. the forced values nobody can override (:func:`forced_values`): DESTDIR, NAME, EXEC_*,
+   HOST_UID, HOST_GID, IMAGE_NAME, IMAGE_ID.
+
+An OS value therefore beats an image default of the same name (as in atomic), and PIDFILE
+follows a RUN_DIRECTORY given with ``--set``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid as uuidlib
+from typing import Iterable, Mapping
+
+from ..errors import UsageError
+from ..service.runtime import ExecCommands
+from .capabilities import all_process_capabilities
+
+FORCED_VARIABLES: tuple[str, ...] = (
+    "DESTDIR", "NAME", "EXEC_START", "EXEC_STOP", "EXEC_STARTPRE", "EXEC_STOPPOST",
+    "HOST_UID", "HOST_GID", "IMAGE_NAME", "IMAGE_ID",
+)
+OS_VARIABLES: tuple[str, ...] = (
+    "RUN_DIRECTORY", "PIDFILE", "CONF_DIRECTORY", "STATE_DIRECTORY",
+    "ALL_PROCESS_CAPABILITIES", "RUNTIME", "ATOMIC", "UUID",
+)
+
+
+def parse_set(pairs: Iterable[str]) -> dict[str, str]:
+    """``--set`` arguments to a dict: split at the first ``=``; a later pair wins.
+
+    UsageError for a pair without ``=``, an empty name, or a forced variable (nobody can set
+    those; silently ignoring the operator's value would be worse than refusing it).
+    """
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"Expected form NAME=VALUE, got {pair!r}")
+        if name in FORCED_VARIABLES:
+            raise UsageError(f"{name} is set by syscontainers and cannot be given with --set")
+        out[name] = value
+    return out
+
+
+def carried_values(stored: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:
+    """The ``--set`` layer of an update: the info file's values, then the new ``--set``.
+
+    Forced values are dropped (they are recomputed for the new deployment). Stored OS values
+    (UUID, RUN_DIRECTORY ...) are kept, so the UUID survives updates.
+    """
+    out = {k: str(v) for k, v in stored.items() if k not in FORCED_VARIABLES}
+    out.update(overrides)
+    return out
+
+
+def tool_path(argv0: str | None = None) -> str:
+    """ATOMIC: the path of this tool, for units that call it back.
+
+    The entry-point script when we were started through it, else ``syscontainers`` on PATH,
+    else argv[0] made absolute (e.g. ``python -m``).
+    """
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if os.path.basename(argv0) == "syscontainers":
+        return os.path.realpath(argv0)
+    return shutil.which("syscontainers") or os.path.abspath(argv0)
+
+
+def os_values(
+    user_mode: bool,
+    name: str,
+    runtime_path: str,
+    uuid: str | None = None,
+    user_set: Mapping[str, str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    home: str | None = None,
+    status_text: str | None = None,
+) -> dict[str, str]:
+    """The values the OS sets (layer 2). ``uuid`` None means a new random one.
+
+    ``user_set`` only matters for PIDFILE, which lives in the RUN_DIRECTORY actually used.
+    ``env``/``home``/``status_text`` default to this process's; tests pass their own.
+    """
+    env = os.environ if env is None else env
+    home = home or env.get("HOME") or os.path.expanduser("~")
+    if user_mode:
+        run_dir = env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+        conf_dir, state_dir = os.path.join(home, ".config"), os.path.join(home, ".data")
+    else:
+        run_dir, conf_dir, state_dir = "/run", "/etc", "/var/lib"
+    effective_run_dir = (user_set or {}).get("RUN_DIRECTORY", run_dir)
+    return {
+        "RUN_DIRECTORY": run_dir,
+        "PIDFILE": os.path.join(effective_run_dir, f"container-{name}.pid"),
+        "CONF_DIRECTORY": conf_dir,
+        "STATE_DIRECTORY": state_dir,
+        "ALL_PROCESS_CAPABILITIES": all_process_capabilities(status_text),
+        "RUNTIME": runtime_path,
+        "ATOMIC": tool_path(),
+        "UUID": uuid or str(uuidlib.uuid4()),
+    }
+
+
+def forced_values(
+    *,
+    name: str,
+    destdir: str,
+    exec_commands: ExecCommands,
+    image_name: str,
+    image_id: str,
+    host_uid: int | None = None,
+    host_gid: int | None = None,
+) -> dict[str, str]:
+    """The values nobody can override (layer 4). HOST_UID/GID default to this process's."""
+    values = {
+        "DESTDIR": str(destdir),
+        "NAME": name,
+        "HOST_UID": str(os.getuid() if host_uid is None else host_uid),
+        "HOST_GID": str(os.getgid() if host_gid is None else host_gid),
+        "IMAGE_NAME": image_name,
+        "IMAGE_ID": image_id,
+    }
+    values.update(exec_commands.as_values())
+    return values
+
+
+def compute_values(
+    defaults: Mapping[str, str],
+    os_vals: Mapping[str, str],
+    user_set: Mapping[str, str],
+    forced: Mapping[str, str],
+) -> dict[str, str]:
+    """Merge the four layers, weakest first (see the module docstring)."""
+    merged: dict[str, str] = {}
+    for layer in (defaults, os_vals, user_set, forced):
+        merged.update({k: str(v) for k, v in layer.items()})
+    return merged
