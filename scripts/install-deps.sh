@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 PKGS=(ostree gir1.2-ostree-1.0 python3-gi python3-venv skopeo runc busybox-static
       docker-registry umoci systemd systemd-container util-linux iproute2 procps
       e2fsprogs rpm)
+# The systemd test host's system and user buses (logind, user@UID.service, rootless runc).
+PKGS+=(dbus dbus-user-session libpam-systemd)
 # docker.io only serves the docker-daemon: transport tests (a private dockerd).
 PKGS+=(docker.io)
 
@@ -24,7 +26,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
     /usr/bin/python3 -m venv --system-site-packages .venv
 fi
-if ! .venv/bin/python -c 'import syscontainers, pytest, hypothesis' 2>/dev/null; then
+if ! .venv/bin/python -c 'import syscontainers, pytest, hypothesis, bcrypt' 2>/dev/null; then
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e '.[test]'
 fi

@@ -16,7 +16,7 @@ from .errors import CommandError
 @dataclass(frozen=True)
 class Result:
     returncode: int
-    stdout: str
+    stdout: str             # bytes when run(binary=True)
     stderr: str
 
 
@@ -35,23 +35,35 @@ def run(
     cwd: str | None = None,
     timeout: float | None = None,
     what: str | None = None,
+    show_stdout: bool = False,
+    binary: bool = False,
 ) -> Result:
     """Run ``args``; capture stdout/stderr as text.
 
     ``what`` names the action for the error message ("pulling X"); by default the program name.
+    ``show_stdout`` lets the program write to our stdout (progress bars on a terminal); then
+    ``Result.stdout`` is empty. stderr is always captured, for the error message.
+    ``binary`` returns stdout as the exact bytes written (for digests); stderr is still text.
     """
-    text_input = input.decode() if isinstance(input, bytes) else input
+    if binary:
+        stdin_data = input.encode() if isinstance(input, str) else input
+    else:
+        stdin_data = input.decode() if isinstance(input, bytes) else input
     try:
         cp = subprocess.run(
-            list(args), input=text_input, capture_output=True, text=True,
+            list(args), input=stdin_data, text=not binary,
+            stdout=None if show_stdout else subprocess.PIPE, stderr=subprocess.PIPE,
             env=dict(env) if env is not None else None, cwd=cwd, timeout=timeout,
         )
     except FileNotFoundError:
         raise CommandError(f"{args[0]} is not installed") from None
     except subprocess.TimeoutExpired:
         raise CommandError(f"{what or args[0]}: timed out after {timeout} s") from None
-    res = Result(cp.returncode, cp.stdout, cp.stderr)
+    stderr = cp.stderr.decode("utf-8", "replace") if binary else cp.stderr
+    stdout = cp.stdout if cp.stdout is not None else (b"" if binary else "")
+    res = Result(cp.returncode, stdout, stderr)
     if check and cp.returncode != 0:
-        reason = last_line(cp.stderr) or last_line(cp.stdout) or f"exit status {cp.returncode}"
+        out = stdout.decode("utf-8", "replace") if binary else stdout
+        reason = last_line(stderr) or last_line(out) or f"exit status {cp.returncode}"
         raise CommandError(f"{what or args[0]}: {reason}")
     return res

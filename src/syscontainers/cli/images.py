@@ -1,5 +1,262 @@
-"""CLI verbs: images (stub until implemented)."""
+"""CLI verbs for images: pull, and images list/inspect/delete/tag/prune/verify/info (SPEC 2).
+
+Parsing and printing only; the work is in syscontainers.images. Verbs that write take the host
+lock; reading verbs do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+
+from ..errors import UsageError
+from .common import Context, human_size, make_context, print_json, print_table
 
 
 def register(sub) -> None:
-    pass
+    p = sub.add_parser("pull", help="pull an image into the OSTree repository")
+    p.add_argument("image", metavar="IMAGE",
+                   help="[docker://|http:]NAME, oci:DIR[:TAG], oci-archive:FILE[:REF], "
+                        "docker-archive:FILE, docker-daemon:NAME[:TAG]")
+    p.add_argument("--update", action="store_true", help="fetch a newer version even if the name is present")
+    p.add_argument("--src-creds", metavar="USER[:PASSWORD]", help="registry credentials")
+    p.add_argument("--tls-verify", type=_bool, default=True, metavar="true|false",
+                   help="verify the registry's TLS certificate (default true)")
+    p.add_argument("--quiet", "-q", dest="pull_quiet", action="store_true", help="print only the name")
+    p.set_defaults(func=_pull)
+
+    p = sub.add_parser("images", help="images commands (list, inspect, delete, tag, prune, verify, info)")
+    isub = p.add_subparsers(dest="images_verb", metavar="COMMAND")
+    isub.required = True
+    q = isub.add_parser("list", help="list images")
+    q.add_argument("--all", "-a", action="store_true", help="include untagged (dangling) images")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_list)
+    q = isub.add_parser("inspect", help="show one image (manifest, config labels)")
+    q.add_argument("image", metavar="IMAGE")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_inspect)
+    q = isub.add_parser("delete", help="delete images by name or ID prefix (every match)")
+    q.add_argument("images", metavar="IMAGE", nargs="+")
+    q.set_defaults(func=_delete)
+    q = isub.add_parser("tag", help="give an image a second name")
+    q.add_argument("src", metavar="SRC")
+    q.add_argument("dest", metavar="DEST")
+    q.set_defaults(func=_tag)
+    q = isub.add_parser("prune", help="remove unused layers, refs and leftover deployments")
+    q.add_argument("--dry-run", action="store_true", help="only show what would be removed")
+    q.set_defaults(func=_prune)
+    q = isub.add_parser("verify", help="check every file of an image against its checksum")
+    q.add_argument("image", metavar="IMAGE")
+    q.set_defaults(func=_verify)
+    q = isub.add_parser("info", help="template variables of an image (what --set may or must give)")
+    q.add_argument("image", metavar="IMAGE")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_info)
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def _store(ctx: Context):
+    from ..images.store import Store
+
+    return Store(ctx.paths)
+
+
+def _lock(ctx: Context):
+    from ..lock import host_lock
+
+    return host_lock(ctx.paths)
+
+
+def _creds(text: str | None) -> tuple[str, str] | None:
+    """USER[:PASSWORD]; without a password, ask for it on the terminal (never echoed)."""
+    if text is None:
+        return None
+    user, sep, password = text.partition(":")
+    if not user:
+        raise UsageError("--src-creds: expected USER[:PASSWORD]")
+    if not sep:
+        if not sys.stdin.isatty():
+            raise UsageError("--src-creds: no password given and no terminal to ask for it")
+        password = getpass.getpass(f"Password for {user}: ")
+    return user, password
+
+
+# --- pull ----------------------------------------------------------------------------------
+
+def _pull(args) -> int:
+    from ..images.pull import PullOptions, pull
+
+    ctx = make_context(args)
+    quiet = ctx.quiet or args.pull_quiet
+    options = PullOptions(update=args.update, tls_verify=args.tls_verify, creds=_creds(args.src_creds),
+                          progress=ctx.tty and not quiet)
+
+    def say(message: str) -> None:
+        if message.startswith("warning: "):
+            print(message, file=sys.stderr)
+        elif not quiet:
+            print(message, flush=True)
+
+    with _lock(ctx):
+        result = pull(_store(ctx), args.image, ctx.paths, options, say)
+    if quiet:
+        print(result.name)
+    elif not result.skipped:
+        print(f"Pulled {result.name} (ID {result.image.id[:12]}, "
+              f"{len(result.fetched)} new layer{'s' if len(result.fetched) != 1 else ''})")
+    return 0
+
+
+# --- images list / inspect -----------------------------------------------------------------
+
+def _created(epoch: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch)) if epoch else ""
+
+
+def _image_json(ctx: Context, image) -> dict:
+    return {"id": image.id, "digest": image.digest, "names": list(image.names),
+            "created": image.created, "virtual_size": image.virtual_size,
+            "type": "user" if ctx.paths.user_mode else "system", "labels": image.labels}
+
+
+def _list(args) -> int:
+    ctx = make_context(args)
+    images = sorted(_store(ctx).images(include_dangling=args.all), key=lambda i: (-i.created, i.id))
+    if args.json:
+        print_json([_image_json(ctx, i) for i in images])
+        return 0
+    kind = "user" if ctx.paths.user_mode else "system"
+    rows = []
+    for image in images:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(image.labels.items()))
+        for name in image.names or ("<none>",):
+            rows.append((image.id[:12], name, _created(image.created),
+                         human_size(image.virtual_size), kind, labels))
+    print_table(("ID", "NAME", "CREATED", "VIRTUAL SIZE", "TYPE", "LABELS"), rows)
+    return 0
+
+
+def _inspect(args) -> int:
+    ctx = make_context(args)
+    image = _store(ctx).resolve(args.image)
+    data = {**_image_json(ctx, image), "commit": image.commit,
+            "layers": [{"digest": layer.digest, "size": layer.size} for layer in image.layers],
+            "manifest": image.manifest, "config": image.config}
+    if args.json:
+        print_json(data)
+        return 0
+    for key in ("id", "digest", "names", "created", "virtual_size", "type", "commit"):
+        value = data[key]
+        if key == "names":
+            value = ", ".join(value) or "<none>"
+        elif key == "created":
+            value = f"{_created(value)} UTC ({value})"
+        elif key == "virtual_size":
+            value = f"{human_size(value)} ({value} bytes)"
+        print(f"{key.replace('_', ' ').capitalize() + ':':<14}{value}")
+    print("Layers:")
+    for layer in image.layers:
+        print(f"  {layer.digest}  {human_size(layer.size)}")
+    print("Labels:" + ("" if image.labels else " none"))
+    for k, v in sorted(image.labels.items()):
+        print(f"  {k}={v}")
+    return 0
+
+
+# --- writing verbs -------------------------------------------------------------------------
+
+def _delete(args) -> int:
+    from ..deploy.deployment import in_use_image_ids
+
+    ctx = make_context(args)
+    store = _store(ctx)
+    with _lock(ctx):
+        in_use = in_use_image_ids(ctx.paths)
+        targets = {}
+        for text in args.images:            # resolve all first: nothing deleted on a bad name
+            for image in store.resolve_all(text):
+                targets[image.id] = image
+        for image in targets.values():
+            for name in store.delete(image, in_use) or [image.id]:
+                print(f"Deleted {name}")
+    return 0
+
+
+def _tag(args) -> int:
+    from ..images.reference import parse_docker_name
+
+    ctx = make_context(args)
+    dest = args.dest
+    parse_docker_name(dest)                 # a valid image name (ReferenceError_ otherwise)
+    if ":" not in dest.rsplit("/", 1)[-1] and "@" not in dest:
+        dest += ":latest"
+    store = _store(ctx)
+    with _lock(ctx):
+        store.tag(store.resolve(args.src), dest)
+    print(f"Tagged {args.src} as {dest}")
+    return 0
+
+
+def _prune(args) -> int:
+    from ..deploy.deployment import in_use_image_ids
+
+    ctx = make_context(args)
+    with _lock(ctx):
+        report = _store(ctx).prune(in_use_image_ids(ctx.paths), dry_run=args.dry_run)
+    verb = "Would remove" if args.dry_run else "Removed"
+    for ref in report.removed_refs:
+        print(f"{verb} ref {ref}")
+    for path in report.removed_dirs:
+        print(f"{verb} {path}")
+    print(f"{'Would reclaim' if args.dry_run else 'Reclaimed'} {human_size(report.bytes_freed)}")
+    return 0
+
+
+def _verify(args) -> int:
+    ctx = make_context(args)
+    store = _store(ctx)
+    image = store.resolve(args.image)
+    label = image.name or image.id[:12]
+    bad = store.verify(image)
+    if not bad:
+        print(f"{label}: every file matches its checksum")
+        return 0
+    print(f"{label}: {len(bad)} file{'s' if len(bad) != 1 else ''} changed since the pull:")
+    for t in bad:
+        print(f"  {t.path}  (layer {t.layer[:19]}, expected {t.expected[:12]}, found {t.actual[:12]})")
+    return 1
+
+
+def _info(args) -> int:
+    from ..images.variables import image_variables
+
+    ctx = make_context(args)
+    store = _store(ctx)
+    image = store.resolve(args.image)
+    found = image_variables(store, image)
+    if args.json:
+        print_json({"image": image.name or image.id, "id": image.id, "defaults": found.defaults,
+                    "required": list(found.required),
+                    "templates": {k: list(v) for k, v in found.templates.items()}})
+        return 0
+    print(f"Image {image.name or image.id[:12]}")
+    if not found.templates:
+        print("No templates in /exports: no variables.")
+        return 0
+    print("Variables with a default (override with --set NAME=VALUE):")
+    for var, value in found.defaults.items() or [("(none)", "")]:
+        print(f"  {var}" + (f" = {value}" if value else ""))
+    print("Variables that must be set with --set NAME=VALUE:")
+    for var in found.required or ("(none)",):
+        print(f"  {var}")
+    return 0

@@ -54,6 +54,7 @@ DEFAULT_UNIT_TEMPLATE = """\
 Description=$NAME
 
 [Service]
+Type=forking
 ExecStartPre=$EXEC_STARTPRE
 ExecStart=$EXEC_START
 ExecStop=$EXEC_STOP
@@ -200,11 +201,19 @@ def _render_unit(exports: Exports, values: dict, image: str) -> str:
 
 
 def _without_empty_exec_lines(values: Mapping[str, str]) -> str:
-    """The default unit minus its ``ExecX=$EXEC_X`` lines whose value is empty."""
+    """The default unit minus its ``ExecX=$EXEC_X`` lines whose value is empty.
+
+    ``Type=forking`` stays only in detached mode (EXEC_STOPPOST set): `runc run -d` exits once
+    the container runs, and systemd must then follow the PID file. Without it, systemd takes
+    runc's exit as the end of the service, and a container that crashes is reported
+    "inactive" instead of "failed" (its exit status is never seen).
+    """
     kept = []
     for line in DEFAULT_UNIT_TEMPLATE.splitlines(keepends=True):
         key, _, ref = line.strip().partition("=$")
         if key.startswith("Exec") and ref.startswith("EXEC_") and not values.get(ref):
+            continue
+        if line.strip() == "Type=forking" and not values.get("EXEC_STOPPOST"):
             continue
         kept.append(line)
     return "".join(kept)

@@ -1,21 +1,42 @@
-"""The libostree repository: images and layers (SPEC 2). CONTRACT STUB — being implemented.
+"""The libostree repository: images and layers (SPEC 2). Format details: docs/formats.md.
 
-On-disk format (atomic-compatible, see docs/formats.md):
-- layer  : commit on ``ociimage/<layer digest hex>``, tree = the layer tar as is (whiteouts kept),
-           metadata ``docker.size`` (int64 as atomic/containers-image wrote it).
-- image  : commit on ``ociimage/<encoded name>``, metadata ``docker.manifest`` (str),
-           ``docker.digest`` (str "sha256:..").
-- config : stored as containers/image's ostree transport did (see docs/formats.md).
-- merged : one commit per image with every layer applied, on a ref outside ``ociimage/``
-           (``syscontainers/merged/<image id>``) so atomic's prune never touches it.
+On-disk format (atomic / containers-image ``ostree:`` transport compatible):
+- layer  : commit on ``ociimage/<layer digest hex>`` of the layer tree as is (whiteouts kept),
+           metadata ``docker.size``, ``docker.uncompressed_size``, ``docker.uncompressed_digest``
+           (all GVariant strings, as ``ostree commit --add-metadata-string`` wrote them).
+- config : commit on ``ociimage/<config digest hex>`` of a tree holding one file ``content``
+           (the config blob), metadata ``docker.size``.
+- image  : commit on ``ociimage/<encoded name>`` of a tree holding ``manifest.json``, metadata
+           ``docker.manifest`` (the manifest, exactly), ``docker.digest`` ("sha256:..."),
+           ``signatures`` ("0").
+- merged : one commit per image with every layer applied (merge.py), on
+           ``syscontainers/merged/<image id>``, outside ``ociimage/`` so atomic's prune never
+           mistakes it for an image; metadata ``docker.manifest`` and ``docker.digest`` again, so
+           an image kept only by its merged tree can still be listed.
+
+gi is imported lazily (ostree_repo, merge), so importing this module costs nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import logging
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+from ..errors import AmbiguousImage, BadImage, ImageNotFound, ReferenceError_, StoreError
 from ..paths import Paths
-from .model import Image
+from . import imagemeta
+from .model import Image, Layer
+from .reference import (LAYER_PREFIX, decode_name, image_ref_name, is_layer_ref,
+                        layer_ref_name, parse_docker_name, validate_digest)
+
+log = logging.getLogger(__name__)
+
+MERGED_PREFIX = "syscontainers/merged/"
+CONFIG_FILE = "content"
+MANIFEST_FILE = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -33,26 +54,369 @@ class TamperedFile:
     actual: str     # checksum of its content now
 
 
+def open_store(paths: Paths) -> "Store":
+    return Store(paths)
+
+
+def _hex(digest: str) -> str:
+    return digest.split(":", 1)[1]
+
+
+def _is_hex_id(text: str) -> bool:
+    return bool(text) and all(c in "0123456789abcdef" for c in text)
+
+
 class Store:
-    """Opens (creating on first use, mode bare/bare-user) the repository of ``paths``."""
+    """The repository of ``paths``: opened lazily, created (mode ``paths.repo_mode``) on the
+    first write. Readers of a missing repository see an empty store."""
 
     def __init__(self, paths: Paths):
         self.paths = paths
+        self._repo = None
+
+    def _reader(self):
+        if self._repo is None:
+            from . import ostree_repo as orepo
+            self._repo = orepo.open_repo(self.paths.repo, self.paths.repo_mode, create=False)
+        return self._repo
+
+    def _writer(self):
+        if self._reader() is None:
+            from . import ostree_repo as orepo
+            self._repo = orepo.open_repo(self.paths.repo, self.paths.repo_mode, create=True)
+        return self._repo
 
     # --- reading ---------------------------------------------------------------------------
-    def images(self, include_dangling: bool = False) -> list[Image]: ...
-    def resolve(self, name_or_id: str) -> Image: ...          # ImageNotFound / AmbiguousImage
-    def resolve_all(self, name_or_id: str) -> list[Image]: ...  # every match (for delete)
-    def find(self, name: str) -> Image | None: ...            # exact stored name, no ID prefixes
-    def has_layer(self, digest: str) -> bool: ...
+    def images(self, include_dangling: bool = False) -> list[Image]:
+        """Tagged images (one record per image ID, all its names); with ``include_dangling``
+        also images without a name: atomic's ``ociimage/<id>`` image refs and images kept only
+        by their merged tree."""
+        tagged = self._tagged()
+        result = list(tagged.values())
+        if include_dangling:
+            seen = set(tagged)
+            for image in self._dangling():
+                if image.id not in seen:
+                    seen.add(image.id)
+                    result.append(image)
+        return result
+
+    def resolve(self, name_or_id: str) -> Image:
+        """By exact name, by its normalised docker form (``busybox`` ->
+        ``docker.io/library/busybox:latest``), else by a unique ID prefix of a tagged image.
+        A name match puts that name first in ``names``."""
+        image = self._by_name(name_or_id)
+        if image is not None:
+            return image
+        matches = self._by_id_prefix(name_or_id)
+        if len(matches) > 1:
+            raise AmbiguousImage(f"more than one image matches the ID prefix {name_or_id!r}")
+        if not matches:
+            raise ImageNotFound(f"image {name_or_id} not found")
+        return matches[0]
+
+    def resolve_all(self, name_or_id: str) -> list[Image]:
+        """Every match, for delete: a name match gives that image with ``names`` narrowed to
+        the one name (so deleting it removes only that tag); an ID prefix gives every tagged
+        image it matches, with all their names."""
+        image = self._by_name(name_or_id)
+        if image is not None:
+            return [replace(image, names=image.names[:1])]
+        matches = self._by_id_prefix(name_or_id)
+        if not matches:
+            raise ImageNotFound(f"image {name_or_id} not found")
+        return matches
+
+    def find(self, name: str) -> Image | None:
+        """The image stored under exactly ``name`` (no normalisation, no ID prefixes)."""
+        repo = self._reader()
+        if repo is None:
+            return None
+        from . import ostree_repo as orepo
+        commit = orepo.resolve(repo, image_ref_name(name))
+        if commit is None:
+            return None
+        record = self._record(repo, commit, ())
+        if record is None:
+            return None
+        image = self._tagged().get(record.id, replace(record, names=(name,)))
+        others = tuple(n for n in image.names if n != name)
+        return replace(image, names=(name,) + others, commit=commit)
+
+    def has_layer(self, digest: str) -> bool:
+        repo = self._reader()
+        if repo is None:
+            return False
+        from . import ostree_repo as orepo
+        return orepo.resolve(repo, layer_ref_name(digest)) is not None
+
+    def _by_name(self, text: str) -> Image | None:
+        candidates = [text]
+        try:
+            normalised = str(parse_docker_name(text)[0])
+            if normalised != text:
+                candidates.append(normalised)
+        except ReferenceError_:
+            pass
+        for name in candidates:
+            image = self.find(name)
+            if image is not None:
+                return image
+        return None
+
+    def _by_id_prefix(self, text: str) -> list[Image]:
+        prefix = text[len("sha256:"):] if text.startswith("sha256:") else text
+        if not _is_hex_id(prefix):
+            return []
+        return [image for image in self._tagged().values() if image.id.startswith(prefix)]
+
+    # --- records ---------------------------------------------------------------------------
+    def _tagged(self) -> dict[str, Image]:
+        """{image id: Image} for every valid ``ociimage/<encoded name>`` ref."""
+        repo = self._reader()
+        if repo is None:
+            return {}
+        from . import ostree_repo as orepo
+        records: dict[str, Image | None] = {}
+        groups: dict[str, Image] = {}
+        for ref, commit in sorted(orepo.list_refs(repo, LAYER_PREFIX).items()):
+            if is_layer_ref(ref):
+                continue
+            try:
+                name = decode_name(ref[len(LAYER_PREFIX):])
+            except ReferenceError_:
+                continue
+            if commit not in records:
+                records[commit] = self._record(repo, commit, ())
+            record = records[commit]
+            if record is None:
+                continue
+            group = groups.get(record.id)
+            groups[record.id] = (replace(record, names=(name,)) if group is None
+                                 else replace(group, names=group.names + (name,)))
+        return groups
+
+    def _dangling(self) -> list[Image]:
+        repo = self._reader()
+        if repo is None:
+            return []
+        from . import ostree_repo as orepo
+        found = []
+        for ref, commit in sorted(orepo.list_refs(repo).items()):
+            if is_layer_ref(ref) or ref.startswith(MERGED_PREFIX):
+                record = self._record(repo, commit, ())
+                if record is not None:
+                    found.append(record)
+        return found
+
+    def _record(self, repo, commit: str, names: tuple[str, ...]) -> Image | None:
+        """The Image described by a commit holding docker.manifest; None for other commits."""
+        from . import ostree_repo as orepo
+        meta = orepo.commit_metadata(repo, commit)
+        raw = meta.get("docker.manifest")
+        if not isinstance(raw, str):
+            return None
+        try:
+            manifest = imagemeta.parse_manifest(raw, commit)
+            layer_items = imagemeta.layer_digests(manifest, commit)
+        except BadImage:
+            return None
+        config_digest = imagemeta.config_digest(manifest)
+        image_id = self._image_id(meta.get("docker.digest"), config_digest, commit)
+        if manifest.get("fsLayers"):
+            config = imagemeta.schema1_config(manifest)
+        else:
+            config = self._config(repo, config_digest)
+        created = imagemeta.parse_created(config.get("created"))
+        if created is None:
+            created = orepo.commit_timestamp(repo, commit)
+        layers = tuple(Layer(d, self._layer_size(repo, d, size)) for d, size in layer_items)
+        return Image(id=image_id, digest=f"sha256:{image_id}", names=names, commit=commit,
+                     manifest_raw=raw, manifest=manifest, layers=layers, config=config,
+                     created=created)
+
+    @staticmethod
+    def _image_id(digest, config_digest: str | None, commit: str) -> str:
+        for candidate in (digest, config_digest):
+            try:
+                return _hex(validate_digest(candidate))
+            except ReferenceError_:
+                continue
+        return commit
+
+    def _config(self, repo, digest: str | None) -> dict:
+        if digest is None:
+            return {}
+        from . import ostree_repo as orepo
+        commit = orepo.resolve(repo, layer_ref_name(digest))
+        if commit is None:
+            return {}
+        return imagemeta.parse_config(orepo.read_blob_path(repo, commit, CONFIG_FILE))
+
+    @staticmethod
+    def _layer_size(repo, digest: str, fallback: int) -> int:
+        from . import ostree_repo as orepo
+        commit = orepo.resolve(repo, layer_ref_name(digest))
+        if commit is None:
+            return fallback
+        try:
+            return int(orepo.commit_metadata(repo, commit).get("docker.size"))
+        except (TypeError, ValueError):
+            return fallback
 
     # --- merged tree -----------------------------------------------------------------------
-    def merged_commit(self, image: Image) -> str: ...         # build if missing; checksum
-    def read_file(self, image: Image, path: str) -> bytes | None: ...   # from the merged tree
-    def list_dir(self, image: Image, path: str) -> list[str] | None: ...
+    def merged_commit(self, image: Image) -> str:
+        """The commit of the image's merged tree, built (and kept on its ref) if missing."""
+        from . import ostree_repo as orepo
+        repo = self._writer()
+        ref = MERGED_PREFIX + image.id
+        commit = orepo.resolve(repo, ref)
+        if commit is not None:
+            return commit
+        with orepo.transaction(repo):
+            commit = self._build_merged(repo, image.layers, image.manifest_raw, image.digest,
+                                        image.name or image.id)
+            repo.transaction_set_ref(None, ref, commit)
+        return commit
+
+    def _build_merged(self, repo, layers, manifest_raw: str, digest: str, label: str) -> str:
+        from . import ostree_repo as orepo
+        from .merge import layer_tree, merge_layers
+        trees = []
+        for layer in layers:
+            commit = orepo.resolve(repo, layer_ref_name(layer.digest))
+            if commit is None:
+                raise StoreError(f"layer {layer.digest} of image {label} is missing from the "
+                                 "store; pull the image again")
+            trees.append(layer_tree(repo, commit))
+        return merge_layers(repo, trees, {"docker.manifest": manifest_raw,
+                                          "docker.digest": digest})
+
+    def read_file(self, image: Image, path: str) -> bytes | None:
+        """A regular file of the merged tree (symlinks are not followed); None if absent."""
+        from . import ostree_repo as orepo
+        return orepo.read_blob_path(self._writer(), self.merged_commit(image), path)
+
+    def list_dir(self, image: Image, path: str) -> list[str] | None:
+        """Sorted names in a directory of the merged tree; None if it is not a directory."""
+        from . import ostree_repo as orepo
+        repo = self._writer()
+        node = orepo.tree_lookup(repo, self.merged_commit(image), path)
+        if node is None or node[0] != "dir":
+            return None
+        files, dirs = orepo.load_dirtree(repo, node[1])
+        return sorted([n for n, _ in files] + [n for n, _t, _m in dirs])
+
+    # --- importing -------------------------------------------------------------------------
+    def import_layer(self, layer: Layer, blob: Path, diff_id: str | None = None) -> str:
+        """Import one layer blob (gzip or plain tar) on ``ociimage/<hex>``; return its commit.
+
+        The blob must hash to ``layer.digest`` (and its tar to ``diff_id``, when given, and be
+        ``layer.size`` bytes when that is known); every entry is checked (layers.py) before
+        libostree sees it. A present layer is not read again. BadImage: nothing is written.
+        """
+        from .layer_import import import_layer
+        return import_layer(self._writer(), layer, Path(blob), diff_id,
+                            strip_setid=self.paths.user_mode)
+
+    def import_layers(self, items: list[tuple[Layer, Path, str | None]]) -> None:
+        """Import several layers (see :meth:`import_layer`), stopping at the first error."""
+        for layer, blob, diff_id in items:
+            self.import_layer(layer, blob, diff_id)
+
+    def write_image(self, name: str, manifest_raw: str, digest: str,
+                    config_raw: bytes | None) -> Image:
+        """Store image ``name`` (its layers already imported): config blob, image ref and
+        merged tree, in one transaction. Returns the stored image."""
+        from . import ostree_repo as orepo
+        validate_digest(digest)
+        manifest = imagemeta.parse_manifest(manifest_raw, name)
+        layers = [Layer(d, s) for d, s in imagemeta.layer_digests(manifest, name)]
+        missing = [layer.digest for layer in layers if not self.has_layer(layer.digest)]
+        if missing:
+            raise StoreError(f"image {name}: layer {missing[0]} is not in the store")
+        config_digest = self._checked_config(manifest, config_raw, name)
+        repo = self._writer()
+        with orepo.transaction(repo):
+            if config_digest and orepo.resolve(repo, layer_ref_name(config_digest)) is None:
+                tree = orepo.mtree_with_files(repo, {CONFIG_FILE: config_raw})
+                commit = orepo.write_commit(repo, tree, {"docker.size": str(len(config_raw))})
+                repo.transaction_set_ref(None, layer_ref_name(config_digest), commit)
+            tree = orepo.mtree_with_files(repo, {MANIFEST_FILE: manifest_raw.encode()})
+            commit = orepo.write_commit(repo, tree, {"docker.manifest": manifest_raw,
+                                                     "signatures": "0", "docker.digest": digest})
+            repo.transaction_set_ref(None, image_ref_name(name), commit)
+            image_id = self._image_id(digest, config_digest, commit)
+            merged_ref = MERGED_PREFIX + image_id
+            if orepo.resolve(repo, merged_ref) is None:
+                merged = self._build_merged(repo, layers, manifest_raw, digest, name)
+                repo.transaction_set_ref(None, merged_ref, merged)
+        image = self.find(name)
+        if image is None:
+            raise StoreError(f"image {name} could not be read back from the store")
+        return image
+
+    @staticmethod
+    def _checked_config(manifest: dict, config_raw: bytes | None, name: str) -> str | None:
+        """The config digest to store, after checking the blob against the manifest."""
+        digest = imagemeta.config_digest(manifest)
+        if digest is None or config_raw is None:
+            return None
+        actual = "sha256:" + hashlib.sha256(config_raw).hexdigest()
+        if actual != digest:
+            raise BadImage(f"image {name}: the config blob does not match its digest "
+                           f"({actual} instead of {digest})")
+        return digest
 
     # --- writing ---------------------------------------------------------------------------
-    def tag(self, image: Image, new_name: str) -> None: ...
-    def delete(self, image: Image) -> list[str]: ...
-    def prune(self, in_use_ids: set[str], dry_run: bool = False) -> PruneReport: ...
-    def verify(self, image: Image) -> list[TamperedFile]: ...
+    def tag(self, image: Image, new_name: str) -> None:
+        """A second name for the same commit (an existing ``new_name`` is moved)."""
+        from . import ostree_repo as orepo
+        orepo.set_ref(self._writer(), image_ref_name(new_name), image.commit)
+
+    def delete(self, image: Image, in_use_ids: frozenset[str] | set[str] = frozenset()
+               ) -> list[str]:
+        """Remove the image refs of ``image.names`` (an unnamed image: its ``ociimage/<id>``
+        ref); then its merged tree, unless another name or ``in_use_ids`` still need it.
+        Returns the names removed. Objects go at the next prune."""
+        from . import ostree_repo as orepo
+        repo = self._reader()
+        if repo is None:
+            return []
+        removed = []
+        refs = [(n, image_ref_name(n)) for n in image.names] or [(None, LAYER_PREFIX + image.id)]
+        for name, ref in refs:
+            if orepo.resolve(repo, ref) is not None:
+                orepo.set_ref(repo, ref, None)
+                if name is not None:
+                    removed.append(name)
+        if image.id not in self._tagged() and image.id not in in_use_ids:
+            if orepo.resolve(repo, MERGED_PREFIX + image.id) is not None:
+                orepo.set_ref(repo, MERGED_PREFIX + image.id, None)
+        return removed
+
+    def prune(self, in_use_ids: set[str], dry_run: bool = False) -> PruneReport:
+        """Remove refs nothing needs and the objects only they reached; see prune.py."""
+        from .prune import prune_store
+        return prune_store(self, in_use_ids, dry_run)
+
+    def verify(self, image: Image) -> list[TamperedFile]:
+        """Recompute every file object of every layer; report those whose content changed."""
+        from .verify import verify_layers
+        repo = self._reader()
+        if repo is None:
+            raise ImageNotFound(f"image {image.name or image.id} not found")
+        return verify_layers(repo, image.layers)
+
+    def _remove_layer_storage(self, keep: set[str], dry_run: bool) -> list[str]:
+        """Per-layer checkouts (``.storage/layers/<hex>``) of layers no longer stored."""
+        removed = []
+        root = self.paths.layers_dir
+        if not root.is_dir():
+            return removed
+        for entry in sorted(root.iterdir()):
+            if len(entry.name) == 64 and _is_hex_id(entry.name) and entry.name not in keep:
+                removed.append(str(entry))
+                if not dry_run:
+                    shutil.rmtree(entry, ignore_errors=True)
+        return removed

@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .. import faults
 from ..deploy import deployment as dl
 from ..deploy.checkout import checkout_commit, open_repo, syncfs
 from ..deploy.exports import Exports, read_exports
-from ..deploy.hostfiles import planned_record
+from ..deploy.hostfiles import plan_host_files, planned_record
 from ..deploy.render import RenderedFiles, Target, deployment_values, render_deployment
 from ..errors import UsageError
 from ..images.model import Image
@@ -63,6 +64,7 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
     try:
         partial.mkdir(mode=0o755)
         rootfs = _rootfs(paths, store, req, partial)
+        faults.point("build-checkout")
         exports = read_exports(rootfs, req.image_name)
         target = Target(req.name, dep.path, req.image_name, req.image.id, paths.user_mode,
                         req.runtime, remote_rootfs=remote_rootfs(req.remote) if req.remote else None)
@@ -76,6 +78,7 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
         if exports.manifest.no_container_service and not req.remote:
             dl.remove_tree(rootfs)   # the image only installs host files: no checkout kept
         syncfs(partial)
+        faults.point("build-synced")
         _rename_into_place(paths, partial, dep, replace_existing)
     finally:
         if partial.exists():
@@ -121,6 +124,15 @@ def _info(req: BuildRequest, rendered: RenderedFiles, exports: Exports) -> dl.In
         use_links=m.use_links,
         runtime=req.runtime.path,
     )
+
+
+def host_plan(dep: dl.Deployment, info: dl.InstallInfo) -> tuple:
+    """The host files of a built deployment, planned from its own rootfs and stored values
+    (the plan made while building points into the partial dir, gone after the rename)."""
+    if not info.installed_files:
+        return ()
+    exports = read_exports(dep.rootfs, info.image)
+    return plan_host_files(exports.hostfs, exports.manifest, info.values)
 
 
 def record_installed(dep: dl.Deployment, info: dl.InstallInfo, checksums: dict[str, str]) -> dl.InstallInfo:

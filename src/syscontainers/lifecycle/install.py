@@ -94,7 +94,7 @@ def activate(paths: Paths, built: b.Built, say: Say) -> None:
     undo: list[Callable[[], None]] = []
     try:
         if r.host_files:
-            installed = install_host_files(r.host_files)
+            installed = install_host_files(b.host_plan(built.deployment, built.info))
             undo.append(lambda: remove_host_files(installed.checksums))
             b.record_installed(built.deployment, built.info, installed.checksums)
         if r.unit is not None:

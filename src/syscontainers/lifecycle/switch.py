@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .. import faults
 from ..deploy import deployment as dl
-from ..deploy.exports import read_exports
-from ..deploy.hostfiles import install_host_files, plan_host_files
+from ..deploy.hostfiles import install_host_files
 from ..errors import ConfigError, SysContainersError
 from ..paths import Paths
 from ..service.systemd import Systemd
@@ -28,14 +28,6 @@ def unit_path(paths: Paths, name: str):
 
 def tmpfiles_path(paths: Paths, name: str):
     return paths.tmpfiles_dir / f"{name}.conf"
-
-
-def _host_plan(dep: dl.Deployment, info: dl.InstallInfo):
-    """The host files of a deployment, planned again from its rootfs and stored values."""
-    if not info.installed_files:
-        return ()
-    exports = read_exports(dep.rootfs, info.image)
-    return plan_host_files(exports.hostfs, exports.manifest, info.values)
 
 
 def _install_files(paths: Paths, systemd: Systemd, dep: dl.Deployment) -> None:
@@ -71,17 +63,21 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
     was_running = systemd.is_active(unit)
     if was_running:
         systemd.stop(unit)
+    faults.point("switch-stopped")
     installed = None
     try:
         _remove_tmpfiles(paths, systemd, name)
         # one call swaps the sets: the source's unchanged files not in the target's go
-        installed = install_host_files(_host_plan(dst, dst_info),
+        installed = install_host_files(build.host_plan(dst, dst_info),
                                        previous=src_info.installed_files_checksum)
         for path in installed.kept:
             say(f"warning: kept {path}: changed since it was installed")
         build.record_installed(dst, dst_info, installed.checksums)
+        faults.point("switch-hostfiles")
         _install_files(paths, systemd, dst)
+        faults.point("switch-unit")
         dl.switch_link(paths, name, dst)
+        faults.point("switch-link")
     except BaseException:
         _restore(paths, systemd, src, src_info,
                  installed.checksums if installed else dst_info.installed_files_checksum,
@@ -101,7 +97,7 @@ def _restore(paths: Paths, systemd: Systemd, src: dl.Deployment, src_info: dl.In
              dst_record: dict, was_running: bool, say: Say) -> None:
     """Best effort: put the source deployment's files back and restart it."""
     try:
-        install_host_files(_host_plan(src, src_info), previous=dst_record)
+        install_host_files(build.host_plan(src, src_info), previous=dst_record)
     except (SysContainersError, OSError) as e:
         say(f"warning: while restoring host files of {src.name}: {e}")
     try:

@@ -1,0 +1,86 @@
+"""One layer blob into the repository: checked (layers.py), imported by libostree, committed.
+
+The blob is read once. Python hashes and inflates it and writes the sanitised tar into a pipe;
+libostree reads the other end in a worker thread, so both cores work (measured in
+bench/import_vs_ostree.py). Everything happens inside one transaction: a bad entry, a digest
+mismatch or a libostree error aborts it, and no ref, commit or staged object stays behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from ..errors import BadImage
+from . import ostree_repo as orepo
+from .layers import BufferedWriter, LayerSummary, sanitize_layer
+from .merge import AUTOCREATED_KEY
+from .model import Layer
+from .reference import layer_ref_name
+
+log = logging.getLogger(__name__)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def _check(layer: Layer, summary: LayerSummary, diff_id: str | None) -> None:
+    if summary.digest != layer.digest:
+        raise BadImage(f"layer {layer.digest}: the blob does not match its digest "
+                       f"(it hashes to {summary.digest})")
+    if layer.size > 0 and summary.size != layer.size:
+        raise BadImage(f"layer {layer.digest}: the blob is {summary.size} bytes, the manifest "
+                       f"says {layer.size}")
+    if diff_id and summary.diff_id != diff_id:
+        raise BadImage(f"layer {layer.digest}: the uncompressed layer does not match its "
+                       f"diff_id {diff_id} (it hashes to {summary.diff_id})")
+
+
+def _metadata(summary: LayerSummary) -> dict:
+    meta = {"docker.size": str(summary.size),
+            "docker.uncompressed_size": str(summary.uncompressed_size),
+            "docker.uncompressed_digest": summary.diff_id}
+    if summary.autocreated:
+        meta[AUTOCREATED_KEY] = summary.autocreated
+    return meta
+
+
+def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
+                 strip_setid: bool) -> str:
+    """Import ``blob`` as ``layer`` unless present; return the layer commit checksum."""
+    ref = layer_ref_name(layer.digest)            # validates the digest first
+    existing = orepo.resolve(repo, ref)
+    if existing is not None:
+        return existing
+
+    def produce(fd: int) -> LayerSummary:
+        out = BufferedWriter(fd)
+        summary = sanitize_layer(blob, out, label=layer.digest, strip_setid=strip_setid)
+        out.flush()
+        return summary
+
+    with orepo.transaction(repo):
+        try:
+            mtree, summary = orepo.import_tar_stream(repo, produce)
+        except BadImage:
+            # A corrupt download reads as garbage: say so rather than blame an entry.
+            actual = _file_digest(blob)
+            if actual != layer.digest:
+                raise BadImage(f"layer {layer.digest}: the blob does not match its digest "
+                               f"(it hashes to {actual})") from None
+            raise
+        _check(layer, summary, diff_id)
+        mtree.set_metadata_checksum(orepo.dirmeta_checksum(repo))
+        commit = orepo.write_commit(repo, mtree, _metadata(summary))
+        repo.transaction_set_ref(None, ref, commit)
+    if summary.skipped:
+        shown = ", ".join(summary.skipped[:5]) + (" ..." if len(summary.skipped) > 5 else "")
+        log.warning("layer %s: %d device node(s) or FIFO(s) not imported: %s",
+                    layer.digest, len(summary.skipped), shown)
+    return commit

@@ -1,0 +1,241 @@
+"""Pull: reference -> transport (skopeo) -> store (SPEC 2 "Pull").
+
+The caller holds :func:`syscontainers.lock.host_lock` (pull does not take it, so that install
+can pull inside its own locked section).
+
+Order of work, and why:
+1. Name the image (for docker-archive: from the archive itself) and, without ``update``, stop
+   when that name and all its layers are in the store: no network at all.
+2. Read the raw manifest (its sha256 is the image ID); stop when the stored image already has
+   that digest and every layer.
+3. Copy into a temporary OCI layout whose blobs go to ``paths.blob_cache``. Layers already in
+   the store get a *sparse placeholder* of their exact size there first: skopeo's OCI
+   destination only stat()s a blob to decide it can reuse it (seen with skopeo 1.9.3: no
+   request for those blobs reaches the registry), so they are not fetched again, and no second
+   copy of them is kept on disk.
+4. Verify the config against its digest (layers are verified by ``Store.import_layers``),
+   import the missing layers, then write the image ref - last, so a failure at any step leaves
+   no ref pointing at a half-imported image.
+5. Always: empty the blob cache and remove the temporary layout. The cache holds nothing
+   between pulls (under the host lock nobody else uses it), so a crash's leftovers are removed
+   by the next pull.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import BadImage, SysContainersError, TransportError
+from ..paths import Paths
+from .model import Image, Layer
+from .reference import ImageRef, parse_docker_name, parse_reference
+from .transport import Instance, Manifest, Source, SourceOptions
+
+MAX_ARCHIVE_JSON = 1 << 20      # manifest.json / repositories larger than this are not read
+
+
+@dataclass(frozen=True)
+class PullOptions:
+    update: bool = False
+    tls_verify: bool = True
+    creds: tuple[str, str] | None = None
+    progress: bool = False
+    daemon_host: str | None = None        # docker-daemon: socket; default $DOCKER_HOST
+
+
+Say = Callable[[str], None]   # progress lines for the operator; warnings start with "warning: "
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class PullResult:
+    name: str                     # the name the image is stored under
+    image: Image
+    fetched: tuple[str, ...]      # digests of the layers imported by this pull
+    skipped: bool                 # nothing done: already present / up to date
+
+
+def pull_image(paths: Paths, store, reference: str | ImageRef, options: PullOptions = PullOptions(),
+               say: Say = _silent) -> Image:
+    """:func:`pull`, for verbs that only need the image."""
+    return pull(store, reference, paths, options, say).image
+
+
+def pull(store, reference: str | ImageRef, paths: Paths, options: PullOptions = PullOptions(),
+         say: Say = _silent) -> PullResult:
+    """Pull ``reference`` into ``store`` (a :class:`syscontainers.images.store.Store`)."""
+    ref = parse_reference(reference) if isinstance(reference, str) else reference
+    name = stored_name(ref)
+    if ref.short_name and ref.transport == "docker":
+        say(f"warning: {ref.original} names no registry: the default registry "
+            f"{ref.docker.registry} was used")
+    existing = store.find(name)
+    if existing is not None and not options.update and _complete(store, existing):
+        say(f"Image {name} is already present")
+        return PullResult(name, existing, (), True)
+    tmp_root = paths.storage / "tmp"
+    _reset_transient(paths, tmp_root)
+    work = Path(tempfile.mkdtemp(prefix="pull-", dir=tmp_root))
+    try:
+        return _pull_into(store, ref, name, existing, paths.blob_cache, work, options, say)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(paths.blob_cache, ignore_errors=True)
+
+
+def _complete(store, image: Image) -> bool:
+    return all(store.has_layer(layer.digest) for layer in image.layers)
+
+
+def _reset_transient(paths: Paths, tmp_root: Path) -> None:
+    """Remove what a crashed pull left (blob cache content, pull-* work dirs)."""
+    paths.ensure()
+    shutil.rmtree(paths.blob_cache, ignore_errors=True)
+    tmp_root.mkdir(mode=0o700, exist_ok=True)
+    for leftover in tmp_root.glob("pull-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _pull_into(store, ref: ImageRef, name: str, existing: Image | None, blob_dir: Path,
+               work: Path, options: PullOptions, say: Say) -> PullResult:
+    source = Source(ref, SourceOptions(
+        tls_verify=options.tls_verify and not ref.insecure, creds=options.creds,
+        daemon_host=options.daemon_host or os.environ.get("DOCKER_HOST") or None,
+        progress=options.progress), work)
+    manifest = source.manifest()
+    if isinstance(manifest, Manifest) and existing is not None \
+            and existing.digest == manifest.digest and _complete(store, existing):
+        say(f"Image {name} is up to date ({manifest.digest})")
+        return PullResult(name, existing, (), True)
+    blob_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(manifest, Manifest):
+        _place_holders(store, manifest, blob_dir)
+    say(f"Pulling {ref.original or name}")
+    source.copy(work / "layout", blob_dir)
+    if isinstance(manifest, Instance):
+        manifest = source.instance_manifest(manifest, blob_dir)
+    present = {layer.digest for layer in manifest.layers if store.has_layer(layer.digest)}
+    config_raw = source.config(manifest, blob_dir)
+    layers = _with_sizes(manifest, blob_dir)
+    diff_ids = _diff_ids(manifest, config_raw, layers, source.what)
+    items, seen = [], set(present)
+    for layer, diff_id in zip(layers, diff_ids):
+        if layer.digest in seen:
+            continue
+        seen.add(layer.digest)
+        items.append((layer, _blob(blob_dir, layer.digest, source.what), diff_id))
+    if items:
+        store.import_layers(items)
+    image = store.write_image(name, manifest.text, manifest.digest, config_raw)
+    return PullResult(name, image, tuple(layer.digest for layer, _, _ in items), False)
+
+
+def _place_holders(store, manifest: Manifest, blob_dir: Path) -> None:
+    """Sparse files standing for the layers the store has (see the module docstring)."""
+    for layer in manifest.layers:
+        if layer.size <= 0 or not store.has_layer(layer.digest):
+            continue        # schema 1 (size unknown): skopeo needs the blob anyway
+        path = blob_dir / "sha256" / layer.digest.split(":", 1)[1]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            f.truncate(layer.size)
+
+
+def _blob(blob_dir: Path, digest: str, what: str) -> Path:
+    path = blob_dir / "sha256" / digest.split(":", 1)[1]
+    if not path.is_file():
+        raise BadImage(f"{what}: layer {digest} was not delivered by the source")
+    return path
+
+
+def _with_sizes(manifest: Manifest, blob_dir: Path) -> tuple[Layer, ...]:
+    """Layers with sizes; schema 1 manifests carry none, so take the fetched blob's."""
+    out = []
+    for layer in manifest.layers:
+        if layer.size <= 0:
+            path = blob_dir / "sha256" / layer.digest.split(":", 1)[1]
+            layer = Layer(layer.digest, path.stat().st_size if path.is_file() else 0)
+        out.append(layer)
+    return tuple(out)
+
+
+def _diff_ids(manifest: Manifest, config_raw: bytes, layers: tuple[Layer, ...],
+              what: str) -> list[str | None]:
+    """Each layer's uncompressed digest from the config (None where unknown: schema 1)."""
+    if manifest.config_digest is None:
+        return [None] * len(layers)
+    try:
+        config = json.loads(config_raw)
+        ids = config["rootfs"]["diff_ids"]
+    except (ValueError, KeyError, TypeError):
+        raise BadImage(f"malformed image config in {what}") from None
+    if not isinstance(ids, list) or len(ids) != len(layers):
+        raise BadImage(f"image config of {what} lists {len(ids) if isinstance(ids, list) else 0} "
+                       f"layers, its manifest {len(layers)}")
+    return list(ids)
+
+
+# --- names ---------------------------------------------------------------------------------
+
+def stored_name(ref: ImageRef) -> str:
+    """The name a pull of ``ref`` stores (SPEC 2 "Names of images from files")."""
+    if ref.transport in ("oci", "oci-archive", "docker-archive"):
+        if not os.path.exists(ref.path):
+            raise TransportError(f"{ref.path}: no such file or directory")
+    if ref.transport == "docker-archive":
+        return archive_name(Path(ref.path)) or ref.store_name()
+    return ref.store_name()
+
+
+def archive_name(path: Path) -> str | None:
+    """RepoTags[0] of a docker archive's manifest.json, else its ``repositories`` file's first
+    name:tag; None when it has neither (the caller falls back to the file name)."""
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            manifest = _tar_json(tar, "manifest.json")
+            repositories = _tar_json(tar, "repositories")
+    except (tarfile.TarError, OSError) as e:
+        raise BadImage(f"{path}: not a docker archive ({e})") from None
+    if isinstance(manifest, list) and manifest and isinstance(manifest[0], dict):
+        tags = manifest[0].get("RepoTags") or []
+        if tags and isinstance(tags[0], str) and _valid_name(tags[0]):
+            return tags[0]
+    if isinstance(repositories, dict):
+        for repo, tags in repositories.items():
+            if isinstance(tags, dict):
+                for tag in tags:
+                    if _valid_name(f"{repo}:{tag}"):
+                        return f"{repo}:{tag}"
+    return None
+
+
+def _tar_json(tar: tarfile.TarFile, member: str):
+    try:
+        info = tar.getmember(member)
+    except KeyError:
+        return None
+    if not info.isfile() or info.size > MAX_ARCHIVE_JSON:
+        return None
+    try:
+        return json.loads(tar.extractfile(info).read())
+    except ValueError:
+        raise BadImage(f"{tar.name}: malformed {member}") from None
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        parse_docker_name(name)
+    except SysContainersError:
+        return False
+    return bool(re.fullmatch(r"[^\s@]+:[\w][\w.-]*", name))

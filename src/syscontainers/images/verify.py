@@ -1,0 +1,56 @@
+"""Recompute every file object of an image's layers (atomic's ``images verify``/``validate``).
+
+A file object is named by the checksum of its content and metadata; reading it back and hashing
+it again shows an object changed in place (in a bare repository the objects are the very files
+that checkouts hard-link, so a write through a deployment changes them too). Xattrs are not part
+of the recomputed checksum: layers are imported without xattrs, and a host may label the objects
+(SELinux) after the fact - as atomic did.
+"""
+
+from __future__ import annotations
+
+from .ostree_repo import GLib, OSTree
+
+from ..errors import StoreError
+from . import ostree_repo as orepo
+from .model import Layer
+from .reference import layer_ref_name
+
+MISSING = "(missing)"
+
+
+def _recompute(repo, checksum: str) -> str:
+    try:
+        _, stream, info, _xattrs = repo.load_file(checksum, None)
+        _, csum = OSTree.checksum_file_from_input(info, GLib.Variant("a(ayay)", []), stream,
+                                                  OSTree.ObjectType.FILE, None)
+    except GLib.Error:
+        return MISSING
+    return OSTree.checksum_from_bytes(csum)
+
+
+def _walk(repo, tree: str, prefix: str):
+    files, dirs = orepo.load_dirtree(repo, tree)
+    for name, csum in files:
+        yield f"{prefix}{name}", csum
+    for name, sub, _meta in dirs:
+        yield from _walk(repo, sub, f"{prefix}{name}/")
+
+
+def verify_layers(repo, layers: tuple[Layer, ...]):
+    """[TamperedFile] for every file whose object no longer hashes to its name."""
+    from .store import TamperedFile
+    seen: dict[str, str] = {}
+    bad = []
+    for layer in layers:
+        commit = orepo.resolve(repo, layer_ref_name(layer.digest))
+        if commit is None:
+            raise StoreError(f"layer {layer.digest} is missing from the store; pull the image "
+                             "again")
+        tree, _meta = orepo.commit_root(repo, commit)
+        for path, csum in _walk(repo, tree, ""):
+            if csum not in seen:
+                seen[csum] = _recompute(repo, csum)
+            if seen[csum] != csum:
+                bad.append(TamperedFile(layer.digest, path, csum, seen[csum]))
+    return bad

@@ -1,0 +1,143 @@
+"""The pull and images verbs through the CLI (in-process), against a real store and registry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.fixtures.examples import example_spec
+from tests.fixtures.images import ImageSpec, build_oci_layout, whiteout
+
+pytestmark = [pytest.mark.registry, pytest.mark.root]
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "layout"
+    build_oci_layout(example_spec(required=("MESSAGE",), labels={"tier": "web"}), path, "web")
+    build_oci_layout(ImageSpec(labels={"plain": "yes"}), path, "plain")
+    return path
+
+
+def test_pull_prints_the_stored_name_then_skips(cli, layout):
+    r = cli("pull", f"oci:{layout}:web")
+    assert r.code == 0, r.err
+    assert "layout:web" in r.out
+    r = cli("pull", f"oci:{layout}:web")
+    assert r.code == 0 and "already present" in r.out
+    r = cli("pull", "--quiet", f"oci:{layout}:web")
+    assert (r.code, r.out) == (0, "layout:web\n")
+
+
+def test_list_inspect_tag_delete(cli, layout):
+    assert cli("pull", f"oci:{layout}:web").code == 0
+    assert cli("pull", f"oci:{layout}:plain").code == 0
+    listed = json.loads(cli("images", "list", "--json").out)
+    by_name = {n: i for i in listed for n in i["names"]}
+    web = by_name["layout:web"]
+    assert len(web["id"]) == 64 and web["type"] == "system"
+    assert web["labels"]["tier"] == "web" and web["virtual_size"] > 500_000
+    table = cli("images", "list").out.splitlines()
+    assert table[0].split()[:3] == ["ID", "NAME", "CREATED"]
+    assert any(line.startswith(web["id"][:12]) and "layout:web" in line for line in table[1:])
+
+    r = cli("images", "inspect", "layout:web")
+    assert r.code == 0 and "tier=web" in r.out and web["id"] in r.out
+    inspected = json.loads(cli("images", "inspect", "--json", web["id"][:10]).out)
+    assert inspected["config"]["config"]["Labels"]["tier"] == "web"
+    assert len(inspected["layers"]) == 3
+
+    assert cli("images", "tag", "layout:web", "example.com/web/server:2").code == 0
+    names = {n for i in json.loads(cli("images", "list", "--json").out) for n in i["names"]}
+    assert {"layout:web", "example.com/web/server:2", "layout:plain"} <= names
+
+    r = cli("images", "delete", web["id"][:12])            # an ID prefix: every name goes
+    assert r.code == 0 and "layout:web" in r.out
+    names = {n for i in json.loads(cli("images", "list", "--json").out) for n in i["names"]}
+    assert names == {"layout:plain"}
+
+
+def test_errors_are_one_line(cli, layout, registry, tmp_path):
+    for args, fragment in ((("pull", f"oci:{tmp_path}/nope:x"), "no such file"),
+                           (("pull", f"http:{registry.host}/cli/none:1"), "not found in the registry"),
+                           (("pull", "127.0.0.1:1/x/y:1", "--tls-verify=false"),
+                            "cannot reach registry 127.0.0.1:1: connection refused"),
+                           (("pull", "ftp:x/y"), "unknown transport"),
+                           (("images", "inspect", "nothing:here"), ""),
+                           (("images", "delete", "nothing:here"), "")):
+        r = cli(*args)
+        assert r.code != 0, args
+        lines = r.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], (args, r.err)
+
+
+def test_short_name_warns(cli):
+    r = cli("pull", "syscontainers-no-such-image-for-tests")
+    assert r.code != 0
+    assert "warning: syscontainers-no-such-image-for-tests names no registry" in r.err
+    assert "docker.io" in r.err
+
+
+def test_bad_credentials_one_line(cli, auth_registry, layout):
+    auth_registry.push(layout, "plain", "cli/private")
+    r = cli("pull", "--src-creds", "alice:wrong", f"http:{auth_registry.host}/cli/private:plain")
+    assert r.code == 1
+    assert r.err.strip().splitlines() == [
+        f"error: access to http:{auth_registry.host}/cli/private:plain denied by the registry: "
+        "check the credentials (--src-creds, or the containers auth file)"]
+    r = cli("pull", "-q", "--src-creds", "alice:secret", f"http:{auth_registry.host}/cli/private:plain")
+    assert (r.code, r.out.strip()) == (0, f"{auth_registry.host}/cli/private:plain")
+
+
+def test_info_lists_defaults_and_required(cli, layout):
+    assert cli("pull", f"oci:{layout}:web").code == 0
+    data = json.loads(cli("images", "info", "--json", "layout:web").out)
+    assert data["required"] == ["MESSAGE"]
+    assert data["defaults"]["PORT"] == "8080"
+    assert data["defaults"]["STATE_DIRECTORY"] == "(set by the OS)"
+    forced = {"NAME", "DESTDIR", "EXEC_START", "EXEC_STOP", "PIDFILE"} - {"PIDFILE"}
+    assert not forced & set(data["defaults"]) and not forced & set(data["required"])
+    assert set(data["templates"]) == {"config.json.template", "service.template", "tmpfiles.template"}
+    r = cli("images", "info", "layout:web")
+    assert "must be set with --set" in r.out and "MESSAGE" in r.out and "PORT = 8080" in r.out
+
+
+def test_info_honours_whiteouts(cli, tmp_path):
+    """A template a later layer deletes does not count."""
+    layout = tmp_path / "wh"
+    build_oci_layout(ImageSpec(layers=[{"exports/extra.template": "${GONE} $KEPT"},
+                                       whiteout("exports/extra.template")],
+                               exports={"other.template": "$KEPT $$NOT_A_VAR"}), layout, "c")
+    assert cli("pull", f"oci:{layout}:c").code == 0
+    data = json.loads(cli("images", "info", "--json", "wh:c").out)
+    assert data["required"] == ["KEPT"]
+    assert data["templates"] == {"other.template": ["KEPT"]}
+
+
+def test_verify_reports_tampered_files(cli, layout, store_paths):
+    assert cli("pull", f"oci:{layout}:web").code == 0
+    r = cli("images", "verify", "layout:web")
+    assert r.code == 0, r.out + r.err
+    # tamper with the object holding /etc/example-version ("1\n") in the bare repo
+    hits = [p for p in (store_paths.repo / "objects").rglob("*.file")
+            if p.stat().st_size == 2 and p.read_bytes() == b"1\n"]
+    assert hits, "object of etc/example-version not found"
+    with open(hits[0], "r+b") as f:
+        f.write(b"2\n")
+    r = cli("images", "verify", "layout:web")
+    assert r.code == 1
+    assert "etc/example-version" in r.out
+
+
+def test_prune_dry_run_then_real(cli, layout):
+    assert cli("pull", f"oci:{layout}:web").code == 0
+    assert cli("pull", f"oci:{layout}:plain").code == 0
+    assert cli("images", "delete", "layout:web").code == 0
+    dry = cli("images", "prune", "--dry-run")
+    assert dry.code == 0 and "Would reclaim" in dry.out and "Would remove" in dry.out
+    real = cli("images", "prune")
+    assert real.code == 0 and "Reclaimed" in real.out
+    assert cli("images", "verify", "layout:plain").code == 0      # the shared base survived
+    again = cli("images", "prune", "--dry-run")
+    assert "Would remove" not in again.out

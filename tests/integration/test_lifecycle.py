@@ -1,0 +1,184 @@
+"""install / list / start / stop / uninstall on a real systemd test host (SPEC 3, 4, 7)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from tests.fixtures.examples import config_template, example_spec
+from tests.fixtures.images import ImageSpec, build_oci_layout
+from tests.integration.sc_host import CHECKOUTS, ScHost, free_port, http_get, port_closed, trust_registry
+
+pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
+
+
+def crashing_spec() -> ImageSpec:
+    """The example image whose process exits at once with status 3."""
+    spec = example_spec(index_html="crash\n")
+    cfg = json.loads(config_template())
+    cfg["process"]["args"] = ["/bin/sh", "-c", "echo about to crash; exit 3"]
+    return replace(spec, exports={**spec.exports, "config.json.template": json.dumps(cfg)})
+
+
+@pytest.fixture(scope="module")
+def images(registry, tmp_path_factory):
+    """Reference of each test image in the registry (name -> registry/repo:tag)."""
+    root = tmp_path_factory.mktemp("lifecycle-images")
+    specs = {
+        "v1": example_spec(index_html="hello v1\n"),
+        "v2": example_spec(index_html="hello v2\n"),
+        "crash": crashing_spec(),
+        "bare": ImageSpec(layers=[{"etc/bare": "1\n"}]),
+        "needs-token": example_spec(required=["TOKEN"]),
+        "hostfs": example_spec(hostfs={"/etc/example/app.conf": "port=$PORT\n"}),
+        "once": example_spec(labels={"atomic.run": "once"}),
+    }
+    refs = {}
+    for tag, spec in specs.items():
+        built = build_oci_layout(spec, root / tag, tag)
+        repo = "test/web" if tag in ("v1", "v2", "crash") else f"test/{tag}"
+        refs[tag] = registry.push(built.layout, tag, repo)
+    return refs
+
+
+@pytest.fixture(scope="module")
+def sc(testhost, registry):
+    trust_registry(testhost, registry.host)
+    return ScHost(testhost)
+
+
+def test_install_start_list_stop_uninstall(sc, images, testhost_units):
+    port = free_port()
+    testhost_units.append("web1.service")
+    r = sc.ok("install", "--name", "web1", "--set", f"PORT={port}", images["v1"])
+    assert "installed web1" in r.out
+    assert sc.path("/etc/systemd/system/web1.service").is_file()
+    assert sc.host.run("systemctl", "is-enabled", "web1.service", check=False).stdout.strip() == "enabled"
+    info = json.loads(sc.path(CHECKOUTS / "web1.0/info").read_text())
+    assert info["values"]["PORT"] == str(port) and info["values"]["NAME"] == "web1"
+    assert sc.host.run("readlink", str(CHECKOUTS / "web1")).stdout.strip() == str(CHECKOUTS / "web1.0")
+    assert sc.status("web1") == "inactive"          # install enables, does not start
+    assert sc.path("/var/lib/web1").is_dir()          # tmpfiles created
+
+    sc.ok("start", "web1")
+    assert http_get(port) == "hello v1\n"
+    row = sc.listing()["web1"]
+    assert row["status"] == "running"
+    assert row["image"] == images["v1"] and "httpd" in " ".join(row["command"])
+    assert "web1" in sc.ok("list").out
+
+    sc.ok("stop", "web1")
+    assert sc.status("web1") == "inactive" and port_closed(port)
+
+    sc.ok("uninstall", "web1")
+    assert sc.traces("web1") == []
+    assert "web1" not in sc.listing()
+    again = sc.sc("uninstall", "web1")
+    assert again.code == 1 and again.err.strip() == "error: container web1 is not installed"
+    assert sc.sc("uninstall", "--force", "web1").code == 0
+
+
+def test_uninstall_of_a_running_container_stops_it(sc, images, testhost_units):
+    port = free_port()
+    testhost_units.append("web2.service")
+    sc.ok("install", "--name", "web2", "--set", f"PORT={port}", images["v1"])
+    sc.ok("start", "web2")
+    http_get(port)
+    sc.ok("uninstall", "web2")
+    assert port_closed(port) and sc.traces("web2") == []
+
+
+def test_crashing_service_is_failed(sc, images, testhost_units):
+    testhost_units.append("crash1.service")
+    sc.ok("install", "--name", "crash1", "--set", f"PORT={free_port()}", images["crash"])
+    sc.sc("start", "crash1")
+    assert sc.wait_status("crash1", "failed", timeout=30) == "failed"
+    assert "about to crash" in sc.host.journal("crash1.service")
+    sc.ok("uninstall", "crash1")
+    assert sc.traces("crash1") == []
+
+
+def test_image_without_exports_gets_default_config_and_unit(sc, images):
+    r = sc.ok("install", "--name", "bare1", images["bare"])
+    assert "warning" in r.text and "config.json" in r.text
+    cfg = json.loads(sc.path(CHECKOUTS / "bare1.0/config.json").read_text())
+    assert cfg["root"] == {"path": "rootfs", "readonly": True}
+    assert cfg["process"]["args"] == ["run.sh"] and cfg["process"]["terminal"] is False
+    unit = sc.path("/etc/systemd/system/bare1.service").read_text()
+    assert "Description=bare1" in unit and "Restart=on-failure" in unit
+    assert "run -d --pid-file /run/container-bare1.pid 'bare1'" in unit
+    assert "ExecStopPost=/usr/sbin/runc delete 'bare1'" in unit
+    assert f"WorkingDirectory={CHECKOUTS}/bare1.0" in unit
+    sc.ok("uninstall", "bare1")
+
+
+def test_missing_variable_names_it_and_installs_nothing(sc, images):
+    r = sc.sc("install", "--name", "tok1", images["needs-token"])
+    assert r.code != 0 and "TOKEN" in r.err and len(r.err.strip().splitlines()) == 1
+    assert sc.traces("tok1") == []
+    r = sc.ok("install", "--name", "tok1", "--set", "TOKEN=abc", "--set", f"PORT={free_port()}",
+              images["needs-token"])
+    sc.ok("uninstall", "tok1")
+
+
+def test_display_changes_nothing(sc, images):
+    before = sc.host.run("ls", "-a", str(CHECKOUTS)).stdout
+    r = sc.ok("install", "--display", "--name", "disp1", "--set", "PORT=1234", images["v1"])
+    assert "would install disp1" in r.out and "-p\", \"1234\"" not in r.out
+    assert sc.traces("disp1") == []
+    assert sc.host.run("ls", "-a", str(CHECKOUTS)).stdout == before
+
+
+def test_install_of_an_existing_name_changes_nothing(sc, images):
+    sc.ok("install", "--name", "dup1", "--set", f"PORT={free_port()}", images["v1"])
+    info = sc.path(CHECKOUTS / "dup1.0/info").read_text()
+    r = sc.ok("install", "--name", "dup1", images["v2"])
+    assert r.out.strip().endswith("dup1 already present")
+    assert sc.path(CHECKOUTS / "dup1.0/info").read_text() == info
+    sc.ok("uninstall", "dup1")
+
+
+def test_an_operators_unit_is_never_replaced(sc, images):
+    unit = sc.path("/etc/systemd/system/mine1.service")
+    unit.write_text("[Service]\nExecStart=/bin/true\n")
+    try:
+        r = sc.sc("install", "--name", "mine1", images["v1"])
+        assert r.code != 0 and "already exists" in r.err
+        assert unit.read_text() == "[Service]\nExecStart=/bin/true\n"
+        assert sc.traces("mine1") == [str(unit).replace(str(sc.host.root), "")]
+    finally:
+        unit.unlink()
+
+
+def test_bad_names_and_values_are_one_line_errors(sc, images):
+    for args in (("install", "--name", "../x", images["v1"]),
+                 ("install", "--name", "a", "--set", "NOEQUALS", images["v1"]),
+                 ("install", "--name", "nl1", "--set", "PORT=80\nExecStartPre=/bin/evil", images["v1"]),
+                 ("install", "--runtime", "/nonexistent/runc", images["v1"]),
+                 ("start", "nosuch"),
+                 ("install", "127.0.0.1:1/nothing/here:v1")):
+        r = sc.sc(*args)
+        assert r.code != 0, args
+        assert len(r.err.strip().splitlines()) == 1, (args, r.err)
+    assert sc.traces("nl1") == [] and sc.traces("a") == []
+    assert "the runtime /nonexistent/runc is not installed" in \
+        sc.sc("install", "--runtime", "/nonexistent/runc", images["v1"]).err
+
+
+def test_host_files_installed_and_removed(sc, images):
+    port = free_port()
+    sc.ok("install", "--name", "hf1", "--set", f"PORT={port}", images["hostfs"])
+    conf = sc.path("/etc/example/app.conf")
+    assert conf.is_file()
+    info = json.loads(sc.path(CHECKOUTS / "hf1.0/info").read_text())
+    assert "/etc/example/app.conf" in info["installed-files-checksum"]
+    sc.ok("uninstall", "hf1")
+    assert not conf.exists() and not conf.parent.exists()
+
+
+def test_run_once_label_is_refused_by_install(sc, images):
+    r = sc.sc("install", "--name", "once1", images["once"])
+    assert r.code != 0 and "atomic.run=once" in r.err
+    assert sc.traces("once1") == []

@@ -1,0 +1,92 @@
+"""Deployment dirs, the NAME link, the info file, container names."""
+
+import json
+import os
+
+import pytest
+
+from syscontainers.config import Config
+from syscontainers.deploy import deployment as dl
+from syscontainers.errors import ConfigError, UsageError
+from syscontainers.paths import Paths
+
+
+@pytest.fixture
+def paths(tmp_path):
+    p = Paths(False, tmp_path / "co", tmp_path / "repo", tmp_path / "units", tmp_path / "tmpfiles",
+              tmp_path / "pre", Config())
+    p.ensure()
+    return p
+
+
+@pytest.mark.parametrize("name", ["etcd", "kube-proxy", "a_b.c", "x@1", "A" * 200])
+def test_valid_names(name):
+    assert dl.validate_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "..", "a..b", ".hidden", "-x", "a b", "a;b",
+                                  "A" * 201, "etcd.0", "etcd.1", "é"])
+def test_invalid_names_are_one_line_errors(name):
+    with pytest.raises(UsageError) as e:
+        dl.validate_name(name)
+    assert "\n" not in str(e.value)
+
+
+def test_info_round_trip_uses_atomic_keys(tmp_path):
+    info = dl.InstallInfo(image="r/a:1", revision="ab" * 32, ostree_commit="c" * 64, created=5,
+                          values={"NAME": "a"}, installed_files_checksum={"/etc/x": "0"})
+    raw = json.loads(info.to_json())
+    for key in ("image", "revision", "ostree-commit", "created", "values", "has-container-service",
+                "installed-files", "installed-files-checksum", "installed-files-template",
+                "rename-installed-files", "rpm-installed", "system-package", "remote",
+                "use-links", "runtime"):
+        assert key in raw
+    assert dl.InstallInfo.from_json(info.to_json(), "x") == info
+
+
+def test_info_from_atomic_file_with_unknown_keys():
+    text = json.dumps({"image": "i", "revision": "r", "ostree-commit": "c", "created": 1,
+                       "values": {}, "system-package": False, "something-new": 1})
+    info = dl.InstallInfo.from_json(text, "x")
+    assert info.system_package == "no" and info.image == "i"
+
+
+def test_bad_info_is_a_config_error():
+    with pytest.raises(ConfigError, match="invalid info file x"):
+        dl.InstallInfo.from_json("{", "x")
+
+
+def test_switch_link_is_atomic_and_current_follows(paths):
+    d0, d1 = dl.deployment(paths, "n", 0), dl.deployment(paths, "n", 1)
+    d0.path.mkdir()
+    d1.path.mkdir()
+    assert dl.current(paths, "n") is None
+    dl.switch_link(paths, "n", d0)
+    assert dl.current(paths, "n") == d0
+    dl.switch_link(paths, "n", d1)
+    assert dl.current(paths, "n") == d1
+    assert os.readlink(paths.checkouts / "n") == str(d1.path)
+    assert dl.other(paths, d1) == d0
+    assert not [e for e in os.listdir(paths.checkouts) if ".link-" in e]
+    assert dl.installed_names(paths) == ["n"]
+
+
+def test_clean_partials_removes_only_leftovers(paths):
+    leftover = dl.partial_dir(paths, "n", 0)
+    (leftover / "rootfs/usr").mkdir(parents=True)
+    os.chmod(leftover / "rootfs/usr", 0o500)
+    stale = dl.stale_dir(paths, "m", 1)
+    stale.mkdir()
+    keep = paths.checkouts / "n.0"
+    keep.mkdir()
+    removed = dl.clean_partials(paths)
+    assert set(removed) == {leftover, stale}
+    assert keep.is_dir() and not leftover.exists() and not stale.exists()
+
+
+def test_in_use_image_ids_reads_both_deployments(paths):
+    for i, rev in ((0, "a" * 64), (1, "b" * 64)):
+        d = dl.deployment(paths, "n", i)
+        d.path.mkdir()
+        d.info_path.write_text(dl.InstallInfo("img", rev, "", 0, {}).to_json())
+    assert dl.in_use_image_ids(paths) == {"a" * 64, "b" * 64}
