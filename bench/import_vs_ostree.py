@@ -100,8 +100,9 @@ def run_ostree(blobs: list[Path], repo: Path) -> float:
     os.sync()
     start = time.monotonic()
     for k, blob in enumerate(blobs):
-        subprocess.run(["ostree", f"--repo={repo}", "commit", f"--branch=l{k}", f"--tree=tar={blob}",
-                        "--tar-autocreate-parents"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["ostree", f"--repo={repo}", "commit", f"--branch=l{k}",
+                        f"--tree=tar={blob}", "--tar-autocreate-parents"],
+                       check=True, stdout=subprocess.DEVNULL)
     return time.monotonic() - start
 
 
@@ -134,7 +135,8 @@ def main() -> int:
     print("layers:", ", ".join(f"{b.name} {b.stat().st_size >> 20} MiB" for b in blobs))
     times = {"ostree": [], "ours": []}
     for r in range(args.rounds):
-        for name, fn in (("ostree", run_ostree), ("ours", run_ours)):
+        order = [("ostree", run_ostree), ("ours", run_ours)]
+        for name, fn in order if r % 2 == 0 else order[::-1]:    # no order bias
             with tempfile.TemporaryDirectory(dir=args.data, prefix="repo-") as tmp:
                 t = fn(blobs, Path(tmp) / "repo")
                 times[name].append(t)

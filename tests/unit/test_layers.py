@@ -151,6 +151,12 @@ def test_multi_member_gzip_and_trailing_data_count_in_digest(tmp_path):
     assert summary.diff_id == "sha256:" + hashlib.sha256(tar + b"\0" * 4096).hexdigest()
 
 
+def test_tar_without_end_blocks_is_accepted(tmp_path):
+    tar = make_tar([entry("a", data=b"1")], fmt=tarfile.USTAR_FORMAT)
+    _, members = sanitize(tmp_path, tar[:1024])           # header + one data block, no end
+    assert members["a"][1] == b"1"
+
+
 def test_tar_header_round_trip_via_tarfile():
     block = tar_header(b"x" * 200, 0o4755, 10, 20, 0, 5, b"0")
     info = tarfile.TarInfo.frombuf(block[-512:], "utf-8", "strict")
@@ -161,6 +167,10 @@ def test_tar_header_round_trip_via_tarfile():
 
 def test_dotdot_is_rejected(tmp_path):
     bad(tmp_path, make_tar([entry("a/../../etc/passwd", data=b"x")]), r"contains '\.\.'")
+
+
+def test_absurdly_deep_paths_are_rejected(tmp_path):
+    bad(tmp_path, make_tar([entry("a/" * 300 + "f", data=b"x")]), "nested deeper than 256")
 
 
 def test_hard_link_outside_is_rejected(tmp_path):

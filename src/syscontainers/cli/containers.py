@@ -67,7 +67,9 @@ def register(sub) -> None:
 
 
 def _say(ctx):
-    return lambda msg: (None if ctx.quiet and not msg.startswith("warning") else print(msg, flush=True))
+    """Progress lines: stdout, or stderr when stdout carries --json; --quiet keeps warnings."""
+    out = sys.stderr if ctx.json else sys.stdout
+    return lambda msg: (None if ctx.quiet and not msg.startswith("warning") else print(msg, file=out, flush=True))
 
 
 def _install(args) -> int:

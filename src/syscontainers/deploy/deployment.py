@@ -208,7 +208,7 @@ def clean_partials(paths: Paths, name: str | None = None) -> list[Path]:
         n = entry.name
         if not n.startswith("."):
             continue
-        m = re.match(r"^\.(.+)\.(?:[01]\.(?:partial|old)-\d+-\d+|link-\d+)$", n)
+        m = re.match(r"^\.(.+)\.(?:[01]\.(?:partial|old)-\d+-\d+|link-\d+|switching\.tmp)$", n)
         if m and (name is None or m.group(1) == name):
             remove_tree(entry)
             removed.append(entry)

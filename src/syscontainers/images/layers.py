@@ -13,8 +13,8 @@ passed these checks first; a bad layer raises :class:`BadImage` with one line.
 
 Rules (documented in docs/formats.md):
 - names: leading ``/`` and ``./`` dropped, empty and ``.`` components collapsed; ``..`` anywhere,
-  non-UTF-8 names and components over 255 bytes are errors; the root entry itself is dropped
-  (every layer root is 0755 root:root).
+  non-UTF-8 names, components over 255 bytes and paths over 256 levels deep are errors; the
+  root entry itself is dropped (every layer root is 0755 root:root).
 - no entry may pass through a non-directory defined earlier in the layer (symlink, file, device);
   a path may not change between directory and non-directory within one layer.
 - hard links name an earlier regular file or symlink of the same layer.
@@ -44,6 +44,7 @@ READ_CHUNK = 1 << 20          # compressed bytes read at a time
 INFLATE_CHUNK = 4 << 20       # decompressed bytes produced at a time (bounds memory on bombs)
 MAX_META_ENTRY = 1 << 20      # pax / GNU long-name payloads larger than this are refused
 NAME_MAX = 255
+MAX_DEPTH = 256               # path components; keeps every recursive walk of a tree bounded
 SYMLINK_MAX = 4095
 
 # tar type flags
@@ -208,6 +209,10 @@ class _BlobReader:
     def skip(self, n: int) -> None:
         self.pass_through(n, lambda _mv: None)
 
+    def at_end(self) -> bool:
+        """True when the tar stream has no more bytes (a tar may end without zero blocks)."""
+        return not self._available() and not self._produce()
+
     def drain(self) -> None:
         """Read to the end of the blob (trailing data counts in both digests)."""
         self._pos = len(self._buf)
@@ -350,6 +355,8 @@ class _LayerState:
         except UnicodeDecodeError:
             raise self.bad(f"{what} name {raw!r} is not valid UTF-8") from None
         parts = [p for p in text.split("/") if p not in ("", ".")]
+        if len(parts) > MAX_DEPTH:
+            raise self.bad(f"{what} {text[:60]!r}... is nested deeper than {MAX_DEPTH} levels")
         for p in parts:
             if p == "..":
                 raise self.bad(f"{what} {text!r} contains '..'")
@@ -406,6 +413,8 @@ def _next_entry(reader: _BlobReader, state: _LayerState) -> _Header | None:
     """Read headers up to the next real entry, applying pax / GNU long-name extensions."""
     overrides: dict[bytes, bytes] = {}
     while True:
+        if not overrides and reader.at_end():
+            return None
         block = reader.read(BLOCK)
         if block == b"\0" * BLOCK:
             return None

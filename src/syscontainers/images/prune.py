@@ -12,12 +12,18 @@ storage checkouts of layers no longer stored. A dry run computes the same and ch
 
 from __future__ import annotations
 
-from .ostree_repo import OSTree
+import re
+import shutil
+from pathlib import Path
 
+from ..errors import ReferenceError_
 from . import imagemeta
 from . import ostree_repo as orepo
+from .ostree_repo import OSTree
 from .reference import LAYER_PREFIX, decode_name, is_layer_ref
-from ..errors import ReferenceError_
+from .store import MERGED_PREFIX, PruneReport
+
+LAYER_DIR_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def _needed_blobs(tagged) -> set[str]:
@@ -31,7 +37,6 @@ def _needed_blobs(tagged) -> set[str]:
 
 
 def _unneeded(ref: str, needed: set[str], keep_ids: set[str]) -> bool:
-    from .store import MERGED_PREFIX
     if ref.startswith(MERGED_PREFIX):
         return ref[len(MERGED_PREFIX):] not in keep_ids
     if not ref.startswith(LAYER_PREFIX):
@@ -66,15 +71,25 @@ def _would_free(repo, kept_commits) -> int:
     return total
 
 
-def prune_store(store, in_use_ids: set[str], dry_run: bool):
-    from .store import PruneReport
-    repo = store._reader()
-    if repo is None:
-        return PruneReport((), (), 0)
-    tagged = store._tagged()
+def _remove_layer_storage(root: Path, keep: set[str], dry_run: bool) -> list[str]:
+    """Per-layer checkouts (``.storage/layers/<hex>``) of layers no longer stored."""
+    removed = []
+    if not root.is_dir():
+        return removed
+    for entry in sorted(root.iterdir()):
+        if LAYER_DIR_RE.fullmatch(entry.name) and entry.name not in keep:
+            removed.append(str(entry))
+            if not dry_run:
+                shutil.rmtree(entry, ignore_errors=True)
+    return removed
+
+
+def prune_repo(repo, tagged: dict, in_use_ids: set[str], dry_run: bool,
+               layers_dir: Path) -> PruneReport:
+    """Prune ``repo`` given its tagged images ({id: Image}) and the IDs containers use."""
     needed = _needed_blobs(tagged)
     refs = orepo.list_refs(repo)
-    remove = sorted(r for r in refs if _unneeded(r, needed, set(tagged) | set(in_use_ids)))
+    remove = sorted(r for r in refs if _unneeded(r, needed, set(tagged) | in_use_ids))
     kept = {r: c for r, c in refs.items() if r not in remove}
     keep_layers = {r[len(LAYER_PREFIX):] for r in kept if is_layer_ref(r)}
     if dry_run:
@@ -83,5 +98,5 @@ def prune_store(store, in_use_ids: set[str], dry_run: bool):
         for ref in remove:
             orepo.set_ref(repo, ref, None)
         _, _total, _pruned, freed = repo.prune(OSTree.RepoPruneFlags.REFS_ONLY, -1, None)
-    dirs = store._remove_layer_storage(keep_layers, dry_run)
+    dirs = _remove_layer_storage(layers_dir, keep_layers, dry_run)
     return PruneReport(tuple(remove), tuple(dirs), freed)

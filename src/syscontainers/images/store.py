@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -397,8 +396,11 @@ class Store:
 
     def prune(self, in_use_ids: set[str], dry_run: bool = False) -> PruneReport:
         """Remove refs nothing needs and the objects only they reached; see prune.py."""
-        from .prune import prune_store
-        return prune_store(self, in_use_ids, dry_run)
+        from .prune import prune_repo
+        repo = self._reader()
+        if repo is None:
+            return PruneReport((), (), 0)
+        return prune_repo(repo, self._tagged(), set(in_use_ids), dry_run, self.paths.layers_dir)
 
     def verify(self, image: Image) -> list[TamperedFile]:
         """Recompute every file object of every layer; report those whose content changed."""
@@ -407,16 +409,3 @@ class Store:
         if repo is None:
             raise ImageNotFound(f"image {image.name or image.id} not found")
         return verify_layers(repo, image.layers)
-
-    def _remove_layer_storage(self, keep: set[str], dry_run: bool) -> list[str]:
-        """Per-layer checkouts (``.storage/layers/<hex>``) of layers no longer stored."""
-        removed = []
-        root = self.paths.layers_dir
-        if not root.is_dir():
-            return removed
-        for entry in sorted(root.iterdir()):
-            if len(entry.name) == 64 and _is_hex_id(entry.name) and entry.name not in keep:
-                removed.append(str(entry))
-                if not dry_run:
-                    shutil.rmtree(entry, ignore_errors=True)
-        return removed

@@ -15,6 +15,7 @@ from ..errors import StoreError
 from . import ostree_repo as orepo
 from .model import Layer
 from .reference import layer_ref_name
+from .store import TamperedFile
 
 MISSING = "(missing)"
 
@@ -37,9 +38,8 @@ def _walk(repo, tree: str, prefix: str):
         yield from _walk(repo, sub, f"{prefix}{name}/")
 
 
-def verify_layers(repo, layers: tuple[Layer, ...]):
+def verify_layers(repo, layers: tuple[Layer, ...]) -> list[TamperedFile]:
     """[TamperedFile] for every file whose object no longer hashes to its name."""
-    from .store import TamperedFile
     seen: dict[str, str] = {}
     bad = []
     for layer in layers:

@@ -6,7 +6,9 @@ from ..deploy import deployment as dl
 from ..errors import ContainerNotFound
 from ..paths import Paths
 from ..service.systemd import Systemd
+from ..lock import host_lock
 from .query import is_preinstalled
+from .switch import reconcile
 
 
 def _require(paths: Paths, name: str) -> str:
@@ -17,7 +19,10 @@ def _require(paths: Paths, name: str) -> str:
 
 
 def start(paths: Paths, name: str) -> None:
-    Systemd(paths.user_mode).start(_require(paths, name))
+    unit = _require(paths, name)
+    with host_lock(paths):
+        reconcile(paths, name, lambda msg: None)   # a switch a crash interrupted
+    Systemd(paths.user_mode).start(unit)
 
 
 def stop(paths: Paths, name: str) -> None:

@@ -62,6 +62,7 @@ def teardown(paths: Paths, name: str, say: Say) -> None:
     dl.remove_link(paths, name)
     for d in deps:
         dl.remove_tree(d.path)
+    unlink_quiet(paths.checkouts / f".{name}.switching")
 
 
 def _remove_unit_files(paths: Paths, name: str, systemd: Systemd) -> None:

@@ -1,18 +1,27 @@
 """Switch a container from one deployment to the other (update, rollback) — SPEC 4.
 
-Sequence: stop if it ran → remove the old tmpfiles → swap host files → install the target's
-unit/tmpfiles copies → swap the NAME link (one rename) → daemon-reload → create tmpfiles →
-start if it ran. Every step before the link swap is undone on failure; the link is the commit
-point, and :func:`reconcile` repairs a unit/tmpfiles file a crash left out of step with it.
+Sequence: write the intent marker → stop if it ran → remove the old tmpfiles entries → swap
+host files → install the target's unit/tmpfiles copies → swap the NAME link (one rename) →
+daemon-reload → create tmpfiles → enable; the caller then starts the service if it ran (plain,
+or verified with automatic rollback) and calls :func:`finish`.
+
+Every step before the link swap is undone on failure. Against crashes (kill -9, power loss),
+the intent marker ``.NAME.switching`` records where the switch came from and whether the service
+ran; the next verb that touches NAME calls :func:`reconcile`, which makes the host match
+whatever deployment the link names (the link is the commit point): host files, unit and
+tmpfiles files, daemon-reload, and the service started again if it ran.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Callable
 
 from .. import faults
 from ..deploy import deployment as dl
-from ..deploy.hostfiles import install_host_files
+from ..deploy.hostfiles import install_host_files, is_unchanged
 from ..errors import ConfigError, SysContainersError
 from ..paths import Paths
 from ..service.systemd import Systemd
@@ -30,18 +39,20 @@ def tmpfiles_path(paths: Paths, name: str):
     return paths.tmpfiles_dir / f"{name}.conf"
 
 
-def _install_files(paths: Paths, systemd: Systemd, dep: dl.Deployment) -> None:
+def _marker(paths: Paths, name: str):
+    return paths.checkouts / f".{name}.switching"
+
+
+def _install_files(paths: Paths, dep: dl.Deployment) -> None:
+    """The deployment's copies of its unit and tmpfiles file become the host's."""
     name = dep.name
-    unit = read_or_none(dep.unit_copy)
-    if unit is None:
-        unlink_quiet(unit_path(paths, name))
-    else:
-        write_atomic(unit_path(paths, name), unit)
-    tmp = read_or_none(dep.tmpfiles_copy)
-    if tmp is None:
-        unlink_quiet(tmpfiles_path(paths, name))
-    else:
-        write_atomic(tmpfiles_path(paths, name), tmp)
+    for copy, target in ((dep.unit_copy, unit_path(paths, name)),
+                         (dep.tmpfiles_copy, tmpfiles_path(paths, name))):
+        text = read_or_none(copy)
+        if text is None:
+            unlink_quiet(target)
+        else:
+            write_atomic(target, text)
 
 
 def _remove_tmpfiles(paths: Paths, systemd: Systemd, name: str) -> None:
@@ -50,10 +61,18 @@ def _remove_tmpfiles(paths: Paths, systemd: Systemd, name: str) -> None:
         systemd.tmpfiles("remove", str(path))
 
 
-def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
-           start_after: bool | None = None) -> bool:
-    """Make ``dst`` the live deployment. Returns whether the service was running before
-    (it is started again when it was, or when ``start_after`` says so)."""
+def _activate(paths: Paths, systemd: Systemd, dep: dl.Deployment, info: dl.InstallInfo) -> None:
+    """After the link names ``dep``: systemd learns the unit, tmpfiles entries exist."""
+    systemd.daemon_reload()
+    if tmpfiles_path(paths, dep.name).exists():
+        systemd.tmpfiles("create", str(tmpfiles_path(paths, dep.name)))
+    if info.has_container_service:
+        systemd.enable(f"{dep.name}.service")
+
+
+def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say) -> bool:
+    """Make ``dst`` the live deployment, its service stopped. Returns whether the service was
+    running before; starting it again is the caller's (plain, or verified and rolled back)."""
     systemd = Systemd(paths.user_mode)
     name = src.name
     unit = f"{name}.service"
@@ -61,6 +80,7 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
     if not dst.unit_copy.exists() and dst_info.has_container_service:
         raise ConfigError("Cannot find systemd service file for previous version")
     was_running = systemd.is_active(unit)
+    _write_marker(paths, name, was_running)
     if was_running:
         systemd.stop(unit)
     faults.point("switch-stopped")
@@ -74,7 +94,7 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
             say(f"warning: kept {path}: changed since it was installed")
         build.record_installed(dst, dst_info, installed.checksums)
         faults.point("switch-hostfiles")
-        _install_files(paths, systemd, dst)
+        _install_files(paths, dst)
         faults.point("switch-unit")
         dl.switch_link(paths, name, dst)
         faults.point("switch-link")
@@ -83,46 +103,77 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
                  installed.checksums if installed else dst_info.installed_files_checksum,
                  was_running, say)
         raise
-    systemd.daemon_reload()
-    if tmpfiles_path(paths, name).exists():
-        systemd.tmpfiles("create", str(tmpfiles_path(paths, name)))
-    if dst_info.has_container_service:
-        systemd.enable(unit)
-    if start_after if start_after is not None else was_running:
-        systemd.start(unit)
+    _activate(paths, systemd, dst, dst_info)
     return was_running
+
+
+def finish(paths: Paths, name: str) -> None:
+    """The switch and the restart are done: drop the intent marker."""
+    unlink_quiet(_marker(paths, name))
+    dl.fsync_dir(paths.checkouts)
+
+
+def _write_marker(paths: Paths, name: str, was_running: bool) -> None:
+    marker = _marker(paths, name)
+    if marker.exists():   # an earlier interrupted switch: its "was running" wins
+        return
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(json.dumps({"was-running": was_running}))
+    os.rename(tmp, marker)
+    dl.fsync_dir(paths.checkouts)
 
 
 def _restore(paths: Paths, systemd: Systemd, src: dl.Deployment, src_info: dl.InstallInfo,
              dst_record: dict, was_running: bool, say: Say) -> None:
-    """Best effort: put the source deployment's files back and restart it."""
+    """Best effort after a failed switch: the source deployment's files back, restarted."""
     try:
         install_host_files(build.host_plan(src, src_info), previous=dst_record)
     except (SysContainersError, OSError) as e:
         say(f"warning: while restoring host files of {src.name}: {e}")
     try:
-        _install_files(paths, systemd, src)
+        _install_files(paths, src)
         dl.switch_link(paths, src.name, src)
-        systemd.daemon_reload()
-        if tmpfiles_path(paths, src.name).exists():
-            systemd.tmpfiles("create", str(tmpfiles_path(paths, src.name)))
+        _activate(paths, systemd, src, src_info)
         if was_running:
             systemd.start(f"{src.name}.service")
+        finish(paths, src.name)
     except (SysContainersError, OSError) as e:
         say(f"warning: while restoring {src.name}: {e}")
 
 
+def _on_disk_record(records: list[dict[str, str]]) -> dict[str, str]:
+    """Which deployment's version of each host file is on disk after an interrupted switch:
+    per path, the first record whose checksum the file still has (else the first one), so
+    files of either deployment count as ours and an operator's edit still as theirs."""
+    merged: dict[str, str] = {}
+    for path in dict.fromkeys(p for rec in records for p in rec):
+        candidates = [rec[path] for rec in records if path in rec]
+        merged[path] = next((c for c in candidates if is_unchanged(Path(path), c)), candidates[0])
+    return merged
+
+
 def reconcile(paths: Paths, name: str, say: Say) -> None:
-    """After a crash between writing the unit and swapping the link, the unit file may belong
-    to the other deployment: put back the copies of the live one."""
+    """Complete a switch a crash interrupted: the host is made to match the deployment the
+    NAME link points at, and the service runs again if it ran before the switch."""
     cur = dl.current(paths, name)
-    if cur is None or not cur.exists():
+    marker = _marker(paths, name)
+    if cur is None or not cur.exists() or not marker.exists():
         return
-    want_unit = read_or_none(cur.unit_copy)
-    want_tmp = read_or_none(cur.tmpfiles_copy)
-    if (read_or_none(unit_path(paths, name)) != want_unit
-            or read_or_none(tmpfiles_path(paths, name)) != want_tmp):
-        say(f"repairing the unit files of {name} after an interrupted switch")
-        systemd = Systemd(paths.user_mode)
-        _install_files(paths, systemd, cur)
-        systemd.daemon_reload()
+    try:
+        was_running = bool(json.loads(marker.read_text()).get("was-running"))
+    except (OSError, ValueError):
+        was_running = False
+    say(f"completing an interrupted update/rollback of {name}")
+    systemd = Systemd(paths.user_mode)
+    info = cur.read_info()
+    other = dl.other(paths, cur)
+    records = [info.installed_files_checksum]
+    if other.exists():
+        records.append(other.read_info().installed_files_checksum)
+    installed = install_host_files(build.host_plan(cur, info), previous=_on_disk_record(records))
+    build.record_installed(cur, info, installed.checksums)
+    _install_files(paths, cur)
+    _activate(paths, systemd, cur, info)
+    if was_running:
+        systemd.start(f"{name}.service")
+    finish(paths, name)

@@ -16,7 +16,7 @@ from ..service.runtime import find_runtime, probe_runtime
 from ..service.systemd import Systemd
 from . import build as b
 from .query import is_preinstalled
-from .switch import reconcile, switch
+from .switch import finish, reconcile, switch
 
 Say = Callable[[str], None]
 
@@ -75,17 +75,28 @@ def update(paths: Paths, req: UpdateRequest, say: Say) -> str:
         except BaseException:
             dl.remove_tree(target.path)   # the live version was restored; drop the half-used one
             raise
-        if req.controlled and was_running:
-            _verify_or_roll_back(paths, target, cur, req.timeout, say)
+        try:
+            if was_running and req.controlled:
+                _start_verified(paths, target, cur, req.timeout, say)
+            elif was_running:
+                Systemd(paths.user_mode).start(f"{req.name}.service")
+        finally:
+            finish(paths, req.name)
         say(f"updated {req.name}: {info.revision[:12]} -> {image.id[:12]}")
         return "updated"
 
 
-def _verify_or_roll_back(paths, new: dl.Deployment, old: dl.Deployment, timeout: float, say: Say):
-    """Detached runc units report a successful start and fail a moment later, so the verdict
-    is the unit's state after a settle time, not only the start job's result."""
+def _start_verified(paths, new: dl.Deployment, old: dl.Deployment, timeout: float, say: Say):
+    """Start the new version; roll back to ``old`` (and start it) when the start job fails or
+    the unit is not active after the settle time: detached runc units report a successful
+    start and fail a moment later, so the start job's result alone proves nothing."""
     systemd = Systemd(paths.user_mode)
     unit = f"{new.name}.service"
+    try:
+        systemd.start(unit)
+        why = "did not stay active"
+    except ServiceError:
+        why = "failed to start"
     deadline = time.monotonic() + timeout
     healthy = systemd.is_active(unit)
     while healthy and time.monotonic() < deadline:
@@ -93,9 +104,12 @@ def _verify_or_roll_back(paths, new: dl.Deployment, old: dl.Deployment, timeout:
         healthy = systemd.is_active(unit)
     if healthy:
         return
-    say(f"the new version of {new.name} did not stay active; rolling back")
-    switch(paths, new, old, say, start_after=True)
-    raise UpdateFailed(f"update of {new.name} failed: the new version did not start "
+    say(f"the new version of {new.name} {why}; rolling back")
+    systemd.stop(unit)
+    switch(paths, new, old, say)
+    systemd.reset_failed(unit)
+    systemd.start(unit)
+    raise UpdateFailed(f"update of {new.name} failed: the new version {why} "
                        f"(see `syscontainers logs {new.name}`); rolled back to the previous version")
 
 
@@ -107,7 +121,11 @@ def rollback(paths: Paths, name: str, say: Say) -> None:
         prev = dl.other(paths, cur)
         if not prev.exists():
             raise ContainerNotFound(f"Cannot find a previous deployment to rollback located at {prev.path}")
-        switch(paths, cur, prev, say)
+        try:
+            if switch(paths, cur, prev, say):
+                Systemd(paths.user_mode).start(f"{name}.service")
+        finally:
+            finish(paths, name)
         say(f"rolled back {name} to {prev.path}")
 
 
