@@ -58,7 +58,8 @@ def run_image(paths: Paths, req: RunRequest, say: Say) -> int:
                         run_once=True)
         rendered = render_deployment(exports, deployment_values(exports, target, req.set_values),
                                      target)
-        config = _config(rendered.config, rendered.config_json is None, image, req.command)
+        generated = exports.config_json is None and exports.config_template is None
+        config = _config(rendered.config, generated, image, req.command)
         (bundle / "config.json").write_text(json.dumps(config, indent=2))
         if rendered.tmpfiles:
             (bundle / "tmpfiles.conf").write_text(rendered.tmpfiles)

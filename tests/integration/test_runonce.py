@@ -1,0 +1,92 @@
+"""run-once, exec, mount/umount, extract on the real test host (SPEC 6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.examples import example_spec
+from tests.fixtures.images import ImageSpec, build_oci_layout
+from tests.integration.sc_host import ScHost, free_port, http_get, trust_registry
+
+pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
+
+
+@pytest.fixture(scope="module")
+def images(registry, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runonce-images")
+    specs = {
+        "web": example_spec(index_html="hello run\n"),
+        "tool": ImageSpec(layers=[{"etc/motd": "tool motd\n"}],
+                          cmd=["/bin/sh", "-c", "cat /etc/motd; exit 7"]),
+        "once": ImageSpec(layers=[{"etc/motd": "once\n"}], labels={"atomic.run": "once"},
+                          cmd=["/bin/sh", "-c", "echo ran-once"]),
+    }
+    return {tag: registry.push(build_oci_layout(spec, root / tag, tag).layout, tag, "run/img")
+            for tag, spec in specs.items()}
+
+
+@pytest.fixture(scope="module")
+def sc(testhost, registry):
+    trust_registry(testhost, registry.host)
+    return ScHost(testhost)
+
+
+def storage_leftovers(sc: ScHost) -> list[str]:
+    out = sc.host.run("sh", "-c", "ls -A /var/lib/containers/atomic/.storage/tmp 2>/dev/null; "
+                      "findmnt -rn -o TARGET | grep /var/lib/containers || true").stdout
+    return out.split()
+
+
+def test_run_prints_output_returns_status_and_leaves_nothing(sc, images):
+    r = sc.sc("run", images["tool"])
+    assert r.code == 7 and "tool motd" in r.out, r.text
+    r = sc.sc("run", images["tool"], "/bin/sh", "-c", "echo from-cmd; exit 0")
+    assert r.code == 0 and "from-cmd" in r.out, r.text
+    assert storage_leftovers(sc) == []
+    assert sc.host.run("runc", "list", "-q").stdout.strip() == ""
+
+
+def test_run_once_with_exports_renders_set_values(sc, images):
+    r = sc.sc("run", "--set", "PORT=1", images["web"], "/bin/sh", "-c", "cat /srv/index.html")
+    assert r.code == 0 and "hello run" in r.out, r.text
+    assert storage_leftovers(sc) == []
+
+
+def test_install_of_run_once_image_is_refused(sc, images):
+    r = sc.sc("install", images["once"])
+    assert r.code != 0 and "atomic.run=once" in r.err
+
+
+def test_exec_in_running_and_stopped_containers(sc, images, testhost_units):
+    port = free_port()
+    testhost_units.append("ex1.service")
+    sc.ok("install", "--name", "ex1", "--set", f"PORT={port}", images["web"])
+    r = sc.sc("exec", "ex1", "/bin/cat", "/srv/index.html")          # stopped: run once
+    assert r.code == 0 and r.out == "hello run\n", r.text
+    assert sc.sc("exec", "--detach", "ex1", "/bin/true").code != 0
+    sc.ok("start", "ex1")
+    http_get(port)
+    r = sc.sc("exec", "ex1", "/bin/sh", "-c", "cat /srv/index.html; exit 4")  # running: runc exec
+    assert r.code == 4 and r.out == "hello run\n", r.text
+    assert sc.sc("exec", images["tool"], "/bin/cat", "/etc/motd").out == "tool motd\n"
+    sc.ok("uninstall", "ex1")
+    assert storage_leftovers(sc) == []
+
+
+def test_mount_umount_extract(sc, images):
+    sc.host.run("mkdir", "-p", "/srv/mnt1", "/srv/mnt2")
+    sc.ok("pull", images["tool"])
+    sc.ok("mount", images["tool"], "/srv/mnt1")
+    try:
+        assert sc.host.run("cat", "/srv/mnt1/etc/motd").stdout == "tool motd\n"
+        assert sc.host.run("touch", "/srv/mnt1/x", check=False).returncode != 0  # read-only
+    finally:
+        sc.ok("umount", "/srv/mnt1")
+    sc.ok("mount", "--rw", images["tool"], "/srv/mnt2")
+    sc.host.run("sh", "-c", "echo changed > /srv/mnt2/etc/motd")
+    sc.ok("umount", "/srv/mnt2")
+    sc.ok("extract", images["tool"], "/srv/ex1")
+    motd = sc.path("/srv/ex1/etc/motd")
+    assert motd.read_text() == "tool motd\n" and motd.stat().st_nlink == 1   # copies, not links
+    r = sc.sc("extract", images["tool"], "/srv/ex1")
+    assert r.code != 0 and "not empty" in r.err
