@@ -44,6 +44,11 @@ class Paths:
         return self.storage / "layers"
 
     @property
+    def image_cache(self) -> Path:
+        """Cached read-only checkouts of whole images (lower dirs of run-once / mount)."""
+        return self.storage / "images"
+
+    @property
     def lock_file(self) -> Path:
         return self.storage / "lock"
 

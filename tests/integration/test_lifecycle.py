@@ -182,3 +182,14 @@ def test_run_once_label_is_refused_by_install(sc, images):
     r = sc.sc("install", "--name", "once1", images["once"])
     assert r.code != 0 and "atomic.run=once" in r.err
     assert sc.traces("once1") == []
+
+
+def test_half_done_uninstall_is_finished_by_uninstall_or_prune(sc, images):
+    for finisher in (("uninstall", "half1"), ("images", "prune")):
+        sc.ok("install", "--name", "half1", "--set", f"PORT={free_port()}", images["v1"])
+        r = sc.sc("uninstall", "half1", env={"SYSCONTAINERS_CRASH_AT": "uninstall-link"})
+        assert r.code in (-9, 137)
+        assert sc.exists(CHECKOUTS / "half1.0") and not sc.exists(CHECKOUTS / "half1")
+        assert "half1" not in sc.listing()
+        r = sc.ok(*finisher)
+        assert sc.traces("half1") == [], (finisher, r.text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.fixtures.examples import example_spec
@@ -90,3 +92,14 @@ def test_mount_umount_extract(sc, images):
     assert motd.read_text() == "tool motd\n" and motd.stat().st_nlink == 1   # copies, not links
     r = sc.sc("extract", images["tool"], "/srv/ex1")
     assert r.code != 0 and "not empty" in r.err
+
+
+def test_prune_removes_unused_image_caches(sc, images):
+    sc.ok("run", images["tool"], "/bin/true")
+    image_id = json.loads(sc.ok("images", "inspect", "--json", images["tool"]).out)["id"]
+    cache = sc.path(f"/var/lib/containers/atomic/.storage/images/{image_id}")
+    assert cache.is_dir()
+    sc.ok("images", "delete", images["tool"])
+    r = sc.ok("images", "prune")
+    assert "Reclaimed" in r.out and str(image_id) in r.out
+    assert not cache.exists()

@@ -209,14 +209,24 @@ def _tag(args) -> int:
 
 def _prune(args) -> int:
     from ..deploy.deployment import in_use_image_ids
+    from ..lifecycle.mounts import prune_image_cache
+    from ..lifecycle.remove import clean_incomplete, leftover_names
 
     ctx = make_context(args)
-    with _lock(ctx):
-        report = _store(ctx).prune(in_use_image_ids(ctx.paths), dry_run=args.dry_run)
     verb = "Would remove" if args.dry_run else "Removed"
+    with _lock(ctx):
+        for name in leftover_names(ctx.paths):
+            # deployments of uninstalled containers go first: their images may then go too
+            print(f"{verb} deployments of uninstalled container {name}")
+            if not args.dry_run:
+                clean_incomplete(ctx.paths, name, lambda msg: None)
+        store = _store(ctx)
+        report = store.prune(in_use_image_ids(ctx.paths), dry_run=args.dry_run)
+        keep = {image.id for image in store.images(include_dangling=True)}
+        caches = prune_image_cache(ctx.paths, keep, args.dry_run)
     for ref in report.removed_refs:
         print(f"{verb} ref {ref}")
-    for path in report.removed_dirs:
+    for path in [*report.removed_dirs, *caches]:
         print(f"{verb} {path}")
     print(f"{'Would reclaim' if args.dry_run else 'Reclaimed'} {human_size(report.bytes_freed)}")
     return 0

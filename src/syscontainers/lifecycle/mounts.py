@@ -1,10 +1,11 @@
 """Image trees outside deployments: run-once bundles, `mount`/`umount`, `extract` (SPEC 6).
 
 Each image has one cached read-only checkout of its merged tree under
-``<checkouts>/.storage/layers/<image id>`` (hard links into the repo: never written to), used
+``<checkouts>/.storage/images/<image id>`` (hard links into the repo: never written to), used
 as the overlay lower dir. DECISION: the cache holds the merged tree of an image rather than
 one dir per layer — the same overlay result with one lower dir, and no overlay whiteout
-devices to create; `images prune` removes caches of images that are gone.
+devices to create. A bundle or mount using a cache names its image in an ``image-id`` file, so
+`images prune` removes only caches of images that are gone and that nothing uses.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def temp_dir(paths: Paths, prefix: str) -> Iterator[Path]:
 
 def cached_checkout(paths: Paths, store: Store, image: Image) -> Path:
     """The image's cached merged-tree checkout (made on first use, atomically)."""
-    dest = paths.layers_dir / image.id
+    dest = paths.image_cache / image.id
     if dest.is_dir():
         return dest
-    paths.layers_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = paths.layers_dir / f".{image.id}.partial-{os.getpid()}"
+    paths.image_cache.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = paths.image_cache / f".{image.id}.partial-{os.getpid()}"
     dl.remove_tree(tmp)
     try:
         checkout_commit(open_repo(paths.repo), store.merged_commit(image), tmp, paths.user_mode)
@@ -82,6 +83,7 @@ def image_rootfs(paths: Paths, store: Store, image: Image, bundle: Path) -> Iter
     else a plain hard-link checkout inside the bundle."""
     rootfs = bundle / "rootfs"
     if not paths.user_mode:
+        (bundle / "image-id").write_text(image.id)
         lower = cached_checkout(paths, store, image)
         for d in ("rootfs", "upper", "work"):
             (bundle / d).mkdir()
@@ -114,13 +116,22 @@ def mount_image(paths: Paths, store: Store, image: Image | None, source: Path | 
     if not target.is_dir():
         raise UsageError(f"mount point {target} does not exist or is not a directory")
     lower = source if source is not None else cached_checkout(paths, store, image)
-    if not writable:
-        readonly_bind(lower, target)
-        return
     state = _mount_state(paths, target)
+    if not writable:
+        state.mkdir(parents=True, exist_ok=True)
+        if image is not None:
+            (state / "image-id").write_text(image.id)
+        try:
+            readonly_bind(lower, target)
+        except BaseException:
+            dl.remove_tree(state)
+            raise
+        return
     dl.remove_tree(state)
     (state / "upper").mkdir(parents=True)
     (state / "work").mkdir()
+    if image is not None:
+        (state / "image-id").write_text(image.id)
     try:
         overlay_mount(lower, target, state / "upper", state / "work")
     except BaseException:
@@ -149,3 +160,29 @@ def extract(paths: Paths, store: Store, image: Image, target: Path) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _cache_users(paths: Paths) -> set[str]:
+    """Image IDs whose cached checkout a run-once bundle or a mount is using now."""
+    used = set()
+    for base in (paths.storage / "tmp", paths.storage / "mounts"):
+        for marker in base.glob("*/image-id") if base.is_dir() else ():
+            try:
+                used.add(marker.read_text().strip())
+            except OSError:
+                continue
+    return used
+
+
+def prune_image_cache(paths: Paths, keep_ids: set[str], dry_run: bool) -> list[str]:
+    """Remove cached checkouts of images not in ``keep_ids`` and not in use."""
+    if not paths.image_cache.is_dir():
+        return []
+    keep = keep_ids | _cache_users(paths)
+    removed = []
+    for entry in sorted(paths.image_cache.iterdir()):
+        if entry.name not in keep:
+            removed.append(str(entry))
+            if not dry_run:
+                dl.remove_tree(entry)
+    return removed

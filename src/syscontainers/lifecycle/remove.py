@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .. import faults
 from ..deploy import deployment as dl
 from ..deploy.hostfiles import remove_host_files
 from ..errors import ConfigError, ContainerNotFound, ServiceError
@@ -60,6 +61,7 @@ def teardown(paths: Paths, name: str, say: Say) -> None:
         for kept in remove_host_files(infos[main.path].installed_files_checksum):
             say(f"warning: kept {kept}: changed since it was installed")
     dl.remove_link(paths, name)
+    faults.point("uninstall-link")
     for d in deps:
         dl.remove_tree(d.path)
     unlink_quiet(paths.checkouts / f".{name}.switching")
@@ -119,3 +121,17 @@ def clean_incomplete(paths: Paths, name: str, say: Say) -> None:
         except ConfigError:
             pass
         dl.remove_tree(d.path)
+
+
+def leftover_names(paths: Paths) -> list[str]:
+    """Containers with deployment dirs but no NAME link: an uninstall (or install) that did
+    not finish. `images prune` removes them."""
+    if not paths.checkouts.is_dir():
+        return []
+    names = set()
+    for entry in paths.checkouts.iterdir():
+        name, dot, index = entry.name.rpartition(".")
+        if dot and index in ("0", "1") and name and not name.startswith(".") and entry.is_dir() \
+                and not entry.is_symlink() and not dl.link_path(paths, name).is_symlink():
+            names.add(name)
+    return sorted(names)
