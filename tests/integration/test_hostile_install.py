@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from tests.fixtures.images import HardLink, ImageSpec, Raw, Symlink, build_oci_layout
+from tests.fixtures.images import ImageSpec, Raw, Symlink, build_oci_layout
 from tests.integration.sc_host import CHECKOUTS, ScHost, trust_registry
 
 pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]

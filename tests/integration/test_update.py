@@ -161,3 +161,34 @@ def test_kill_9_during_update_leaves_a_consistent_container(sc, images, point, t
     assert not [e for e in left if e.startswith(f".{name}.")]
     sc.ok("uninstall", name)
     assert sc.traces(name) == []
+
+
+@pytest.mark.parametrize("point", ["build-checkout", "build-synced", "install-unit", "install-link"])
+def test_kill_9_during_install_then_install_again(sc, images, point):
+    name = f"icrash-{point}"
+    port = free_port()
+    args = ("install", "--name", name, "--set", f"PORT={port}", images["v1"])
+    r = sc.sc(*args, env={"SYSCONTAINERS_CRASH_AT": point})
+    assert r.code in (-9, 137), r.text
+    sc.ok(*args)                     # completes the interrupted install, or cleans up and redoes it
+    assert sc.host.run("systemctl", "is-enabled", f"{name}.service", check=False).stdout.strip() == "enabled"
+    assert sc.path("/etc/upd/app.conf").read_text() == "v1 $PORT\n"
+    sc.ok("start", name)
+    assert http_get(port) == "hello v1\n"
+    sc.ok("uninstall", name)
+    assert sc.traces(name) == [] and not sc.path("/etc/upd").exists()
+
+
+def test_kill_9_during_rollback_is_completed_by_the_next_verb(sc, images):
+    name, port = "rcrash", free_port()
+    sc.ok("install", "--name", name, "--set", f"PORT={port}", images["v1"])
+    sc.ok("start", name)
+    sc.ok("update", name, "--rebase", images["v2"])
+    r = sc.sc("rollback", name, env={"SYSCONTAINERS_CRASH_AT": "switch-unit"})
+    assert r.code in (-9, 137)
+    sc.ok("start", name)             # reconciles: host matches the link (still v2), running
+    assert http_get(port) == "hello v2\n"
+    sc.ok("rollback", name)
+    assert http_get(port) == "hello v1\n"
+    sc.ok("uninstall", name)
+    assert sc.traces(name) == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .. import faults
 from ..deploy import deployment as dl
 from ..deploy.hostfiles import install_host_files, remove_host_files
 from ..errors import ContainerExists, SysContainersError, UsageError
@@ -24,6 +25,7 @@ from . import build as b
 from .files import remove_if_same, unlink_quiet, write_atomic
 from .images import ensure_image
 from .remove import clean_incomplete
+from .switch import installing_marker, reconcile
 
 Say = Callable[[str], None]
 
@@ -58,9 +60,11 @@ def install(paths: Paths, req: InstallRequest, say: Say) -> None:
         name = dl.validate_name(req.name or default_container_name(image_name))
         dl.clean_partials(paths, name)
         if dl.current(paths, name) is not None:
+            reconcile(paths, name, say)   # an install a crash interrupted after its link
             say(f"{name} already present")
             return
         clean_incomplete(paths, name, say)
+        unlink_quiet(installing_marker(paths, name))
         _check_free(paths, name)
         if image is None:   # --display of an image not pulled yet
             say(f"would pull {req.image}, then install it as {name}")
@@ -92,6 +96,9 @@ def activate(paths: Paths, built: b.Built, say: Say) -> None:
     name = built.deployment.name
     r = built.rendered
     undo: list[Callable[[], None]] = []
+    marker = installing_marker(paths, name)
+    marker.touch()
+    undo.append(lambda: unlink_quiet(marker))
     try:
         if r.host_files:
             installed = install_host_files(b.host_plan(built.deployment, built.info))
@@ -100,11 +107,13 @@ def activate(paths: Paths, built: b.Built, say: Say) -> None:
         if r.unit is not None:
             write_atomic(unit_file(paths, name), r.unit)
             undo.append(lambda: remove_if_same(unit_file(paths, name), r.unit))
+        faults.point("install-unit")
         if r.tmpfiles is not None:
             write_atomic(tmpfiles_file(paths, name), r.tmpfiles)
             undo.append(lambda: unlink_quiet(tmpfiles_file(paths, name)))
         dl.switch_link(paths, name, built.deployment)
         undo.append(lambda: dl.remove_link(paths, name))
+        faults.point("install-link")
         if r.unit is not None:
             systemd.daemon_reload()
             undo.append(systemd.daemon_reload)
@@ -114,6 +123,7 @@ def activate(paths: Paths, built: b.Built, say: Say) -> None:
         if r.unit is not None:
             systemd.enable(f"{name}.service")
             undo.append(lambda: systemd.disable_now(f"{name}.service"))
+        unlink_quiet(marker)
     except BaseException:
         for step in reversed(undo):
             try:

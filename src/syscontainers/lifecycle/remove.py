@@ -65,6 +65,7 @@ def teardown(paths: Paths, name: str, say: Say) -> None:
     for d in deps:
         dl.remove_tree(d.path)
     unlink_quiet(paths.checkouts / f".{name}.switching")
+    unlink_quiet(paths.checkouts / f".{name}.installing")
 
 
 def _remove_unit_files(paths: Paths, name: str, systemd: Systemd) -> None:

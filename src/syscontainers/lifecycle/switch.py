@@ -43,6 +43,11 @@ def _marker(paths: Paths, name: str):
     return paths.checkouts / f".{name}.switching"
 
 
+def installing_marker(paths: Paths, name: str):
+    """Present while an install activates NAME (host files → unit → link → enable)."""
+    return paths.checkouts / f".{name}.installing"
+
+
 def _install_files(paths: Paths, dep: dl.Deployment) -> None:
     """The deployment's copies of its unit and tmpfiles file become the host's."""
     name = dep.name
@@ -157,7 +162,14 @@ def reconcile(paths: Paths, name: str, say: Say) -> None:
     NAME link points at, and the service runs again if it ran before the switch."""
     cur = dl.current(paths, name)
     marker = _marker(paths, name)
-    if cur is None or not cur.exists() or not marker.exists():
+    if cur is None or not cur.exists():
+        return
+    if installing_marker(paths, name).exists():
+        # the link was made (the install's commit point): finish what follows it
+        say(f"completing the interrupted install of {name}")
+        _activate(paths, Systemd(paths.user_mode), cur, cur.read_info())
+        unlink_quiet(installing_marker(paths, name))
+    if not marker.exists():
         return
     try:
         was_running = bool(json.loads(marker.read_text()).get("was-running"))
