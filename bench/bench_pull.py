@@ -33,11 +33,14 @@ def _layout_layers(layout: Path, tag: str) -> list[Path]:
     return [blobs / layer["digest"].split(":", 1)[1] for layer in manifest["layers"]]
 
 
-def c_import(repo: Path, layout: Path, tag: str) -> None:
-    """Commit every layer of ``layout:tag`` into ``repo`` the way the ostree CLI does it."""
-    for k, blob in enumerate(_layout_layers(layout, tag)):
+def c_import(repo: Path, layout: Path, tag: str) -> int:
+    """Commit every layer of ``layout:tag`` into ``repo`` the way the ostree CLI does it, on
+    refs ``layer/TAG/K``; returns the number of layers."""
+    blobs = _layout_layers(layout, tag)
+    for k, blob in enumerate(blobs):
         run(["ostree", f"--repo={repo}", "commit", f"--branch=layer/{tag}/{k}",
              f"--tree=tar={blob}", "--tar-autocreate-parents"])
+    return len(blobs)
 
 
 def pull_c(ref: str, root: Path, tag: str) -> float:

@@ -124,11 +124,12 @@ def test_missing_variable_names_it_and_installs_nothing(sc, images):
 
 
 def test_display_changes_nothing(sc, images):
-    before = sc.host.run("ls", "-a", str(CHECKOUTS)).stdout
+    sc.ok("pull", images["v1"])
+    before = sc.host.run("ls", "-a", str(CHECKOUTS), str(CHECKOUTS / ".storage")).stdout
     r = sc.ok("install", "--display", "--name", "disp1", "--set", "PORT=1234", images["v1"])
-    assert "would install disp1" in r.out and "-p\", \"1234\"" not in r.out
+    assert "would install disp1" in r.out and "-p 1234" in r.out, r.out
     assert sc.traces("disp1") == []
-    assert sc.host.run("ls", "-a", str(CHECKOUTS)).stdout == before
+    assert sc.host.run("ls", "-a", str(CHECKOUTS), str(CHECKOUTS / ".storage")).stdout == before
 
 
 def test_install_of_an_existing_name_changes_nothing(sc, images):
@@ -193,3 +194,57 @@ def test_half_done_uninstall_is_finished_by_uninstall_or_prune(sc, images):
         assert "half1" not in sc.listing()
         r = sc.ok(*finisher)
         assert sc.traces("half1") == [], (finisher, r.text)
+
+
+def test_install_with_remote_rootfs(sc, images, testhost_units):
+    port = free_port()
+    testhost_units.append("rem1.service")
+    sc.ok("pull", images["v1"])
+    sc.ok("extract", images["v1"], "/srv/remote1/rootfs")
+    sc.ok("install", "--name", "rem1", "--remote", "/srv/remote1", "--set", f"PORT={port}", images["v1"])
+    dep = CHECKOUTS / "rem1.0"
+    assert sc.host.run("readlink", str(dep / "rootfs")).stdout.strip() == "/srv/remote1/rootfs"
+    cfg = json.loads(sc.path(dep / "config.json").read_text())
+    assert cfg["root"]["path"] == "/srv/remote1/rootfs"
+    assert json.loads(sc.path(dep / "info").read_text())["remote"] == "/srv/remote1"
+    sc.ok("start", "rem1")
+    assert http_get(port) == "hello v1\n"
+    sc.ok("uninstall", "rem1")
+    assert sc.path("/srv/remote1/rootfs/srv/index.html").is_file()   # the remote tree is not ours
+    r = sc.sc("install", "--name", "rem2", "--remote", "/srv/nothing-here", images["v1"])
+    assert r.code != 0 and "--remote" in r.err and sc.traces("rem2") == []
+
+
+def test_preinstalled_containers_are_listed_started_and_not_updated(sc, images, testhost_units):
+    """A container shipped with the OS under /usr/lib/containers/atomic/NAME (made here from a
+    regular deployment; /usr/lib gets a writable overlay inside the test host only)."""
+    testhost_units.append("pre1.service")
+    port = free_port()
+    run = sc.host.run
+    run("mkdir", "-p", "/var/tmp/usrlib/upper", "/var/tmp/usrlib/work")
+    run("mount", "-t", "overlay", "overlay", "-o",
+        "lowerdir=/usr/lib,upperdir=/var/tmp/usrlib/upper,workdir=/var/tmp/usrlib/work", "/usr/lib")
+    try:
+        sc.ok("install", "--name", "pre1", "--set", f"PORT={port}", images["v1"])
+        run("mkdir", "-p", "/usr/lib/containers/atomic")
+        run("cp", "-a", str(CHECKOUTS / "pre1.0"), "/usr/lib/containers/atomic/pre1")
+        unit = sc.path("/etc/systemd/system/pre1.service").read_text()
+        sc.ok("uninstall", "pre1")
+        unit = unit.replace(str(CHECKOUTS / "pre1.0"), "/usr/lib/containers/atomic/pre1")
+        sc.path("/etc/systemd/system/pre1.service").write_text(unit)
+        run("systemctl", "daemon-reload")
+        row = sc.listing()["pre1"]
+        assert row["preinstalled"] is True and row["status"] == "inactive"
+        sc.ok("start", "pre1")
+        assert http_get(port) == "hello v1\n" and sc.status("pre1") == "running"
+        r = sc.sc("update", "pre1")
+        assert r.code != 0 and "preinstalled" in r.err
+        r = sc.sc("uninstall", "pre1")
+        assert r.code != 0 and "preinstalled" in r.err
+        sc.ok("stop", "pre1")
+        assert sc.status("pre1") == "inactive"
+    finally:
+        run("systemctl", "stop", "pre1.service", check=False)
+        sc.path("/etc/systemd/system/pre1.service").unlink(missing_ok=True)
+        run("systemctl", "daemon-reload")
+        run("umount", "-l", "/usr/lib", check=False)

@@ -192,3 +192,13 @@ def test_kill_9_during_rollback_is_completed_by_the_next_verb(sc, images):
     assert http_get(port) == "hello v1\n"
     sc.ok("uninstall", name)
     assert sc.traces(name) == []
+
+
+def test_update_display_changes_nothing(sc, images):
+    port = free_port()
+    sc.ok("install", "--name", "disp2", "--set", f"PORT={port}", images["v1"])
+    r = sc.ok("update", "disp2", "--rebase", images["v2"], "--set", "PORT=1", "--display")
+    assert "would update disp2" in r.out and f"PORT: '{port}' -> '1'" in r.out, r.out
+    assert link(sc, "disp2") == str(CHECKOUTS / "disp2.0") and not sc.exists(CHECKOUTS / "disp2.1")
+    assert json.loads(sc.path(CHECKOUTS / "disp2.0/info").read_text())["values"]["PORT"] == str(port)
+    sc.ok("uninstall", "disp2")

@@ -8,6 +8,7 @@ The NAME link is the commit point: until it exists, leftovers are an incomplete 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -54,7 +55,8 @@ def install(paths: Paths, req: InstallRequest, say: Say) -> None:
         raise UsageError(f"--system-package={req.system_package} is not supported on this host "
                          "(no rpm-based package manager); use --system-package=no")
     runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
-    with host_lock(paths):
+    # --display only reads: no lock, so not even the state directory is created
+    with contextlib.nullcontext() if req.display else host_lock(paths):
         store = Store(paths)
         image, image_name = ensure_image(paths, store, req.image, say, pull=not req.display)
         name = dl.validate_name(req.name or default_container_name(image_name))
@@ -139,12 +141,12 @@ def _display(paths: Paths, built: b.Built, say: Say) -> None:
     r = built.rendered
     say(f"would install {name} from {built.info.image} ({built.info.revision[:12]})")
     say(f"  deployment: {built.deployment.path} (link {dl.link_path(paths, name)})")
-    if r.unit is not None:
-        say(f"  systemd unit: {unit_file(paths, name)}")
-        say("  " + r.unit.replace("\n", "\n    ").rstrip())
-    if r.tmpfiles is not None:
-        say(f"  tmpfiles: {tmpfiles_file(paths, name)}")
-        say("  " + r.tmpfiles.replace("\n", "\n    ").rstrip())
+    args = (r.config.get("process") or {}).get("args") or []
+    say(f"  container command: {' '.join(args)}")
+    for label, path, text in (("systemd unit", unit_file(paths, name), r.unit),
+                              ("tmpfiles", tmpfiles_file(paths, name), r.tmpfiles)):
+        if text is not None:
+            say(f"  {label}: {path}")
+            say("\n".join(f"    {line}" for line in text.rstrip().splitlines()))
     for h in r.host_files:
         say(f"  host file: {h.dest}")
-    say(f"  start: {r.exec.start}")

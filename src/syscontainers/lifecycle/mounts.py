@@ -149,6 +149,7 @@ def extract(paths: Paths, store: Store, image: Image, target: Path) -> None:
     can never corrupt stored objects)."""
     if target.exists() and any(target.iterdir()):
         raise UsageError(f"{target} is not empty")
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.partial-{os.getpid()}"
     dl.remove_tree(tmp)
     try:

@@ -1,0 +1,153 @@
+"""``make bench``: every benchmark side by side with its peer, then the table in
+docs/performance.md.
+
+Steps: generate the data sets (bench/gen.py) into a temporary directory under /var/tmp; start
+a docker-registry on 127.0.0.1 and push them; CLI start-up; pull+import; install checkout; then,
+inside a systemd test host, update, rollback and list. Each workload alternates our tool and its
+peers ``--runs`` times (order rotated every round) and reports medians and min–max. Everything
+started is stopped by its PID and every temporary directory is removed, also on failure or
+SIGTERM. Never part of ``make test``.
+
+    .venv/bin/python bench/run.py [--runs 3] [--only startup,pull,checkout,host]
+                                  [--list-count 100] [--no-write] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import REPO_ROOT, Row, load_average, machine, say  # noqa: E402
+import gen  # noqa: E402
+import report  # noqa: E402
+
+WORKLOADS = ("startup", "pull", "checkout", "host")
+
+
+def _args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="runs per tool and workload (default 3)")
+    ap.add_argument("--startup-runs", type=int, default=15)
+    ap.add_argument("--only", default=",".join(WORKLOADS),
+                    help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    ap.add_argument("--list-count", type=int, default=100, help="containers installed for list")
+    ap.add_argument("--doc", type=Path, default=REPO_ROOT / "docs/performance.md")
+    ap.add_argument("--no-write", action="store_true", help="print the table, leave the doc")
+    ap.add_argument("--keep", type=Path, help="use and keep this work dir (data is reused)")
+    args = ap.parse_args(argv)
+    args.only = [w for w in args.only.split(",") if w]
+    unknown = set(args.only) - set(WORKLOADS)
+    if unknown:
+        ap.error(f"unknown workloads: {', '.join(sorted(unknown))}")
+    return args
+
+
+def _data(work: Path) -> dict[str, gen.Generated]:
+    """The data sets: small and medium pairs (v1, v2 sharing 90 % of the files) and tiny."""
+    images = {}
+    for name, variants in (("small", (0, 1)), ("medium", (0, 1)), ("tiny", (0,))):
+        for v in variants:
+            say(f"generating {name} v{v + 1}")
+            images[f"{name}-v{v + 1}"] = gen.generate(gen.SHAPES[name], work / "data" / name, v)
+    return images
+
+
+def _data_facts(images: dict[str, gen.Generated]) -> str:
+    parts = []
+    for key in ("small-v1", "medium-v1", "tiny-v1"):
+        g = images[key]
+        s = g.shape
+        compressed = sum(b.size for b in g.layers) / 1e6
+        parts.append(f"{s.name} ({s.files} files, {s.size / 1e6:.0f} MB in {s.layers} "
+                     f"layer{'s' if s.layers > 1 else ''}, {compressed:.0f} MB gzipped)")
+    return ("; ".join(parts) + "; update pairs: v2 changes the content of 10 % of the files "
+            "of every layer (all layer digests differ). Generator: bench/gen.py")
+
+
+def _benchmarks(args, work: Path, images, refs) -> tuple[list[Row], list[str]]:
+    rows: list[Row] = []
+    context: list[str] = []
+    if "startup" in args.only:
+        from bench_startup import bench_startup
+        rows += bench_startup(args.startup_runs)
+    if "pull" in args.only:
+        from bench_pull import bench_pull
+        rows += bench_pull(work, {"small": refs["small-v1"], "medium": refs["medium-v1"]},
+                           args.runs)
+    if "checkout" in args.only:
+        from bench_checkout import bench_checkout
+        for data in ("small", "medium"):
+            g = images[f"{data}-v1"]
+            rows.append(bench_checkout(work, data, refs[f"{data}-v1"], g.layout, g.tag,
+                                       [b.digest for b in g.layers], args.runs))
+    if "host" in args.only:
+        rows_host, context = _host_benchmarks(args, work, refs)
+        rows += rows_host
+    return rows, context
+
+
+def _host_benchmarks(args, work: Path, refs) -> tuple[list[Row], list[str]]:
+    from bench_host import (Host, bench_list, bench_rollback, bench_update,
+                            prepare_small_pair)
+    rows: list[Row] = []
+    registry_host = refs["small-v1"].split("/", 1)[0]
+    with Host(work / "testhost", registry_host) as h:
+        time_row, disk_row, cp = bench_update(h, work, refs["medium-v1"], refs["medium-v2"],
+                                              args.runs)
+        rows += [time_row, disk_row]
+        small_cp, small_name = prepare_small_pair(h, refs["small-v1"], refs["small-v2"])
+        rows.append(bench_rollback(h, "small", small_cp, small_name, max(args.runs, 5)))
+        rows.append(bench_rollback(h, "medium", cp, cp.name, max(args.runs, 5)))
+        list_row, per_install = bench_list(h, refs["tiny-v1"], args.list_count, args.runs)
+        rows.append(list_row)
+        context = [f"Inside the systemd test host (booted in {h.host.boot_seconds:.2f} s); "
+                   f"installing each of the {args.list_count} containers for `list` took "
+                   f"{per_install:.2f} s on average (CLI, tiny image)."]
+    return rows, context
+
+
+def main(argv: list[str]) -> int:
+    args = _args(argv)
+    began = time.monotonic()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run the finally blocks
+    facts = machine()
+    facts["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    facts["runs"] = f"{args.runs} per tool and workload (rollback 5, start-up {args.startup_runs})"
+    load_before = load_average()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="sc-bench-", dir="/var/tmp"))
+    work.mkdir(parents=True, exist_ok=True)
+    registry = None
+    try:
+        from tests.fixtures.registry import Registry
+        images = _data(work)
+        registry = Registry(work / "registry").start()
+        say(f"registry on {registry.host}; pushing")
+        refs = {key: registry.push(g.layout, g.tag, f"bench/{g.shape.name}")
+                for key, g in images.items()}
+        rows, context = _benchmarks(args, work, images, refs)
+    finally:
+        if registry is not None:
+            registry.stop()
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    facts["data"] = _data_facts(images)
+    facts["load average"] = (f"{load_before} before, {load_average()} after (1/5/15 min; "
+                             "other jobs share the 2 cores and the disk, hence medians)")
+    facts["duration"] = f"{(time.monotonic() - began) / 60:.1f} min for the whole `make bench`"
+    text = report.section(rows, facts, context)
+    print(text)
+    if not args.no_write:
+        report.write(args.doc, text)
+        say(f"wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
