@@ -52,6 +52,14 @@ class Paths:
     def lock_file(self) -> Path:
         return self.storage / "lock"
 
+    def unit_file(self, name: str) -> Path:
+        """The systemd unit installed for container ``name``."""
+        return self.units_dir / f"{name}.service"
+
+    def tmpfiles_file(self, name: str) -> Path:
+        """The tmpfiles.d snippet installed for container ``name``."""
+        return self.tmpfiles_dir / f"{name}.conf"
+
     @property
     def repo_mode(self) -> str:
         return "bare-user" if self.user_mode else "bare"

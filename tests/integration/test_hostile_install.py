@@ -12,7 +12,7 @@ import tarfile
 import pytest
 
 from tests.fixtures.images import ImageSpec, Raw, Symlink, build_oci_layout
-from tests.integration.sc_host import CHECKOUTS, ScHost, trust_registry
+from tests.integration.sc_host import CHECKOUTS, ScHost
 
 pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
 
@@ -50,12 +50,12 @@ def hostile_images(registry, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def sc(testhost, registry):
-    trust_registry(testhost, registry.host)
-    canary = testhost.path(CANARY)
+def sc(sc):
+    """The shared test-host fixture, plus a canary directory outside every deployment."""
+    canary = sc.path(CANARY)
     canary.mkdir(parents=True, exist_ok=True)
     (canary / "file").write_text("precious\n")
-    return ScHost(testhost)
+    return sc
 
 
 def canary_state(sc: ScHost) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.fixtures.examples import config_template, example_spec
 from tests.fixtures.images import ImageSpec, build_oci_layout
-from tests.integration.sc_host import CHECKOUTS, ScHost, free_port, http_get, port_closed, trust_registry
+from tests.integration.sc_host import CHECKOUTS, free_port, http_get, port_closed
 
 pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
 
@@ -42,11 +42,6 @@ def images(registry, tmp_path_factory):
         refs[tag] = registry.push(built.layout, tag, repo)
     return refs
 
-
-@pytest.fixture(scope="module")
-def sc(testhost, registry):
-    trust_registry(testhost, registry.host)
-    return ScHost(testhost)
 
 
 def test_install_start_list_stop_uninstall(sc, images, testhost_units):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.fixtures.examples import example_spec
 from tests.fixtures.images import ImageSpec, build_oci_layout
-from tests.integration.sc_host import ScHost, free_port, http_get, trust_registry
+from tests.integration.sc_host import ScHost, free_port, http_get
 
 pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
 
@@ -26,11 +26,6 @@ def images(registry, tmp_path_factory):
     return {tag: registry.push(build_oci_layout(spec, root / tag, tag).layout, tag, "run/img")
             for tag, spec in specs.items()}
 
-
-@pytest.fixture(scope="module")
-def sc(testhost, registry):
-    trust_registry(testhost, registry.host)
-    return ScHost(testhost)
 
 
 def storage_leftovers(sc: ScHost) -> list[str]:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.fixtures.images import build_oci_layout
-from tests.integration.sc_host import CHECKOUTS, ScHost, free_port, http_get, port_closed, trust_registry
+from tests.integration.sc_host import CHECKOUTS, ScHost, free_port, http_get, port_closed
 from tests.integration.test_lifecycle import crashing_spec
 from tests.fixtures.examples import example_spec
 
@@ -26,11 +26,6 @@ def images(registry, tmp_path_factory):
     return {tag: registry.push(build_oci_layout(spec, root / tag, tag).layout, tag, "upd/web")
             for tag, spec in specs.items()}
 
-
-@pytest.fixture(scope="module")
-def sc(testhost, registry):
-    trust_registry(testhost, registry.host)
-    return ScHost(testhost)
 
 
 def link(sc: ScHost, name: str) -> str:

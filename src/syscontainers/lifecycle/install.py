@@ -42,14 +42,6 @@ class InstallRequest:
     system_package: str = "auto"
 
 
-def unit_file(paths: Paths, name: str):
-    return paths.units_dir / f"{name}.service"
-
-
-def tmpfiles_file(paths: Paths, name: str):
-    return paths.tmpfiles_dir / f"{name}.conf"
-
-
 def install(paths: Paths, req: InstallRequest, say: Say) -> None:
     if req.system_package in ("yes", "build"):
         raise UsageError(f"--system-package={req.system_package} is not supported on this host "
@@ -87,7 +79,7 @@ def install(paths: Paths, req: InstallRequest, say: Say) -> None:
 
 
 def _check_free(paths: Paths, name: str) -> None:
-    for path, what in ((unit_file(paths, name), "systemd unit"), (tmpfiles_file(paths, name), "tmpfiles file")):
+    for path, what in ((paths.unit_file(name), "systemd unit"), (paths.tmpfiles_file(name), "tmpfiles file")):
         if path.exists() or path.is_symlink():
             raise ContainerExists(f"{what} {path} already exists; remove it or choose another --name")
 
@@ -107,12 +99,12 @@ def activate(paths: Paths, built: b.Built, say: Say) -> None:
             undo.append(lambda: remove_host_files(installed.checksums))
             b.record_installed(built.deployment, built.info, installed.checksums)
         if r.unit is not None:
-            write_atomic(unit_file(paths, name), r.unit)
-            undo.append(lambda: remove_if_same(unit_file(paths, name), r.unit))
+            write_atomic(paths.unit_file(name), r.unit)
+            undo.append(lambda: remove_if_same(paths.unit_file(name), r.unit))
         faults.point("install-unit")
         if r.tmpfiles is not None:
-            write_atomic(tmpfiles_file(paths, name), r.tmpfiles)
-            undo.append(lambda: unlink_quiet(tmpfiles_file(paths, name)))
+            write_atomic(paths.tmpfiles_file(name), r.tmpfiles)
+            undo.append(lambda: unlink_quiet(paths.tmpfiles_file(name)))
         dl.switch_link(paths, name, built.deployment)
         undo.append(lambda: dl.remove_link(paths, name))
         faults.point("install-link")
@@ -120,8 +112,8 @@ def activate(paths: Paths, built: b.Built, say: Say) -> None:
             systemd.daemon_reload()
             undo.append(systemd.daemon_reload)
         if r.tmpfiles is not None:
-            systemd.tmpfiles("create", str(tmpfiles_file(paths, name)))
-            undo.append(lambda: systemd.tmpfiles("remove", str(tmpfiles_file(paths, name))))
+            systemd.tmpfiles("create", str(paths.tmpfiles_file(name)))
+            undo.append(lambda: systemd.tmpfiles("remove", str(paths.tmpfiles_file(name))))
         if r.unit is not None:
             systemd.enable(f"{name}.service")
             undo.append(lambda: systemd.disable_now(f"{name}.service"))
@@ -143,8 +135,8 @@ def _display(paths: Paths, built: b.Built, say: Say) -> None:
     say(f"  deployment: {built.deployment.path} (link {dl.link_path(paths, name)})")
     args = (r.config.get("process") or {}).get("args") or []
     say(f"  container command: {' '.join(args)}")
-    for label, path, text in (("systemd unit", unit_file(paths, name), r.unit),
-                              ("tmpfiles", tmpfiles_file(paths, name), r.tmpfiles)):
+    for label, path, text in (("systemd unit", paths.unit_file(name), r.unit),
+                              ("tmpfiles", paths.tmpfiles_file(name), r.tmpfiles)):
         if text is not None:
             say(f"  {label}: {path}")
             say("\n".join(f"    {line}" for line in text.rstrip().splitlines()))

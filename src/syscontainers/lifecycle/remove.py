@@ -21,14 +21,6 @@ from .files import read_or_none, remove_if_same, unlink_quiet
 Say = Callable[[str], None]
 
 
-def _unit(paths: Paths, name: str):
-    return paths.units_dir / f"{name}.service"
-
-
-def _tmpfiles(paths: Paths, name: str):
-    return paths.tmpfiles_dir / f"{name}.conf"
-
-
 def known(paths: Paths, name: str) -> bool:
     """Anything of NAME left on the host: link, deployment dirs (a half-done uninstall)."""
     return (dl.link_path(paths, name).is_symlink()
@@ -69,7 +61,7 @@ def teardown(paths: Paths, name: str, say: Say) -> None:
 
 
 def _remove_unit_files(paths: Paths, name: str, systemd: Systemd) -> None:
-    unit = _unit(paths, name)
+    unit = paths.unit_file(name)
     if unit.exists():
         systemd.disable_now(f"{name}.service")
         unlink_quiet(unit)
@@ -78,7 +70,7 @@ def _remove_unit_files(paths: Paths, name: str, systemd: Systemd) -> None:
         except ServiceError:
             pass
         systemd.reset_failed(f"{name}.service")
-    tmp = _tmpfiles(paths, name)
+    tmp = paths.tmpfiles_file(name)
     if tmp.exists():
         try:
             systemd.tmpfiles("remove", str(tmp))
@@ -109,14 +101,14 @@ def clean_incomplete(paths: Paths, name: str, say: Say) -> None:
     systemd = Systemd(paths.user_mode)
     for d in deps:
         unit_copy = read_or_none(d.unit_copy)
-        if unit_copy is not None and read_or_none(_unit(paths, name)) == unit_copy:
+        if unit_copy is not None and read_or_none(paths.unit_file(name)) == unit_copy:
             systemd.disable_now(f"{name}.service")
-            remove_if_same(_unit(paths, name), unit_copy)
+            remove_if_same(paths.unit_file(name), unit_copy)
             systemd.daemon_reload()
         tmp_copy = read_or_none(d.tmpfiles_copy)
-        if tmp_copy is not None and read_or_none(_tmpfiles(paths, name)) == tmp_copy:
-            systemd.tmpfiles("remove", str(_tmpfiles(paths, name)))
-            remove_if_same(_tmpfiles(paths, name), tmp_copy)
+        if tmp_copy is not None and read_or_none(paths.tmpfiles_file(name)) == tmp_copy:
+            systemd.tmpfiles("remove", str(paths.tmpfiles_file(name)))
+            remove_if_same(paths.tmpfiles_file(name), tmp_copy)
         try:
             remove_host_files(d.read_info().installed_files_checksum)
         except ConfigError:

@@ -31,14 +31,6 @@ from .files import read_or_none, unlink_quiet, write_atomic
 Say = Callable[[str], None]
 
 
-def unit_path(paths: Paths, name: str):
-    return paths.units_dir / f"{name}.service"
-
-
-def tmpfiles_path(paths: Paths, name: str):
-    return paths.tmpfiles_dir / f"{name}.conf"
-
-
 def _marker(paths: Paths, name: str):
     return paths.checkouts / f".{name}.switching"
 
@@ -51,8 +43,8 @@ def installing_marker(paths: Paths, name: str):
 def _install_files(paths: Paths, dep: dl.Deployment) -> None:
     """The deployment's copies of its unit and tmpfiles file become the host's."""
     name = dep.name
-    for copy, target in ((dep.unit_copy, unit_path(paths, name)),
-                         (dep.tmpfiles_copy, tmpfiles_path(paths, name))):
+    for copy, target in ((dep.unit_copy, paths.unit_file(name)),
+                         (dep.tmpfiles_copy, paths.tmpfiles_file(name))):
         text = read_or_none(copy)
         if text is None:
             unlink_quiet(target)
@@ -61,7 +53,7 @@ def _install_files(paths: Paths, dep: dl.Deployment) -> None:
 
 
 def _remove_tmpfiles(paths: Paths, systemd: Systemd, name: str) -> None:
-    path = tmpfiles_path(paths, name)
+    path = paths.tmpfiles_file(name)
     if path.exists():
         systemd.tmpfiles("remove", str(path))
 
@@ -69,8 +61,8 @@ def _remove_tmpfiles(paths: Paths, systemd: Systemd, name: str) -> None:
 def _activate(paths: Paths, systemd: Systemd, dep: dl.Deployment, info: dl.InstallInfo) -> None:
     """After the link names ``dep``: systemd learns the unit, tmpfiles entries exist."""
     systemd.daemon_reload()
-    if tmpfiles_path(paths, dep.name).exists():
-        systemd.tmpfiles("create", str(tmpfiles_path(paths, dep.name)))
+    if paths.tmpfiles_file(dep.name).exists():
+        systemd.tmpfiles("create", str(paths.tmpfiles_file(dep.name)))
     if info.has_container_service:
         systemd.enable(f"{dep.name}.service")
 
