@@ -8,7 +8,7 @@ marked insecure in the host's registries.conf as an operator would.
 update   : per round a fresh checkout path; ``install`` of v1 (not timed), then ``update
            --rebase v2`` timed, and the disk bytes it added (``du`` of repository +
            deployments, hard links counted once). The peer does the same update with the C
-           tools on the machine (skopeo copy of v2, ostree commit of its layers into the
+           tools, in the same test host (skopeo copy of v2, ostree commit of its layers into the
            repository holding v1, ostree checkout -H --union --whiteouts, syncfs); a *full
            copy* is the v2 rootfs counted on its own (what a tool without shared storage adds).
 rollback : the service is not running (no restart): the link switch path - stop check,
@@ -21,12 +21,11 @@ list     : 100 containers of a tiny image installed with the CLI; ``list`` (and 
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
 from bench_pull import c_import
-from common import SC, Row, Series, alternate, du_bytes, run, say, syncfs, timed
+from common import SC, Row, Series, alternate, du_bytes, say, timed
 from tests.testhost.host import REPO_ROOT, Bind, TestHost
 
 CP_ROOT = Path("/var/lib/bench")
@@ -85,19 +84,18 @@ def bench_update(h: Host, work: Path, ref1: str, ref2: str, runs: int) -> tuple[
         return t
 
     def one_peer(r: int) -> float:
-        root = work / f"upd-c-{r}"
-        shutil.rmtree(root, ignore_errors=True)
+        root = CP_ROOT / f"c{r}"
         repo, co = root / "repo", root / "co"
-        co.mkdir(parents=True)
+        h.host.run("mkdir", "-p", str(co))
         try:
-            run(["ostree", f"--repo={repo}", "init", "--mode=bare"])
-            _c_pull_checkout(ref1, root, repo, co / "v1")
-            before = du_bytes(repo, co)
-            t = timed(lambda: _c_pull_checkout(ref2, root, repo, co / "v2"))
-            peer_extra.add(du_bytes(repo, co) - before)
+            h.host.run("ostree", f"--repo={repo}", "init", "--mode=bare")
+            _c_pull_checkout(h, ref1, root, co / "v1")
+            before = du_bytes(h.host.path(repo), h.host.path(co))
+            t = timed(lambda: _c_pull_checkout(h, ref2, root, co / "v2"))
+            peer_extra.add(du_bytes(h.host.path(repo), h.host.path(co)) - before)
             return t
         finally:
-            shutil.rmtree(root, ignore_errors=True)
+            h.host.run("rm", "-rf", str(root))
 
     alternate(runs, [(ours, one_ours), (peer, one_peer)])
     time_row = Row("update (time)", "medium v1 → v2 (90 % shared)", ours, [peer])
@@ -107,18 +105,20 @@ def bench_update(h: Host, work: Path, ref1: str, ref2: str, runs: int) -> tuple[
     return time_row, disk_row, last[-1]
 
 
-def _c_pull_checkout(ref: str, root: Path, repo: Path, dest: Path) -> None:
-    """The C tools' update: fetch, commit each layer, union checkout, syncfs; the fetched
-    layout is deleted afterwards (as our pull empties its blob cache)."""
+def _c_pull_checkout(h: Host, ref: str, root: Path, dest: Path) -> None:
+    """The C tools' update, inside the test host like ours: fetch, commit each layer, union
+    checkout, syncfs; the fetched layout is deleted afterwards (as our pull empties its blob
+    cache)."""
     tag = ref.rsplit(":", 1)[1]
     layout = root / f"oci-{tag}"
-    run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{ref}",
-         f"oci:{layout}:{tag}"])
-    for k in range(c_import(repo, layout, tag)):
-        run(["ostree", f"--repo={repo}", "checkout", "-H", "--union", "--whiteouts",
-             f"layer/{tag}/{k}", dest])
-    syncfs(dest)
-    shutil.rmtree(layout)
+    repo = root / "repo"
+    h.host.run("skopeo", "copy", "--quiet", f"docker://{ref}", f"oci:{layout}:{tag}")
+    runner = lambda args: h.host.run(*map(str, args))   # noqa: E731
+    for k in range(c_import(repo, layout, tag, runner, h.host.path(layout))):
+        runner(["ostree", f"--repo={repo}", "checkout", "-H", "--union", "--whiteouts",
+                f"layer/{tag}/{k}", dest])
+    h.host.run("sync", "-f", str(dest))
+    h.host.run("rm", "-rf", str(layout))
 
 
 def bench_rollback(h: Host, data: str, cp: Path, name: str, runs: int) -> Row:

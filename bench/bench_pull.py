@@ -24,23 +24,25 @@ def pull_ours(ref: str, root: Path) -> float:
                               "--tls-verify=false", f"docker://{ref}"]))
 
 
-def _layout_layers(layout: Path, tag: str) -> list[Path]:
+def _layout_layers(layout: Path, tag: str) -> list[str]:
+    """Digest hex of each layer of ``layout:tag``, in order."""
     index = json.loads((layout / "index.json").read_text())
     digest = next(m["digest"] for m in index["manifests"]
                   if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
     blobs = layout / "blobs" / "sha256"
     manifest = json.loads((blobs / digest.split(":", 1)[1]).read_text())
-    return [blobs / layer["digest"].split(":", 1)[1] for layer in manifest["layers"]]
+    return [layer["digest"].split(":", 1)[1] for layer in manifest["layers"]]
 
 
-def c_import(repo: Path, layout: Path, tag: str) -> int:
+def c_import(repo: Path, layout: Path, tag: str, runner=run, readable: Path | None = None) -> int:
     """Commit every layer of ``layout:tag`` into ``repo`` the way the ostree CLI does it, on
-    refs ``layer/TAG/K``; returns the number of layers."""
-    blobs = _layout_layers(layout, tag)
-    for k, blob in enumerate(blobs):
-        run(["ostree", f"--repo={repo}", "commit", f"--branch=layer/{tag}/{k}",
-             f"--tree=tar={blob}", "--tar-autocreate-parents"])
-    return len(blobs)
+    refs ``layer/TAG/K``; returns the number of layers. ``runner`` runs a command (inside the
+    test host for bench_host); ``readable`` is where this process reads ``layout`` from."""
+    hexes = _layout_layers(readable or layout, tag)
+    for k, hex_ in enumerate(hexes):
+        runner(["ostree", f"--repo={repo}", "commit", f"--branch=layer/{tag}/{k}",
+                f"--tree=tar={layout / 'blobs' / 'sha256' / hex_}", "--tar-autocreate-parents"])
+    return len(hexes)
 
 
 def pull_c(ref: str, root: Path, tag: str) -> float:

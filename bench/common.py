@@ -156,7 +156,7 @@ def machine() -> dict[str, str]:
         mem = f"{kb / 1024 / 1024:.1f} GiB"
     except (OSError, ValueError, IndexError):
         pass
-    fs = run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", "/var/tmp"]).stdout.strip()
+    fs = " ".join(run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", "/var/tmp"]).stdout.split())
     ostree_version = next((ln.split(":", 1)[1].strip() for ln in
                            subprocess.run(["ostree", "--version"], capture_output=True,
                                           text=True).stdout.splitlines()

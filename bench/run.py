@@ -33,7 +33,7 @@ WORKLOADS = ("startup", "pull", "checkout", "host")
 
 def _args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=3, help="runs per tool and workload (default 3)")
+    ap.add_argument("--runs", type=int, default=5, help="runs per tool and workload (default 5)")
     ap.add_argument("--startup-runs", type=int, default=15)
     ap.add_argument("--only", default=",".join(WORKLOADS),
                     help=f"comma-separated subset of {','.join(WORKLOADS)}")
@@ -65,8 +65,8 @@ def _data_facts(images: dict[str, gen.Generated]) -> str:
         g = images[key]
         s = g.shape
         compressed = sum(b.size for b in g.layers) / 1e6
-        parts.append(f"{s.name} ({s.files} files, {s.size / 1e6:.0f} MB in {s.layers} "
-                     f"layer{'s' if s.layers > 1 else ''}, {compressed:.0f} MB gzipped)")
+        parts.append(f"{s.name} ({s.files} files, {s.size / 1e6:.1f} MB in {s.layers} "
+                     f"layer{'s' if s.layers > 1 else ''}, {compressed:.1f} MB gzipped)")
     return ("; ".join(parts) + "; update pairs: v2 changes the content of 10 % of the files "
             "of every layer (all layer digests differ). Generator: bench/gen.py")
 
@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))   # run the finally blocks
     facts = machine()
     facts["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    facts["runs"] = f"{args.runs} per tool and workload (rollback 5, start-up {args.startup_runs})"
+    facts["runs"] = f"{args.runs} per tool and workload (rollback {max(args.runs, 5)}, start-up {args.startup_runs})"
     load_before = load_average()
     work = args.keep or Path(tempfile.mkdtemp(prefix="sc-bench-", dir="/var/tmp"))
     work.mkdir(parents=True, exist_ok=True)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 
 import pytest
 
 from tests.fixtures.examples import example_spec
 from tests.fixtures.images import ImageSpec, build_oci_layout
-from tests.integration.sc_host import ScHost, free_port, http_get
+from tests.integration.sc_host import SC as SC_INSIDE, ScHost, free_port, http_get
 
 pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
 
@@ -98,3 +102,31 @@ def test_prune_removes_unused_image_caches(sc, images):
     r = sc.ok("images", "prune")
     assert "Reclaimed" in r.out and str(image_id) in r.out
     assert not cache.exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_run_is_cleaned_up_when_interrupted(sc, images, sig):
+    """Ctrl-C (SIGINT to the foreground process group) or SIGTERM to the tool: the container
+    is stopped and the bundle, its mount and the runc state are gone."""
+    sc.ok("pull", images["tool"])
+    proc = subprocess.Popen(["nsenter", "-t", str(sc.host.pid), "-a", SC_INSIDE, "run",
+                             images["tool"], "/bin/sh", "-c", "echo started; sleep 60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout.readline().strip() == "started"
+        tool = sc.host.run("pgrep", "-f", f"{SC_INSIDE} run").stdout.split()
+        assert len(tool) == 1
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)      # what a terminal's Ctrl-C does
+        else:
+            sc.host.run("kill", "-TERM", tool[0])
+        deadline = time.monotonic() + 30  # nsenter may die first: wait for the tool itself
+        while sc.host.run("kill", "-0", tool[0], check=False).returncode == 0:
+            assert time.monotonic() < deadline, "the tool did not finish after the signal"
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert storage_leftovers(sc) == []
+    assert sc.host.run("runc", "list", "-q").stdout.strip() == ""

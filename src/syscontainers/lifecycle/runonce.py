@@ -13,6 +13,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..errors import UsageError
 from ..images.model import Image
 from ..images.reference import default_container_name
 from ..images.store import Store
+from ..lock import host_lock
 from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
 from ..service.systemd import Systemd
@@ -47,7 +49,8 @@ def run_image(paths: Paths, req: RunRequest, say: Say) -> int:
     from .images import ensure_image
 
     store = Store(paths)
-    image, image_name = ensure_image(paths, store, req.image, say)
+    with host_lock(paths):   # a pull writes the store; the run itself needs no lock
+        image, image_name = ensure_image(paths, store, req.image, say)
     name = dl.validate_name(req.name or default_container_name(image_name))
     runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
     with ExitStack() as stack:
@@ -102,16 +105,48 @@ class _Tmpfiles:
         self.systemd.tmpfiles("remove", str(self.conf))
 
 
+STOP_GRACE = 5.0  # seconds an interrupted container gets before SIGKILL
+
+
+class _Signalled(Exception):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 def run_foreground(runtime: str, bundle: Path, container_id: str) -> int:
-    """Run the runtime attached to our terminal; Ctrl-C reaches the container (same
-    process group) and we still clean up after it exits."""
+    """Run the runtime attached to our terminal until the container exits.
+
+    Ctrl-C reaches the container (runc is in our process group and forwards it); SIGTERM and
+    SIGHUP sent to us are passed on to runc the same way. A container whose PID 1 ignores the
+    signal (PID 1 of a PID namespace has no default action) is killed after STOP_GRACE
+    seconds. Either way the container has ended when we return, so the caller's clean-up
+    (unmount, tmpfiles, directory) always runs.
+    """
     proc = subprocess.Popen([runtime, "run", "--bundle", str(bundle), container_id])
+    interrupted: list[float] = []
+
+    def forward(signum, frame=None):
+        proc.send_signal(signum)
+        interrupted.append(time.monotonic())
+
+    def on_signal(signum, frame):
+        raise _Signalled(signum)   # break out of a blocking wait(): it would resume after us
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         while True:
             try:
-                rc = proc.wait()
+                rc = proc.wait(timeout=0.5 if interrupted else None)
                 return rc if rc >= 0 else 128 - rc   # killed by a signal: shell convention
             except KeyboardInterrupt:
-                proc.send_signal(signal.SIGINT)
+                forward(signal.SIGINT)
+            except _Signalled as e:
+                forward(e.signum)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() - interrupted[0] > STOP_GRACE:
+                    subprocess.run([runtime, "kill", container_id, "KILL"], capture_output=True)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         subprocess.run([runtime, "delete", "--force", container_id], capture_output=True)
