@@ -5,8 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(ostree gir1.2-ostree-1.0 python3-gi python3-venv skopeo runc busybox-static
-      docker-registry umoci systemd systemd-container util-linux iproute2 procps
-      e2fsprogs rpm)
+      docker-registry umoci systemd systemd-container util-linux procps mount)
 # The systemd test host's system and user buses (logind, user@UID.service, rootless runc).
 PKGS+=(dbus dbus-user-session libpam-systemd)
 # docker.io only serves the docker-daemon: transport tests (a private dockerd).
