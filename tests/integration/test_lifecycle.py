@@ -131,7 +131,9 @@ def test_install_of_an_existing_name_changes_nothing(sc, images):
     sc.ok("install", "--name", "dup1", "--set", f"PORT={free_port()}", images["v1"])
     info = sc.path(CHECKOUTS / "dup1.0/info").read_text()
     r = sc.ok("install", "--name", "dup1", images["v2"])
-    assert r.out.strip().endswith("dup1 already present")
+    assert r.out.strip() == "dup1 already present"
+    names = [n for row in json.loads(sc.ok("images", "list", "--json").out) for n in row["names"]]
+    assert images["v2"] not in names          # nothing was pulled either
     assert sc.path(CHECKOUTS / "dup1.0/info").read_text() == info
     sc.ok("uninstall", "dup1")
 

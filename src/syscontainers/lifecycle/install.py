@@ -8,7 +8,6 @@ The NAME link is the commit point: until it exists, leftovers are an incomplete 
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -47,35 +46,66 @@ def install(paths: Paths, req: InstallRequest, say: Say) -> None:
         raise UsageError(f"--system-package={req.system_package} is not supported on this host "
                          "(no rpm-based package manager); use --system-package=no")
     runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
-    # --display only reads: no lock, so not even the state directory is created
-    with contextlib.nullcontext() if req.display else host_lock(paths):
+    if req.display:
+        return _display_only(paths, req, runtime, say)
+    with host_lock(paths):
+        # an installed --name is known before anything is pulled: nothing changes then
+        if req.name and _present(paths, dl.validate_name(req.name), say):
+            return
         store = Store(paths)
-        image, image_name = ensure_image(paths, store, req.image, say, pull=not req.display)
+        image, image_name = ensure_image(paths, store, req.image, say)
         name = dl.validate_name(req.name or default_container_name(image_name))
-        dl.clean_partials(paths, name)
-        if dl.current(paths, name) is not None:
-            reconcile(paths, name, say)   # an install a crash interrupted after its link
-            say(f"{name} already present")
+        if _present(paths, name, say):
             return
         clean_incomplete(paths, name, say)
         unlink_quiet(installing_marker(paths, name))
         _check_free(paths, name)
-        if image is None:   # --display of an image not pulled yet
-            say(f"would pull {req.image}, then install it as {name}")
-            return
-        if image.labels.get("atomic.run") == "once":
-            raise UsageError(f"image {image_name} is labelled atomic.run=once: use `syscontainers run {req.image}`")
-        build_req = b.BuildRequest(name, image, image_name, req.set_values, runtime,
-                                   remote=req.remote)
-        dep = dl.deployment(paths, name, 0)
-        built = b.build(paths, store, build_req, dep, dry_run=req.display)
+        _check_installable(image, image_name, req)
+        built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
+                        dl.deployment(paths, name, 0))
         for warning in built.rendered.warnings:
             say(f"warning: {warning}")
-        if req.display:
-            _display(paths, built, say)
-            return
         activate(paths, built, say)
         say(f"installed {name} from {image_name} ({image.id[:12]})")
+
+
+def _present(paths: Paths, name: str, say: Say) -> bool:
+    dl.clean_partials(paths, name)
+    if dl.current(paths, name) is None:
+        return False
+    reconcile(paths, name, say)   # an install a crash interrupted after its link
+    say(f"{name} already present")
+    return True
+
+
+def _build_request(req: InstallRequest, name: str, image, image_name: str, runtime) -> b.BuildRequest:
+    return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote)
+
+
+def _check_installable(image, image_name: str, req: InstallRequest) -> None:
+    if image.labels.get("atomic.run") == "once":
+        raise UsageError(f"image {image_name} is labelled atomic.run=once: use `syscontainers run {req.image}`")
+
+
+def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say) -> None:
+    """--display: render everything in a throwaway dir and print it; no lock, no pull, and
+    nothing of the host's state is touched (not even created)."""
+    store = Store(paths)
+    image, image_name = ensure_image(paths, store, req.image, say, pull=False)
+    name = dl.validate_name(req.name or default_container_name(image_name))
+    if dl.current(paths, name) is not None:
+        say(f"{name} already present")
+        return
+    _check_free(paths, name)
+    if image is None:
+        say(f"would pull {req.image}, then install it as {name}")
+        return
+    _check_installable(image, image_name, req)
+    built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
+                    dl.deployment(paths, name, 0), dry_run=True)
+    for warning in built.rendered.warnings:
+        say(f"warning: {warning}")
+    _display(paths, built, say)
 
 
 def _check_free(paths: Paths, name: str) -> None:
