@@ -91,6 +91,8 @@ def test_crashing_service_is_failed(sc, images, testhost_units):
     sc.sc("start", "crash1")
     assert sc.wait_status("crash1", "failed", timeout=30) == "failed"
     assert "about to crash" in sc.host.journal("crash1.service")
+    assert "about to crash" in sc.ok("logs", "crash1").out      # the runc scope is included
+    assert sc.sc("status", "crash1").code == 3
     sc.ok("uninstall", "crash1")
     assert sc.traces("crash1") == []
 

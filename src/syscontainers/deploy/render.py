@@ -134,6 +134,8 @@ def render_deployment(exports: Exports, values: Mapping[str, str],
     has_service = not exports.manifest.no_container_service and not target.run_once
     config_text, config = _render_config(exports, values, target, warnings)
     unit = _render_unit(exports, values, target.image_name) if has_service else None
+    if unit is not None and target.user_mode:
+        unit = _for_user_manager(unit)
     tmpfiles = _render_tmpfiles(exports, values, config, target)
     if target.run_once:
         host_files, renames = (), {}
@@ -172,21 +174,38 @@ def _render_config(exports: Exports, values: dict, target: Target,
     if remote:
         final = ocispec.with_root_path(final, str(target.remote_rootfs))
     if target.user_mode:
-        subuid, subgid = _subid_ranges(target)
+        subuid, subgid = _subid_ranges(target, warnings)
         final = ocispec.rewrite_for_user_namespace(final, target.uid, target.gid, subuid, subgid)
     if text is None or final != cfg:
         text = json.dumps(final, indent=4) + "\n"
     return text, final
 
 
-def _subid_ranges(target: Target):
+# Where the setuid helpers that write a multi-range uid/gid map (package uidmap) live.
+_MAPPING_TOOL_DIRS = ("usr/bin", "usr/sbin", "bin", "sbin")
+
+
+def _subid_ranges(target: Target, warnings: list[str]):
+    """The user's /etc/subuid and /etc/subgid ranges, or (None, None) when the host lacks
+    newuidmap/newgidmap: an unprivileged runtime can then map only the user itself, and a
+    config asking for more would not start at all (runc: "mapping tool not present")."""
     try:
         user = pwd.getpwuid(target.uid).pw_name
     except KeyError:
         user = str(target.uid)
-    etc = Path(target.host_root) / "etc"
-    return (ocispec.read_subid_range(etc / "subuid", user, target.uid),
-            ocispec.read_subid_range(etc / "subgid", user, target.gid))
+    root = Path(target.host_root)
+    ranges = (ocispec.read_subid_range(root / "etc/subuid", user, target.uid),
+              ocispec.read_subid_range(root / "etc/subgid", user, target.gid))
+    if ranges == (None, None):
+        return ranges
+    missing = [tool for tool in ("newuidmap", "newgidmap")
+               if not any((root / d / tool).exists() for d in _MAPPING_TOOL_DIRS)]
+    if missing:
+        warnings.append(f"{' and '.join(missing)} not installed: the container maps only "
+                        f"uid {target.uid} and gid {target.gid} (as its root), not the "
+                        "subordinate ids of /etc/subuid and /etc/subgid")
+        return None, None
+    return ranges
 
 
 # ---------------------------------------------------------------------------- unit, tmpfiles
@@ -198,6 +217,23 @@ def _render_unit(exports: Exports, values: dict, image: str) -> str:
         template, what = _without_empty_exec_lines(values), "default unit"
     _check_line_safe(template, values, "unit file", continuation=True)
     return render_template(template, values, what)
+
+
+def _for_user_manager(unit: str) -> str:
+    """The unit with ``WantedBy=multi-user.target`` naming ``default.target`` instead.
+
+    A user manager has no multi-user.target: enabling a unit wanted by it would link it into a
+    target that never starts. default.target is the user manager's equivalent (reached at
+    login, or at boot for a lingering user). Other lines are kept as the image wrote them.
+    """
+    out = []
+    for line in unit.splitlines(keepends=True):
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "WantedBy" and "multi-user.target" in value.split():
+            targets = ["default.target" if t == "multi-user.target" else t for t in value.split()]
+            line = f"{key}={' '.join(dict.fromkeys(targets))}\n"
+        out.append(line)
+    return "".join(out)
 
 
 def _without_empty_exec_lines(values: Mapping[str, str]) -> str:
