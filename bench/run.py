@@ -81,6 +81,8 @@ def _benchmarks(args, work: Path, images, refs) -> tuple[list[Row], list[str]]:
         from bench_pull import bench_pull
         rows += bench_pull(work, {"small": refs["small-v1"], "medium": refs["medium-v1"]},
                            args.runs)
+        if shutil.which("podman") is None:
+            context.append("pull+import has no podman peer: podman is not installed here.")
     if "checkout" in args.only:
         from bench_checkout import bench_checkout
         for data in ("small", "medium"):
@@ -88,8 +90,9 @@ def _benchmarks(args, work: Path, images, refs) -> tuple[list[Row], list[str]]:
             rows.append(bench_checkout(work, data, refs[f"{data}-v1"], g.layout, g.tag,
                                        [b.digest for b in g.layers], args.runs))
     if "host" in args.only:
-        rows_host, context = _host_benchmarks(args, work, refs)
+        rows_host, context_host = _host_benchmarks(args, work, refs)
         rows += rows_host
+        context += context_host
     return rows, context
 
 

@@ -8,6 +8,8 @@ PKGS=(ostree gir1.2-ostree-1.0 python3-gi python3-venv skopeo runc busybox-stati
       docker-registry umoci systemd systemd-container util-linux procps mount)
 # The systemd test host's system and user buses (logind, user@UID.service, rootless runc).
 PKGS+=(dbus dbus-user-session libpam-systemd)
+# User mode: newuidmap/newgidmap let rootless runc map the user's /etc/subuid range.
+PKGS+=(uidmap)
 # docker.io only serves the docker-daemon: transport tests (a private dockerd).
 PKGS+=(docker.io)
 

@@ -16,6 +16,7 @@ from .config import Config, config_file, load_config
 from .errors import UsageError
 
 PREINSTALLED_DIR = Path("/usr/lib/containers/atomic")
+HOST_OSTREE_REPO = Path("/ostree/repo")   # an OSTree-booted host's own repo (shared if it can be)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def _resolve_repo(user_mode, repo_flag, env, config, checkouts: Path, data: Path
     if config.ostree_repository:
         return Path(config.ostree_repository)
     # The host's own /ostree/repo is shared only when checkouts can hard-link from it.
-    host_repo = Path("/ostree/repo")
+    host_repo = HOST_OSTREE_REPO
     if host_repo.is_dir():
         checkouts.mkdir(parents=True, exist_ok=True)
         if same_filesystem_links(host_repo / "tmp" if (host_repo / "tmp").is_dir() else host_repo, checkouts):

@@ -124,7 +124,7 @@ def test_display_changes_nothing(sc, images):
     sc.ok("pull", images["v1"])
     before = sc.host.run("ls", "-a", str(CHECKOUTS), str(CHECKOUTS / ".storage")).stdout
     r = sc.ok("install", "--display", "--name", "disp1", "--set", "PORT=1234", images["v1"])
-    assert "would install disp1" in r.out and "-p 1234" in r.out, r.out
+    assert "would install disp1" in r.out and "-p 127.0.0.1:1234" in r.out, r.out
     assert sc.traces("disp1") == []
     assert sc.host.run("ls", "-a", str(CHECKOUTS), str(CHECKOUTS / ".storage")).stdout == before
 

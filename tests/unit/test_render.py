@@ -248,6 +248,9 @@ def test_user_mode_rewrites_the_config(tmp_path):
     (host / "etc").mkdir(parents=True)
     (host / "etc/subuid").write_text("1000:100000:65536\n")
     (host / "etc/subgid").write_text("1000:300000:65536\n")
+    (host / "usr/bin").mkdir(parents=True)
+    for tool in ("newuidmap", "newgidmap"):
+        (host / "usr/bin" / tool).write_text("")
     r = render(tmp_path, {"config.json": json.dumps(CONFIG)}, user_mode=True, uid=1000, gid=1000)
     types = {ns["type"] for ns in r.config["linux"]["namespaces"]}
     assert "user" in types and "network" not in types
@@ -255,6 +258,32 @@ def test_user_mode_rewrites_the_config(tmp_path):
     assert r.config["linux"]["gidMappings"][1]["hostID"] == 300000
     assert json.loads(r.config_json) == r.config
     assert "--systemd-cgroup" not in r.values["EXEC_START"]
+    assert r.warnings == ()
+
+
+def test_user_mode_without_mapping_tools_maps_only_the_user(tmp_path):
+    host = tmp_path / "host"
+    (host / "etc").mkdir(parents=True)
+    (host / "etc/subuid").write_text("1000:100000:65536\n")
+    (host / "etc/subgid").write_text("1000:300000:65536\n")
+    (host / "usr/bin").mkdir(parents=True)
+    (host / "usr/bin/newuidmap").write_text("")          # newgidmap missing
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG)}, user_mode=True, uid=1000, gid=1000)
+    assert r.config["linux"]["uidMappings"] == [{"containerID": 0, "hostID": 1000, "size": 1}]
+    assert r.config["linux"]["gidMappings"] == [{"containerID": 0, "hostID": 1000, "size": 1}]
+    assert len(r.warnings) == 1 and "newgidmap not installed" in r.warnings[0]
+
+
+def test_user_mode_unit_is_wanted_by_the_user_managers_default_target(tmp_path):
+    template = "[Service]\nExecStart=$EXEC_START\n\n[Install]\nWantedBy=multi-user.target foo.target\n"
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": template},
+               user_mode=True, uid=1000, gid=1000)
+    assert "WantedBy=default.target foo.target" in r.unit.splitlines()
+    default = render(tmp_path / "d", {"config.json": json.dumps(CONFIG)}, user_mode=True,
+                     uid=1000, gid=1000)
+    assert "WantedBy=default.target" in default.unit.splitlines()
+    system = render(tmp_path / "s", {"config.json": json.dumps(CONFIG)})
+    assert "WantedBy=multi-user.target" in system.unit.splitlines()
 
 
 # ---------------------------------------------------------------- unit
