@@ -279,5 +279,6 @@ def test_a_privileged_port_is_refused_and_the_unit_fails(usc, images):
         time.sleep(0.3)
     assert usc.status("ulow") == "failed", usc.journal()
     assert "bind: Permission denied" in usc.journal()
+    assert "bind: Permission denied" in usc.ok("logs", "ulow").out   # the user's own journal
     usc.ok("uninstall", "ulow")
     assert usc.traces("ulow") == []

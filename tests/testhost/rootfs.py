@@ -86,9 +86,10 @@ SHADOW = "root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n"
 # disk and may hold bind mounts of the machine's directories.
 TMPFILES_TMP = "d /tmp 1777 root root -\nd /var/tmp 1777 root root -\n"
 
-# Directories of the private root that are mount points or plain directories on disk.
+# Directories of the private root that are mount points or plain directories on disk
+# (var/log/journal: a persistent journal, which journald splits per user: `journalctl --user`).
 ROOT_DIRS = (
-    "etc", "var/lib/containers", "var/tmp", "var/log", "root", "home", "tmp", "run", "proc",
+    "etc", "var/lib/containers", "var/tmp", "var/log/journal", "root", "home", "tmp", "run", "proc",
     "sys", "dev", "usr", "mnt", "opt", "srv", "media",
 )
 
