@@ -49,6 +49,19 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> Non
         print(fmt.format(*r).rstrip())
 
 
+def sayer(ctx: Context, progress_to_stderr: bool = False):
+    """The ``say`` callback the lifecycle API reports through: warnings always on stderr;
+    other lines on stdout (stderr when stdout carries --json or a container's own output);
+    --quiet drops all but warnings."""
+    def say(message: str) -> None:
+        if message.startswith("warning"):
+            print(message, file=sys.stderr, flush=True)
+        elif not ctx.quiet:
+            out = sys.stderr if (ctx.json or progress_to_stderr) else sys.stdout
+            print(message, file=out, flush=True)
+    return say
+
+
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 

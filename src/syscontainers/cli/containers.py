@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from .common import make_context, print_json, print_table
+from .common import make_context, print_json, print_table, sayer
 
 
 def register(sub) -> None:
@@ -66,12 +66,6 @@ def register(sub) -> None:
         p.set_defaults(func=func)
 
 
-def _say(ctx):
-    """Progress lines: stdout, or stderr when stdout carries --json; --quiet keeps warnings."""
-    out = sys.stderr if ctx.json else sys.stdout
-    return lambda msg: (None if ctx.quiet and not msg.startswith("warning") else print(msg, file=out, flush=True))
-
-
 def _install(args) -> int:
     from ..deploy.values import parse_set
     from ..lifecycle.install import InstallRequest, install
@@ -80,7 +74,7 @@ def _install(args) -> int:
     req = InstallRequest(image=args.image, name=args.name, set_values=parse_set(args.set_values),
                          runtime=args.runtime, display=args.display, remote=args.remote,
                          system_package=args.system_package)
-    install(ctx.paths, req, _say(ctx))
+    install(ctx.paths, req, sayer(ctx))
     return 0
 
 
@@ -88,7 +82,7 @@ def _uninstall(args) -> int:
     from ..lifecycle.remove import uninstall
 
     ctx = make_context(args)
-    uninstall(ctx.paths, args.name, _say(ctx), force=args.force)
+    uninstall(ctx.paths, args.name, sayer(ctx), force=args.force)
     return 0
 
 
@@ -123,7 +117,7 @@ def _update(args) -> int:
     if not args.name:
         raise UsageError("update needs a container NAME (or --all)")
     req = UpdateRequest(args.name, args.rebase, values, args.controlled, args.timeout, args.display)
-    update(ctx.paths, req, _say(ctx))
+    update(ctx.paths, req, sayer(ctx))
     return 0
 
 
@@ -137,7 +131,7 @@ def _update_all(ctx, values, args) -> int:
         before = dl.current(ctx.paths, name).read_info().revision
         try:
             result = update(ctx.paths, UpdateRequest(name, None, values, True, args.timeout,
-                                                     args.display), _say(ctx))
+                                                     args.display), sayer(ctx))
         except SysContainersError as e:
             result, failed = f"failed: {e}", failed + 1
         after = dl.current(ctx.paths, name).read_info().revision
@@ -154,7 +148,7 @@ def _rollback(args) -> int:
     from ..lifecycle.update import rollback
 
     ctx = make_context(args)
-    rollback(ctx.paths, args.name, _say(ctx))
+    rollback(ctx.paths, args.name, sayer(ctx))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import make_context
+from .common import make_context, sayer
 
 
 def register(sub) -> None:
@@ -39,24 +39,20 @@ def register(sub) -> None:
     p.set_defaults(func=_extract)
 
 
-def _say(ctx):
-    return lambda msg: None if ctx.quiet and not msg.startswith("warning") else print(msg, flush=True)
-
-
 def _run(args) -> int:
     from ..deploy.values import parse_set
     from ..lifecycle.runonce import RunRequest, run_image
 
     ctx = make_context(args)
     req = RunRequest(args.image, args.command, args.name, parse_set(args.set_values), args.runtime)
-    return run_image(ctx.paths, req, _say(ctx))
+    return run_image(ctx.paths, req, sayer(ctx, progress_to_stderr=True))
 
 
 def _exec(args) -> int:
     from ..lifecycle.execute import exec_in
 
     ctx = make_context(args)
-    return exec_in(ctx.paths, args.name, args.command, args.detach, _say(ctx))
+    return exec_in(ctx.paths, args.name, args.command, args.detach, sayer(ctx, progress_to_stderr=True))
 
 
 def _mount(args) -> int:
