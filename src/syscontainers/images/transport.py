@@ -18,6 +18,7 @@ Contracts:
 from __future__ import annotations
 
 import base64
+import base64
 import hashlib
 import json
 import os
@@ -80,6 +81,24 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+def manifest_digest(raw: bytes) -> str:
+    """The digest a registry names a manifest by: its sha256, except for a signed (JWS)
+    docker schema 1 manifest, whose digest covers the payload without the signatures —
+    ``raw[:formatLength] + formatTail`` of the first signature's protected header."""
+    try:
+        parsed = json.loads(raw)
+        protected = parsed["signatures"][0]["protected"]
+        header = json.loads(_b64url(protected))
+        payload = raw[:int(header["formatLength"])] + _b64url(header["formatTail"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return sha256_digest(raw)
+    return sha256_digest(payload)
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def parse_manifest(raw: bytes, what: str) -> dict:
     """Parse manifest JSON (a list or an image manifest); malformed input is BadImage."""
     try:
@@ -104,7 +123,7 @@ def image_manifest(raw: bytes, what: str) -> Manifest:
             # schema 1 lists layers top first; sizes are unknown until the blobs are here.
             layers = tuple(Layer(validate_digest(fs["blobSum"]), 0)
                            for fs in reversed(parsed["fsLayers"]))
-            return Manifest(raw, sha256_digest(raw), parsed.get("mediaType", "schema1"), None, layers)
+            return Manifest(raw, manifest_digest(raw), parsed.get("mediaType", "schema1"), None, layers)
         config = validate_digest(parsed["config"]["digest"])
         layers = tuple(Layer(validate_digest(d["digest"]), _size(d["size"]))
                        for d in parsed["layers"])
@@ -195,7 +214,7 @@ class Source:
             # containers/image refuses tag+digest: the digest alone names the content.
             self.pinned = f"docker://{self.ref.docker.repository}@{wanted}"
         raw = self._inspect(self.pinned)
-        if wanted and sha256_digest(raw) != wanted:
+        if wanted and manifest_digest(raw) != wanted:
             raise BadImage(f"manifest of {self.what} does not match its digest {wanted}")
         parsed = parse_manifest(raw, self.what)
         if is_manifest_list(parsed):
@@ -204,7 +223,7 @@ class Source:
                 return Instance(digest)
             self.pinned = f"docker://{self.ref.docker.repository}@{digest}"
             raw = self._inspect(self.pinned)
-            if sha256_digest(raw) != digest:
+            if manifest_digest(raw) != digest:
                 raise BadImage(f"manifest of {self.what} does not match its digest {digest}")
         manifest = image_manifest(raw, self.what)
         if self.ref.transport == "docker":
