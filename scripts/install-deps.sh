@@ -12,6 +12,8 @@ PKGS+=(dbus dbus-user-session libpam-systemd)
 PKGS+=(uidmap)
 # docker.io only serves the docker-daemon: transport tests (a private dockerd).
 PKGS+=(docker.io)
+# rpm (rpmbuild, rpm2archive): install --system-package=build|yes and their tests.
+PKGS+=(rpm)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -18,7 +18,6 @@ Contracts:
 from __future__ import annotations
 
 import base64
-import base64
 import hashlib
 import json
 import os

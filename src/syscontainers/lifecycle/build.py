@@ -76,7 +76,7 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
         if dry_run:
             return Built(dep, info, rendered, exports)
         if exports.manifest.no_container_service and not req.remote:
-            dl.remove_tree(rootfs)   # the image only installs host files: no checkout kept
+            _keep_only_exports(rootfs)   # the image only installs host files
         syncfs(partial)
         faults.point("build-synced")
         _rename_into_place(paths, partial, dep, replace_existing)
@@ -84,6 +84,14 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
         if partial.exists():
             dl.remove_tree(partial)
     return Built(dep, info, rendered, exports)
+
+
+def _keep_only_exports(rootfs: Path) -> None:
+    """noContainerService: no checkout is kept, except ``exports/`` — activation, update and
+    rollback install the host files from the deployment's own ``rootfs/exports/hostfs``."""
+    for entry in rootfs.iterdir():
+        if entry.name != "exports":
+            dl.remove_tree(entry)
 
 
 def _rootfs(paths: Paths, store: Store, req: BuildRequest, partial: Path) -> Path:

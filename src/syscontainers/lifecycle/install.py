@@ -2,13 +2,17 @@
 
 Activation order (each step undone in reverse on failure, so the host ends as before):
 host files → unit file → tmpfiles file → NAME link → daemon-reload → tmpfiles --create → enable.
+Host files are plain copies, or a generated RPM installed with rpm -i (``--system-package``,
+see syspackage.py); ``--system-package=build`` only writes that RPM and installs nothing.
 The NAME link is the commit point: until it exists, leftovers are an incomplete install that
 :func:`remove.clean_incomplete` removes on the next run.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from .. import faults
@@ -22,6 +26,7 @@ from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
 from ..service.systemd import Systemd
 from . import build as b
+from . import syspackage
 from .files import remove_if_same, unlink_quiet, write_atomic
 from .images import ensure_image
 from .remove import clean_incomplete
@@ -41,13 +46,16 @@ class InstallRequest:
     system_package: str = "auto"
 
 
-def install(paths: Paths, req: InstallRequest, say: Say) -> None:
-    if req.system_package in ("yes", "build"):
-        raise UsageError(f"--system-package={req.system_package} is not supported on this host "
-                         "(no rpm-based package manager); use --system-package=no")
+def install(paths: Paths, req: InstallRequest, say: Say,
+            packaging: syspackage.Packaging | None = None) -> None:
+    """``packaging``: the host as --system-package sees it (None: probe the real one)."""
+    packaging = packaging or syspackage.Packaging.probe()
+    # yes/build that cannot work here fail before anything is pulled; auto is decided later
+    if syspackage.choose(req.system_package, packaging, paths.user_mode) == "build":
+        return _build_package(paths, req, say)
     runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
     if req.display:
-        return _display_only(paths, req, runtime, say)
+        return _display_only(paths, req, runtime, say, packaging)
     with host_lock(paths):
         # an installed --name is known before anything is pulled: nothing changes then
         if req.name and _present(paths, dl.validate_name(req.name), say):
@@ -57,7 +65,7 @@ def install(paths: Paths, req: InstallRequest, say: Say) -> None:
         name = dl.validate_name(req.name or default_container_name(image_name))
         if _present(paths, name, say):
             return
-        clean_incomplete(paths, name, say)
+        clean_incomplete(paths, name, say, packaging.rpm)
         unlink_quiet(installing_marker(paths, name))
         _check_free(paths, name)
         _check_installable(image, image_name, req)
@@ -65,8 +73,33 @@ def install(paths: Paths, req: InstallRequest, say: Say) -> None:
                         dl.deployment(paths, name, 0))
         for warning in built.rendered.warnings:
             say(f"warning: {warning}")
-        activate(paths, built, say)
+        mode = syspackage.choose(req.system_package, packaging, paths.user_mode, built.exports)
+        activate(paths, built, say,
+                 host_package=(lambda: syspackage.install_host_package(
+                     paths, built, image, packaging.rpm, say)) if mode == "yes" else None)
         say(f"installed {name} from {image_name} ({image.id[:12]})")
+
+
+def _build_package(paths: Paths, req: InstallRequest, say: Say) -> None:
+    """--system-package=build: write the RPM to the current directory; nothing is
+    installed (only the store may get the image, and the private temp dir is removed)."""
+    if req.remote:
+        raise UsageError("--system-package=build packages the image's rootfs; it cannot be "
+                         "used with --remote")
+    runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
+    with host_lock(paths):
+        store = Store(paths)
+        image, image_name = ensure_image(paths, store, req.image, say, pull=not req.display)
+        name = dl.validate_name(req.name or default_container_name(image_name))
+        if req.display or image is None:
+            say(f"would write the RPM package {syspackage.package_name(name)} of {req.image} "
+                f"into {os.getcwd()}")
+            return
+        _check_installable(image, image_name, req)
+        rpm = syspackage.build_package(
+            paths, store, syspackage.PackageRequest(name, image, image_name, req.set_values, runtime),
+            Path.cwd())
+        say(f"wrote {rpm}")
 
 
 def _present(paths: Paths, name: str, say: Say) -> bool:
@@ -87,7 +120,8 @@ def _check_installable(image, image_name: str, req: InstallRequest) -> None:
         raise UsageError(f"image {image_name} is labelled atomic.run=once: use `syscontainers run {req.image}`")
 
 
-def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say) -> None:
+def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say,
+                  packaging: syspackage.Packaging) -> None:
     """--display: render everything in a throwaway dir and print it; no lock, no pull, and
     nothing of the host's state is touched (not even created)."""
     store = Store(paths)
@@ -106,6 +140,8 @@ def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say) -> None:
     for warning in built.rendered.warnings:
         say(f"warning: {warning}")
     _display(paths, built, say)
+    if syspackage.choose(req.system_package, packaging, paths.user_mode, built.exports) == "yes":
+        say(f"  host files through the RPM package {syspackage.package_name(name)} (rpm -i)")
 
 
 def _check_free(paths: Paths, name: str) -> None:
@@ -114,8 +150,11 @@ def _check_free(paths: Paths, name: str) -> None:
             raise ContainerExists(f"{what} {path} already exists; remove it or choose another --name")
 
 
-def activate(paths: Paths, built: b.Built, say: Say) -> None:
-    """Put a built deployment in service; on any failure undo what was done, then re-raise."""
+def activate(paths: Paths, built: b.Built, say: Say,
+             host_package: Callable[[], Callable[[], None]] | None = None) -> None:
+    """Put a built deployment in service; on any failure undo what was done, then re-raise.
+    ``host_package``: installs the host files through a package instead of copies and returns
+    its undo (syspackage.install_host_package)."""
     systemd = Systemd(paths.user_mode)
     name = built.deployment.name
     r = built.rendered
@@ -124,7 +163,9 @@ def activate(paths: Paths, built: b.Built, say: Say) -> None:
     marker.touch()
     undo.append(lambda: unlink_quiet(marker))
     try:
-        if r.host_files:
+        if host_package is not None:
+            undo.append(host_package())
+        elif r.host_files:
             installed = install_host_files(b.host_plan(built.deployment, built.info))
             undo.append(lambda: remove_host_files(installed.checksums))
             b.record_installed(built.deployment, built.info, installed.checksums)

@@ -1,22 +1,28 @@
 """uninstall, and the clean-up of installs/uninstalls a crash interrupted (SPEC 4).
 
 Order: disable --now, remove the unit first (so it cannot start again), daemon-reload, remove
-tmpfiles (`systemd-tmpfiles --remove`, then the file), host files, the link, then both
-deployments. Every step tolerates "already done", so a half-done uninstall can be run again.
+tmpfiles (`systemd-tmpfiles --remove`, then the file), host files, the package that holds
+them when one was installed (`rpm -e`), the link, then both deployments. Every step tolerates
+"already done", so a half-done uninstall can be run again. A preinstalled container (shipped
+by a package, e.g. one from `install --system-package=build`) is uninstalled by removing its
+package.
 """
 
 from __future__ import annotations
 
+import shutil
 from typing import Callable
 
 from .. import faults
 from ..deploy import deployment as dl
 from ..deploy.hostfiles import remove_host_files
+from ..deploy.rpmpackage import RpmTool, package_name
 from ..errors import ConfigError, ContainerNotFound, ServiceError
 from ..lock import host_lock
 from ..paths import Paths
 from ..service.systemd import Systemd
 from .files import read_or_none, remove_if_same, unlink_quiet
+from .syspackage import erase_recorded
 
 Say = Callable[[str], None]
 
@@ -27,21 +33,40 @@ def known(paths: Paths, name: str) -> bool:
             or any(dl.deployment(paths, name, i).exists() for i in (0, 1)))
 
 
-def uninstall(paths: Paths, name: str, say: Say, force: bool = False) -> None:
+def uninstall(paths: Paths, name: str, say: Say, force: bool = False,
+              rpm: RpmTool | None = None) -> None:
+    """``rpm``: the host's rpm (tests: one with a throwaway root)."""
     dl.validate_name(name)
+    rpm = rpm or RpmTool()
     with host_lock(paths):
         dl.clean_partials(paths, name)
         if not known(paths, name):
             if (paths.preinstalled / name).is_dir():
-                raise ContainerNotFound(f"{name} is preinstalled with the OS; remove the package that ships it")
+                return _remove_preinstalled(paths, name, say, rpm)
             if force:
                 return  # --force: nothing to do is not an error (and an operator's unit stays)
             raise ContainerNotFound(f"container {name} is not installed")
-        teardown(paths, name, say)
+        teardown(paths, name, say, rpm)
         say(f"uninstalled {name}")
 
 
-def teardown(paths: Paths, name: str, say: Say) -> None:
+def _remove_preinstalled(paths: Paths, name: str, say: Say, rpm: RpmTool) -> None:
+    """Preinstalled: stop it and remove its package (atomic-container-NAME, as atomic)."""
+    package = package_name(name)
+    if shutil.which("rpm") is None or not rpm.is_installed(package):
+        raise ContainerNotFound(f"{name} is preinstalled with the OS and no package {package} "
+                                "ships it; remove the package that does")
+    systemd = Systemd(paths.user_mode)
+    systemd.disable_now(f"{name}.service")
+    rpm.erase(package)
+    try:
+        systemd.daemon_reload()
+    except ServiceError:
+        pass
+    say(f"uninstalled {name} (removed the package {package})")
+
+
+def teardown(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> None:
     systemd = Systemd(paths.user_mode)
     cur = dl.current(paths, name)
     deps = [d for d in (dl.deployment(paths, name, i) for i in (0, 1)) if d.exists()]
@@ -52,6 +77,7 @@ def teardown(paths: Paths, name: str, say: Say) -> None:
     if main is not None and main.path in infos:
         for kept in remove_host_files(infos[main.path].installed_files_checksum):
             say(f"warning: kept {kept}: changed since it was installed")
+        erase_recorded(infos[main.path], rpm or RpmTool())
     dl.remove_link(paths, name)
     faults.point("uninstall-link")
     for d in deps:
@@ -88,7 +114,7 @@ def _infos(deps, say: Say) -> dict:
     return infos
 
 
-def clean_incomplete(paths: Paths, name: str, say: Say) -> None:
+def clean_incomplete(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> None:
     """Deployment dirs without a NAME link are the remains of an interrupted install or
     uninstall: finish removing them. A unit/tmpfiles file is removed only if it is the copy
     kept in such a deployment (an operator's own file with that name is left alone)."""
@@ -110,7 +136,9 @@ def clean_incomplete(paths: Paths, name: str, say: Say) -> None:
             systemd.tmpfiles("remove", str(paths.tmpfiles_file(name)))
             remove_if_same(paths.tmpfiles_file(name), tmp_copy)
         try:
-            remove_host_files(d.read_info().installed_files_checksum)
+            info = d.read_info()
+            remove_host_files(info.installed_files_checksum)
+            erase_recorded(info, rpm or RpmTool())
         except ConfigError:
             pass
         dl.remove_tree(d.path)

@@ -17,6 +17,7 @@ from ..service.systemd import Systemd
 from . import build as b
 from .query import is_preinstalled
 from .switch import finish, reconcile, switch
+from .syspackage import refuse_switch
 
 Say = Callable[[str], None]
 
@@ -42,6 +43,7 @@ def _live(paths: Paths, name: str) -> dl.Deployment:
         if is_preinstalled(paths, name):
             raise UsageError(f"{name} is preinstalled with the OS and cannot be updated")
         raise ContainerNotFound(f"container {name} is not installed")
+    refuse_switch(cur)   # host files owned by a package (--system-package=yes)
     return cur
 
 
