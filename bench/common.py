@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +37,7 @@ class Series:
     label: str
     values: list[float] = field(default_factory=list)
     unit: str = "s"
+    cpu: list[float] = field(default_factory=list)   # CPU seconds per run, where known
 
     @property
     def median(self) -> float:
@@ -93,13 +95,30 @@ def run(args: Sequence[str | Path], *, env: dict | None = None, quiet: bool = Tr
     return cp
 
 
+_last_cpu: list[float] = []
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process (all its threads) and of every waited-for
+    descendant (``nsenter`` waits for what it runs inside the test host, so that counts)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        ru = resource.getrusage(who)
+        total += ru.ru_utime + ru.ru_stime
+    return total
+
+
 def timed(fn: Callable[[], object]) -> float:
-    """Wall-clock seconds of ``fn()``; the disk is synced first so earlier writeback is not
-    charged to this run."""
+    """Wall-clock seconds of ``fn()`` (its CPU seconds are kept for :func:`alternate`); the
+    disk is synced first so earlier writeback is not charged to this run. CPU time does not
+    depend on what else runs on the machine, wall time does."""
     os.sync()
+    cpu = _cpu_seconds()
     start = time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    _last_cpu.append(_cpu_seconds() - cpu)
+    return wall
 
 
 def timed_cmd(args: Sequence[str | Path], **kw) -> float:
@@ -112,8 +131,13 @@ def alternate(runs: int, tools: Sequence[tuple[Series, Callable[[int], float]]])
     for r in range(runs):
         order = list(tools[r % len(tools):]) + list(tools[:r % len(tools)])
         for series, fn in order:
+            _last_cpu.clear()
             t = series.add(fn(r))
-            say(f"  round {r + 1}: {series.label}: {t:.3f} {series.unit}")
+            cpu = ""
+            if len(_last_cpu) == 1:       # exactly one timed() section: its CPU is this run's
+                series.cpu.append(_last_cpu[0])
+                cpu = f" (CPU {_last_cpu[0]:.3f} s)"
+            say(f"  round {r + 1}: {series.label}: {t:.3f} {series.unit}{cpu}")
 
 
 def du_bytes(*paths: Path) -> int:

@@ -6,6 +6,7 @@ Only the part between ``BEGIN`` and ``END`` is replaced; the analysis written by
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from common import Row, Series
@@ -30,7 +31,10 @@ def fmt(value: float, unit: str) -> str:
 
 def _cell(series: Series) -> str:
     lo, hi = series.spread
-    return f"{fmt(series.median, series.unit)} ({fmt(lo, series.unit)}–{fmt(hi, series.unit)})"
+    text = f"{fmt(series.median, series.unit)} ({fmt(lo, series.unit)}–{fmt(hi, series.unit)})"
+    if series.cpu and len(series.cpu) == len(series.values) and series.median >= 0.2:
+        text += f"; CPU {fmt(statistics.median(series.cpu), 's')}"
+    return text
 
 
 def _verdict(row: Row) -> str:

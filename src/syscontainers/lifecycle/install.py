@@ -1,7 +1,7 @@
 """install: pull if needed, build NAME.0, then activate it on the host (SPEC 4).
 
 Activation order (each step undone in reverse on failure, so the host ends as before):
-host files → unit file → tmpfiles file → NAME link → daemon-reload → tmpfiles --create → enable.
+host files → unit file → tmpfiles file → NAME link → enable → daemon-reload → tmpfiles --create.
 Host files are plain copies, or a generated RPM installed with rpm -i (``--system-package``,
 see syspackage.py); ``--system-package=build`` only writes that RPM and installs nothing.
 The NAME link is the commit point: until it exists, leftovers are an incomplete install that
@@ -180,14 +180,14 @@ def activate(paths: Paths, built: b.Built, say: Say,
         undo.append(lambda: dl.remove_link(paths, name))
         faults.point("install-link")
         if r.unit is not None:
+            # enable works on the files; the one daemon-reload after it covers both
+            systemd.enable(f"{name}.service", reload=False)
+            undo.append(lambda: systemd.disable_now(f"{name}.service"))
             systemd.daemon_reload()
             undo.append(systemd.daemon_reload)
         if r.tmpfiles is not None:
             systemd.tmpfiles("create", str(paths.tmpfiles_file(name)))
             undo.append(lambda: systemd.tmpfiles("remove", str(paths.tmpfiles_file(name))))
-        if r.unit is not None:
-            systemd.enable(f"{name}.service")
-            undo.append(lambda: systemd.disable_now(f"{name}.service"))
         unlink_quiet(marker)
     except BaseException:
         for step in reversed(undo):

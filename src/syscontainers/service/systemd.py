@@ -60,21 +60,33 @@ class Systemd:
         self.systemctl("reset-failed", unit, check=False)
 
     def statuses(self, units: list[str]) -> dict[str, str]:
-        """unit -> running | failed | inactive | no service, in one systemctl call."""
+        """unit -> running | failed | inactive | no service, in one systemctl call.
+
+        `list-units` answers from the manager's memory (`show` loads every unit it is asked
+        about, about twice as slow for 100 containers); a unit it does not list is either
+        not loaded (inactive, nothing references it) or has no unit file at all.
+        """
         if not units:
             return {}
-        res = self.systemctl("show", "--property=Id,LoadState,ActiveState", "--", *units,
-                             check=False)
-        out: dict[str, str] = {}
-        for unit, block in zip(units, res.stdout.strip().split("\n\n")):
-            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-            if props.get("LoadState") in (None, "not-found"):
-                out[unit] = "no service"
-            else:
-                out[unit] = _STATUS.get(props.get("ActiveState", ""), props.get("ActiveState", "unknown"))
-        for unit in units:
-            out.setdefault(unit, "no service")
-        return out
+        res = self.systemctl("list-units", "--all", "--full", "--plain", "--no-legend",
+                             "--no-pager", "--", *units, check=False)
+        listed: dict[str, str] = {}
+        for line in res.stdout.splitlines():
+            fields = line.split()
+            if len(fields) >= 3:   # UNIT LOAD ACTIVE SUB DESCRIPTION...
+                unit, load, active = fields[0], fields[1], fields[2]
+                listed[unit] = "no service" if load == "not-found" else _STATUS.get(active, active)
+        unlisted = [u for u in units if u not in listed]
+        return {**listed, **self._unloaded(unlisted)}
+
+    def _unloaded(self, units: list[str]) -> dict[str, str]:
+        """Units list-units does not show: inactive when their unit file exists."""
+        if not units:
+            return {}
+        res = self.systemctl("list-unit-files", "--full", "--plain", "--no-legend",
+                             "--no-pager", "--", *units, check=False)
+        have = {line.split()[0] for line in res.stdout.splitlines() if line.split()}
+        return {u: ("inactive" if u in have else "no service") for u in units}
 
     def status_text(self, unit: str) -> str:
         return self.systemctl("status", "--no-pager", "--full", unit, check=False).stdout
