@@ -151,7 +151,7 @@ def bench_list(h: Host, ref: str, count: int, runs: int) -> tuple[Row, float]:
         raise RuntimeError(f"list shows {listed.count(chr(34) + 'name')} containers, not {count}")
     units = [f"{n}.service" for n in names]
     ours, ours_json = Series("syscontainers list"), Series("syscontainers list --json")
-    lu, show = Series("systemctl list-units"), Series("systemctl show (the one call list makes)")
+    lu, show = Series("systemctl list-units"), Series("systemctl show of the 100 units")
     alternate(runs, [
         (ours, lambda r: h.timed_sc(cp, "list")),
         (ours_json, lambda r: h.timed_sc(cp, "list", "--json")),

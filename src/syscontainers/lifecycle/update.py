@@ -15,6 +15,7 @@ from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
 from ..service.systemd import Systemd
 from . import build as b
+from .images import ensure_image
 from .query import is_preinstalled
 from .switch import finish, reconcile, switch
 from .syspackage import refuse_switch
@@ -48,30 +49,22 @@ def _live(paths: Paths, name: str) -> dl.Deployment:
 
 
 def update(paths: Paths, req: UpdateRequest, say: Say) -> str:
-    """Returns "updated", "unchanged" or "rolled back" (the last raises in controlled mode)."""
-    from .images import ensure_image
-
+    """Returns "updated" or "unchanged"; UpdateFailed after an automatic rollback."""
+    if req.display:
+        return _display_only(paths, req, say)
     with host_lock(paths):
         dl.clean_partials(paths, req.name)
         cur = _live(paths, req.name)
         reconcile(paths, req.name, say)
         info = cur.read_info()
         store = Store(paths)
-        image, image_name = ensure_image(paths, store, req.rebase or info.image, say,
-                                         update=not req.display)
-        values = carried_values(info.values, req.set_values)
-        if image.id == info.revision and all(info.values.get(k) == v for k, v in req.set_values.items()):
+        image, image_name = ensure_image(paths, store, req.rebase or info.image, say, update=True)
+        if _unchanged(info, image, req):
             say("Latest version already installed.")
             return "unchanged"
-        runtime = probe_runtime(find_runtime(info.runtime or paths.config.runtime))
-        breq = b.BuildRequest(req.name, image, image_name, values, runtime,
-                              uuid=info.values.get("UUID"), remote=info.remote)
         target = dl.other(paths, cur)
-        if req.display:
-            built = b.build(paths, store, breq, target, dry_run=True)
-            _display(info, built, say)
-            return "unchanged"
-        b.build(paths, store, breq, target, replace_existing=True)
+        b.build(paths, store, _build_request(paths, req, info, image, image_name), target,
+                replace_existing=True)
         try:
             was_running = switch(paths, cur, target, say)
         except BaseException:
@@ -86,6 +79,38 @@ def update(paths: Paths, req: UpdateRequest, say: Say) -> str:
             finish(paths, req.name)
         say(f"updated {req.name}: {info.revision[:12]} -> {image.id[:12]}")
         return "updated"
+
+
+def _unchanged(info: dl.InstallInfo, image, req: UpdateRequest) -> bool:
+    return image.id == info.revision and all(info.values.get(k) == v
+                                             for k, v in req.set_values.items())
+
+
+def _build_request(paths: Paths, req: UpdateRequest, info: dl.InstallInfo, image,
+                   image_name: str) -> b.BuildRequest:
+    """Re-read from the info file: values (overridden by --set, UUID kept), runtime, remote."""
+    runtime = probe_runtime(find_runtime(info.runtime or paths.config.runtime))
+    return b.BuildRequest(req.name, image, image_name, carried_values(info.values, req.set_values),
+                          runtime, uuid=info.values.get("UUID"), remote=info.remote)
+
+
+def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
+    """--display: what would change, from the stored image (nothing pulled, locked or written)."""
+    cur = _live(paths, req.name)
+    info = cur.read_info()
+    store = Store(paths)
+    ref = req.rebase or info.image
+    image, image_name = ensure_image(paths, store, ref, say, pull=False)
+    if image is None:
+        say(f"would pull {ref}, then update {req.name} to it")
+        return "unchanged"
+    if _unchanged(info, image, req):
+        say("Latest version already installed (of the images stored; nothing was fetched).")
+        return "unchanged"
+    built = b.build(paths, store, _build_request(paths, req, info, image, image_name),
+                    dl.other(paths, cur), dry_run=True)
+    _display(info, built, say)
+    return "unchanged"
 
 
 def _start_verified(paths, new: dl.Deployment, old: dl.Deployment, timeout: float, say: Say):
