@@ -280,3 +280,16 @@ def test_any_tree_of_files_round_trips(tmp_path_factory, files):
     dirs = {m for m, (info, _) in members.items() if info.isdir()}
     assert dirs == {p.rsplit("/", i)[0] for p in leaves for i in range(1, p.count("/") + 1)}
     assert summary.entries == len(leaves) + 0            # autocreated dirs are not counted
+
+
+def test_gzip_bomb_is_refused_past_the_disk_budget(tmp_path):
+    """64 MiB of zeros gzip to ~64 KiB; with 8 MiB of room the layer is refused while being
+    read, before it is written out in full."""
+    tar = make_tar([entry("zeros", data=bytes(64 << 20))])
+    path = tmp_path / "bomb"
+    path.write_bytes(gzip.compress(tar, compresslevel=9))
+    written = []
+    with pytest.raises(BadImage, match="unpacks to more than the 8 MiB free"):
+        sanitize_layer(path, lambda data: written.append(len(data)), label="L",
+                       max_tar_size=8 << 20)
+    assert sum(written) <= (8 << 20) + (4 << 20)   # at most one inflate chunk past the limit

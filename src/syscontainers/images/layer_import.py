@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 from ..errors import BadImage
@@ -51,6 +52,14 @@ def _metadata(summary: LayerSummary) -> dict:
     return meta
 
 
+def disk_budget(dfd: int) -> int:
+    """Bytes a layer may unpack to: the free space of the repository's filesystem less a
+    reserve (2 % of it, at least 256 MiB), so a gzip bomb is refused before the disk fills."""
+    st = os.fstatvfs(dfd)
+    reserve = max(256 << 20, st.f_blocks * st.f_frsize // 50)
+    return max(0, st.f_bavail * st.f_frsize - reserve)
+
+
 def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
                  strip_setid: bool) -> str:
     """Import ``blob`` as ``layer`` unless present; return the layer commit checksum."""
@@ -59,9 +68,12 @@ def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
     if existing is not None:
         return existing
 
+    budget = disk_budget(repo.get_dfd())
+
     def produce(fd: int) -> LayerSummary:
         out = BufferedWriter(fd)
-        summary = sanitize_layer(blob, out, label=layer.digest, strip_setid=strip_setid)
+        summary = sanitize_layer(blob, out, label=layer.digest, strip_setid=strip_setid,
+                                 max_tar_size=budget)
         out.flush()
         return summary
 

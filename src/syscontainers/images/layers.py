@@ -100,9 +100,10 @@ class _BlobReader:
     ``pass_through(n, write)`` hands n bytes to ``write`` without building one large object.
     """
 
-    def __init__(self, f, label: str):
+    def __init__(self, f, label: str, max_tar_size: int | None = None):
         self._f = f
         self._label = label
+        self._max_tar_size = max_tar_size
         self.blob_hash = hashlib.sha256()
         self.tar_hash = hashlib.sha256()
         self.blob_size = 0
@@ -180,6 +181,10 @@ class _BlobReader:
     def _append(self, data) -> None:
         self.tar_hash.update(data)
         self.tar_size += len(data)
+        if self._max_tar_size is not None and self.tar_size > self._max_tar_size:
+            # a gzip bomb (or just a layer too big for this disk): stop before the disk fills
+            raise BadImage(f"layer {self._label} unpacks to more than the "
+                           f"{self._max_tar_size >> 20} MiB free on the repository's disk")
         if self._pos and self._pos >= len(self._buf) // 2:
             del self._buf[:self._pos]
             self._pos = 0
@@ -536,16 +541,18 @@ def _write_plain(path: str, kind: str, hdr: _Header, data_size: int, reader: _Bl
 
 
 def sanitize_layer(blob: Path, write: Callable[[bytes | memoryview], None], *,
-                   label: str, strip_setid: bool = False) -> LayerSummary:
+                   label: str, strip_setid: bool = False,
+                   max_tar_size: int | None = None) -> LayerSummary:
     """Read ``blob`` (gzip or plain tar), validate every entry, write the canonical tar.
 
     ``write`` receives the canonical tar in pieces (a memoryview is only valid during the
     call). Raises BadImage on the first bad entry; the caller must then discard what it was
     given. Digests are *not* compared here (the caller knows what they should be): they are
-    returned in the summary, computed over every byte of the blob.
+    returned in the summary, computed over every byte of the blob. ``max_tar_size`` bounds
+    the uncompressed stream (BadImage past it).
     """
     with open(blob, "rb") as f:
-        reader = _BlobReader(f, label)
+        reader = _BlobReader(f, label, max_tar_size)
         state = _LayerState(label, strip_setid, write)
         while True:
             hdr = _next_entry(reader, state)
