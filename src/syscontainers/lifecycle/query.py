@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..deploy import deployment as dl
-from ..errors import ConfigError, ContainerNotFound
+from ..errors import ConfigError, ContainerNotFound, ReferenceError_
 from ..images.reference import parse_docker_name
 from ..paths import Paths
 from ..service.systemd import Systemd
@@ -31,9 +31,10 @@ class ContainerRow:
 
 
 def normalize_image(name: str) -> str:
+    """``registry/repo:tag`` for a registry name; other names (from files) as stored."""
     try:
         return str(parse_docker_name(name)[0])
-    except Exception:
+    except ReferenceError_:
         return name
 
 
@@ -65,13 +66,7 @@ def containers(paths: Paths) -> list[ContainerRow]:
                 if row:
                     rows.append(row)
     statuses = Systemd(paths.user_mode).statuses([f"{r.name}.service" for r in rows])
-    return [_with_status(r, statuses.get(f"{r.name}.service", "no service")) for r in rows]
-
-
-def _with_status(row: ContainerRow, status: str) -> ContainerRow:
-    from dataclasses import replace
-
-    return replace(row, status=status)
+    return [replace(r, status=statuses.get(f"{r.name}.service", "no service")) for r in rows]
 
 
 def container(paths: Paths, name: str) -> ContainerRow:
