@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ..deploy import deployment as dl
 from ..errors import ContainerNotFound
+from ..lock import host_lock
 from ..paths import Paths
 from ..service.systemd import Systemd
-from ..lock import host_lock
 from .query import is_preinstalled
 from .switch import reconcile
 
