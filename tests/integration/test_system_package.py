@@ -4,7 +4,9 @@
   preinstalled one, and nothing else on the host changes.
 - ``yes`` needs an rpm-based host: the decision is forced (``Packaging``) and rpm works on a
   throwaway root (``rpm --root R --initdb``; ``-i --nodeps``), so the real package database is
-  never touched. The image has no container service, so no systemd is needed either.
+  never touched. The image has no container service, so install and uninstall need no
+  systemd either. update and rollback do (daemon-reload): they run inside the systemd test
+  host, through a small driver (``_sp``) that forces ``yes`` and an rpm root there.
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ import pytest
 
 from syscontainers.deploy.hostfiles import HostFileConflict
 from syscontainers.deploy.rpmpackage import HostFacts, RpmTool
-from syscontainers.errors import SysContainersError, UsageError
+from syscontainers.errors import SysContainersError
 from syscontainers.lifecycle.install import InstallRequest, install
 from syscontainers.lifecycle.remove import uninstall
 from syscontainers.lifecycle.syspackage import Packaging
-from syscontainers.lifecycle.update import UpdateRequest, rollback, update
+from syscontainers.lifecycle.update import UpdateRequest, update
 from tests.fixtures.examples import example_spec
 from tests.fixtures.images import Dir, ImageSpec, Symlink, build_oci_layout
-from tests.integration.sc_host import CHECKOUTS
+from tests.integration.sc_host import CHECKOUTS, REPO_ROOT
 
 pytestmark = [pytest.mark.root]
 
@@ -37,9 +39,10 @@ def rpm_query(*args: str) -> list[str]:
     return subprocess.run(["rpm", *args], capture_output=True, text=True, check=True).stdout.split("\n")
 
 
-def host_files_spec(greeting: str = "hello") -> ImageSpec:
+def host_files_spec(greeting: str = "hello", version: str = "3.2",
+                    extra: dict | None = None) -> ImageSpec:
     """An image that only installs host files (noContainerService): a file, a template, a
-    symlink and an empty directory under /etc/sc-sp."""
+    symlink and an empty directory under /etc/sc-sp (plus ``extra`` hostfs entries)."""
     return ImageSpec(
         layers=[{"etc/image-only": "1\n"}],
         exports={
@@ -50,8 +53,9 @@ def host_files_spec(greeting: str = "hello") -> ImageSpec:
             "hostfs/etc/sc-sp/static.txt": f"static {greeting}\n",
             "hostfs/etc/sc-sp/current": Symlink("static.txt"),
             "hostfs/etc/sc-sp/empty.d": Dir(),
+            **(extra or {}),
         },
-        labels={"atomic.type": "system", "version": "3.2", "atomic.summary": "host files"},
+        labels={"atomic.type": "system", "version": version, "atomic.summary": "host files"},
     )
 
 
@@ -61,6 +65,8 @@ def layout(tmp_path_factory):
     build_oci_layout(example_spec(hostfs={"/etc/sc-sp-web/web.conf": "port=$PORT\n"},
                                   labels={"version": "1.4", "release": "2"}), path, "web")
     build_oci_layout(host_files_spec(), path, "files")
+    build_oci_layout(host_files_spec("two", "4.0", {"hostfs/etc/sc-sp/new.txt": "new\n"}),
+                     path, "files2")
     return path
 
 
@@ -185,12 +191,6 @@ def test_yes_installs_host_files_through_rpm_and_uninstall_removes_it(cli, store
     assert info["system-package"] == "yes" and info["installed-files"] == []
     assert (dep / "atomic-container-spfiles.rpm").is_file()
 
-    for verb in (lambda: update(store_paths, UpdateRequest("spfiles"), lambda m: None),
-                 lambda: rollback(store_paths, "spfiles", lambda m: None)):
-        with pytest.raises(UsageError, match="atomic-container-spfiles.*not supported yet"):
-            verb()
-    assert packaging.rpm.is_installed("atomic-container-spfiles")
-
     (etc / "app.conf").write_text("greeting=changed by the operator\n")
     uninstall(store_paths, "spfiles", lambda m: None, rpm=packaging.rpm)
     assert not packaging.rpm.is_installed("atomic-container-spfiles")
@@ -210,6 +210,26 @@ def test_yes_never_clobbers_a_file_it_did_not_install(cli, store_paths, layout, 
     assert (rpm_root / "etc" / "sc-sp" / "static.txt").read_text() == "the operator's\n"
     assert not RpmTool(rpm_root).is_installed("atomic-container-spfiles")
     assert host_state(store_paths) == before
+
+
+def test_update_of_a_yes_container_never_clobbers_a_file_it_did_not_install(
+        cli, store_paths, layout, rpm_root):
+    """The new package may replace the old one's files, not a file no package owns: refused
+    before the switch (so no systemd is needed here), and nothing changed."""
+    for tag in ("files", "files2"):
+        assert cli("pull", f"oci:{layout}:{tag}").code == 0
+    packaging, _ = _install_yes(store_paths, rpm_root)
+    (rpm_root / "etc" / "sc-sp" / "new.txt").write_text("the operator's\n")
+    before = host_state(store_paths)
+    with pytest.raises(HostFileConflict, match="/etc/sc-sp/new.txt"):
+        update(store_paths, UpdateRequest("spfiles", rebase="layout:files2"), lambda m: None,
+               rpm=packaging.rpm)
+    assert host_state(store_paths) == before            # no spfiles.1, no temporary dir left
+    assert rpm_query("--root", str(rpm_root), "-q", "--qf", "%{VERSION}",
+                     "atomic-container-spfiles")[0] == "3.2"
+    assert (rpm_root / "etc" / "sc-sp" / "new.txt").read_text() == "the operator's\n"
+    assert (rpm_root / "etc" / "sc-sp" / "static.txt").read_text() == "static hello\n"
+    uninstall(store_paths, "spfiles", lambda m: None, rpm=packaging.rpm)
 
 
 def test_yes_with_a_failing_rpmbuild_leaves_nothing(cli, store_paths, layout, rpm_root, tmp_path,
@@ -278,3 +298,98 @@ def test_auto_on_a_debian_host_copies_host_files_of_a_host_files_only_image(sc, 
     sc.ok("uninstall", "spf")
     assert not conf.exists() and not sc.exists("/etc/sc-sp")
     assert sc.traces("spf") == []
+
+
+# ---------------------------------------------------------------------------- yes: update, rollback
+
+# Runs the lifecycle inside the test host with `yes` forced and rpm under ROOT:
+#   VERB NAME ROOT [REF|-] [KEY=VALUE...]
+# VERB: install, update, rollback, uninstall, or reconcile (what each verb does first after a
+# crash: the host made to match the deployment the NAME link names).
+SP_DRIVER = """
+import sys
+from pathlib import Path
+from syscontainers.deploy.rpmpackage import HostFacts, RpmTool
+from syscontainers.lifecycle.install import InstallRequest, install
+from syscontainers.lifecycle.remove import uninstall
+from syscontainers.lifecycle.switch import reconcile
+from syscontainers.lifecycle.syspackage import Packaging
+from syscontainers.lifecycle.update import UpdateRequest, rollback, update
+from syscontainers.paths import resolve_paths
+
+verb, name, root, ref, *sets = sys.argv[1:] + ["-"] * (4 - len(sys.argv[1:]))
+paths, rpm = resolve_paths(False), RpmTool(Path(root), ("--nodeps",))
+if verb == "install":
+    install(paths, InstallRequest(image=ref, name=name, system_package="yes"), print,
+            packaging=Packaging(HostFacts(rpm_based=True, ostree_booted=False), rpm))
+elif verb == "update":
+    values = dict(s.split("=", 1) for s in sets)
+    update(paths, UpdateRequest(name, None if ref == "-" else ref, values), print, rpm=rpm)
+elif verb == "rollback":
+    rollback(paths, name, print, rpm=rpm)
+elif verb == "reconcile":
+    reconcile(paths, name, print, rpm=rpm)
+else:
+    uninstall(paths, name, print, rpm=rpm)
+"""
+
+
+@pytest.mark.systemd
+@pytest.mark.registry
+def test_yes_update_and_rollback_install_the_other_deployments_package(sc, registry,
+                                                                       tmp_path_factory):
+    """install (yes) v1 -> update --rebase v2 -> rollback -> an update killed after rpm -U,
+    reconciled -> update --set (same version, rebuilt) -> uninstall: each step leaves the
+    package of the live deployment installed."""
+    root = tmp_path_factory.mktemp("sp-yes")
+    refs = {}
+    for tag, greeting, version in (("y1", "one", "1.0"), ("y2", "two", "2.0")):
+        built = build_oci_layout(host_files_spec(greeting, version), root / tag, tag)
+        refs[tag] = registry.push(built.layout, tag, "test/spyes")
+    rpmroot = "/var/tmp/sc-sp-rpmroot"
+    sc.host.run("mkdir", "-p", f"{rpmroot}/etc")
+    sc.host.run("rpm", "--root", rpmroot, "--initdb")
+    python = str(REPO_ROOT / ".venv/bin/python")
+
+    def sp(*args: str, check: bool = True, env: dict | None = None) -> int:
+        cp = sc.host.run(python, "-c", SP_DRIVER, args[0], "spy", rpmroot, *args[1:],
+                         check=False, env=env)
+        assert cp.returncode == 0 or not check, f"{args}: {cp.stdout}{cp.stderr}"
+        return cp.returncode
+
+    def package() -> str:
+        cp = sc.host.run("rpm", "--root", rpmroot, "-q", "--qf", "%{VERSION}",
+                         "atomic-container-spy", check=False)
+        return cp.stdout if cp.returncode == 0 else "not installed"
+
+    etc = sc.path(f"{rpmroot}/etc/sc-sp")
+    try:
+        sp("install", refs["y1"])
+        assert package() == "1.0" and (etc / "static.txt").read_text() == "static one\n"
+        sp("update", refs["y2"])
+        assert package() == "2.0" and (etc / "static.txt").read_text() == "static two\n"
+        assert (etc / "app.conf").read_text() == "greeting=one\n"   # stored values win
+        assert os.readlink(sc.path(CHECKOUTS / "spy")).endswith("spy.1")
+        info = json.loads(sc.path(CHECKOUTS / "spy.1/info").read_text())
+        assert (info["rpm-installed"], info["system-package"], info["installed-files"]) == \
+            ("atomic-container-spy.rpm", "yes", [])
+        assert sc.path(CHECKOUTS / "spy.1/atomic-container-spy.rpm").is_file()
+
+        sp("rollback")                                  # an older version: --oldpackage
+        assert package() == "1.0" and (etc / "static.txt").read_text() == "static one\n"
+        assert os.readlink(sc.path(CHECKOUTS / "spy")).endswith("spy.0")
+        assert sp("update", refs["y2"], check=False,
+                  env={"SYSCONTAINERS_CRASH_AT": "switch-hostfiles"}) == -9
+        assert package() == "2.0" and os.readlink(sc.path(CHECKOUTS / "spy")).endswith("spy.0")
+        sp("reconcile")                                 # the link's deployment's package back
+        assert package() == "1.0" and (etc / "static.txt").read_text() == "static one\n"
+        sp("update", "-", "GREETING=three")             # the same version again: --replacepkgs
+        assert package() == "1.0" and (etc / "app.conf").read_text() == "greeting=three\n"
+
+        sp("uninstall")
+        assert package() == "not installed"
+        assert not sc.exists(f"{rpmroot}/etc/sc-sp") and not sc.exists(CHECKOUTS / "spy.0")
+        assert sc.traces("spy") == []
+    finally:
+        sp("uninstall", check=False)
+        sc.host.run("rm", "-rf", rpmroot)

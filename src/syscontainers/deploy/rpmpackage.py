@@ -13,7 +13,7 @@ Three concerns, each a small piece with no knowledge of deployments:
   ``%prep``/``%build``/``%install`` and no scriptlets: it only packages a build root prepared
   by the caller, and installing the package runs nothing.
 - **the tools** (:func:`build_rpm`: ``rpmbuild -bb`` in a private top dir; :class:`RpmTool`:
-  ``rpm -i`` / ``-e`` / ``-q``, optionally under ``--root`` for tests).
+  ``rpm -i`` / ``-U`` / ``-e`` / ``-q``, optionally under ``--root`` for tests).
 
 Like atomic, the package is named ``atomic-container-NAME``; an image's own ``rpm.spec`` /
 ``rpm.spec.template`` only makes ``auto`` choose a package (atomic never built from it either):
@@ -292,11 +292,24 @@ class RpmTool:
         run(self._rpm("-i", *self.extra_install_args, str(rpm_file)),
             what=f"installing {Path(rpm_file).name}")
 
+    def upgrade(self, rpm_file: Path) -> None:
+        """``rpm -U --oldpackage --replacepkgs``: the installed package becomes this file's,
+        whether its version is newer, older (rollback) or the same (a rebuild: --set only)."""
+        run(self._rpm("-U", "--oldpackage", "--replacepkgs", *self.extra_install_args,
+                      str(rpm_file)), what=f"installing {Path(rpm_file).name} (rpm -U)")
+
     def erase(self, package: str) -> None:
         run(self._rpm("-e", package), what=f"removing the package {package}")
 
     def is_installed(self, package: str) -> bool:
         return run(self._rpm("-q", "--quiet", package), check=False).returncode == 0
+
+    def files(self, package: str) -> frozenset[str]:
+        """The paths an installed package owns (none when it is not installed)."""
+        res = run(self._rpm("-ql", package), check=False)
+        if res.returncode != 0:
+            return frozenset()
+        return frozenset(line for line in res.stdout.splitlines() if line.startswith("/"))
 
     def host_path(self, path: str) -> Path:
         """Where a package path lands with this tool's root."""

@@ -10,6 +10,10 @@ the intent marker ``.NAME.switching`` records where the switch came from and whe
 ran; the next verb that touches NAME calls :func:`reconcile`, which makes the host match
 whatever deployment the link names (the link is the commit point): host files, unit and
 tmpfiles files, daemon-reload, and the service started again if it ran.
+
+Host files owned by a package (``--system-package=yes``): instead of swapping copies, the
+deployment's kept package is installed with ``rpm -U`` (syspackage.switch_package) — the
+target's on the way there, the source's on the way back or to reconcile.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from typing import Callable
 from .. import faults
 from ..deploy import deployment as dl
 from ..deploy.hostfiles import install_host_files, is_unchanged
+from ..deploy.rpmpackage import RpmTool
 from ..errors import ConfigError, SysContainersError
 from ..paths import Paths
 from ..service.systemd import Systemd
-from . import build
+from . import build, syspackage
 from .files import read_or_none, unlink_quiet, write_atomic
 
 Say = Callable[[str], None]
@@ -69,9 +74,27 @@ def _activate(paths: Paths, systemd: Systemd, dep: dl.Deployment, info: dl.Insta
         systemd.tmpfiles("create", str(paths.tmpfiles_file(dep.name)))
 
 
-def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say) -> bool:
+def _put_host_files(dep: dl.Deployment, info: dl.InstallInfo, previous: dict[str, str],
+                    rpm: RpmTool, say: Say) -> dict[str, str]:
+    """``dep``'s host files in place of the other set: its package (rpm -U) when a package
+    owns them, else copies (one call swaps the sets: ``previous``'s unchanged files not in
+    ``dep``'s go). Returns the record of the copies now on the host."""
+    if info.rpm_installed:
+        syspackage.switch_package(dep, info, rpm, say)
+        return {}
+    installed = install_host_files(build.host_plan(dep, info), previous=previous)
+    for path in installed.kept:
+        say(f"warning: kept {path}: changed since it was installed")
+    build.record_installed(dep, info, installed.checksums)
+    return installed.checksums
+
+
+def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
+           rpm: RpmTool | None = None) -> bool:
     """Make ``dst`` the live deployment, its service stopped. Returns whether the service was
-    running before; starting it again is the caller's (plain, or verified and rolled back)."""
+    running before; starting it again is the caller's (plain, or verified and rolled back).
+    ``rpm``: the host's rpm, for package-owned host files (tests: a throwaway root)."""
+    rpm = rpm or RpmTool()
     systemd = Systemd(paths.user_mode)
     name = src.name
     unit = f"{name}.service"
@@ -86,12 +109,7 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say) -> bo
     installed = None
     try:
         _remove_tmpfiles(paths, systemd, name)
-        # one call swaps the sets: the source's unchanged files not in the target's go
-        installed = install_host_files(build.host_plan(dst, dst_info),
-                                       previous=src_info.installed_files_checksum)
-        for path in installed.kept:
-            say(f"warning: kept {path}: changed since it was installed")
-        build.record_installed(dst, dst_info, installed.checksums)
+        installed = _put_host_files(dst, dst_info, src_info.installed_files_checksum, rpm, say)
         faults.point("switch-hostfiles")
         _install_files(paths, dst)
         faults.point("switch-unit")
@@ -99,8 +117,8 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say) -> bo
         faults.point("switch-link")
     except BaseException:
         _restore(paths, systemd, src, src_info,
-                 installed.checksums if installed else dst_info.installed_files_checksum,
-                 was_running, say)
+                 installed if installed is not None else dst_info.installed_files_checksum,
+                 was_running, rpm, say)
         raise
     _activate(paths, systemd, dst, dst_info)
     return was_running
@@ -123,10 +141,10 @@ def _write_marker(paths: Paths, name: str, was_running: bool) -> None:
 
 
 def _restore(paths: Paths, systemd: Systemd, src: dl.Deployment, src_info: dl.InstallInfo,
-             dst_record: dict, was_running: bool, say: Say) -> None:
+             dst_record: dict, was_running: bool, rpm: RpmTool, say: Say) -> None:
     """Best effort after a failed switch: the source deployment's files back, restarted."""
     try:
-        install_host_files(build.host_plan(src, src_info), previous=dst_record)
+        _put_host_files(src, src_info, dst_record, rpm, say)
     except (SysContainersError, OSError) as e:
         say(f"warning: while restoring host files of {src.name}: {e}")
     try:
@@ -151,7 +169,7 @@ def _on_disk_record(records: list[dict[str, str]]) -> dict[str, str]:
     return merged
 
 
-def reconcile(paths: Paths, name: str, say: Say) -> None:
+def reconcile(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> None:
     """Complete a switch a crash interrupted: the host is made to match the deployment the
     NAME link points at, and the service runs again if it ran before the switch."""
     cur = dl.current(paths, name)
@@ -176,8 +194,7 @@ def reconcile(paths: Paths, name: str, say: Say) -> None:
     records = [info.installed_files_checksum]
     if other.exists():
         records.append(other.read_info().installed_files_checksum)
-    installed = install_host_files(build.host_plan(cur, info), previous=_on_disk_record(records))
-    build.record_installed(cur, info, installed.checksums)
+    _put_host_files(cur, info, _on_disk_record(records), rpm or RpmTool(), say)
     _install_files(paths, cur)
     _activate(paths, systemd, cur, info)
     if was_running:

@@ -12,6 +12,10 @@
   installed with ``rpm -i``; the .rpm is kept in the deployment (as atomic did) and the info
   file records ``rpm-installed`` before rpm runs, so that an interrupted install is cleaned up
   (``rpm -e``) by the next run. Returns the undo step.
+- :func:`package_host_files` / :func:`switch_package` (update, rollback): a package-installed
+  container stays one. update packages the new deployment's host files (same package name,
+  the new image's version) and the switch installs the target deployment's kept .rpm with
+  ``rpm -U --oldpackage --replacepkgs`` instead of swapping copies (switch.py).
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from ..deploy.rpmpackage import (PACKAGE_TMPFILES_DIR, PACKAGE_UNIT_DIR, PREINST
                                  HostFacts, PackageFile, RpmTool, build_rpm,
                                  decide_system_package, installed_package, package_meta,
                                  package_name, probe_host, render_spec, rpm_file_name)
-from ..errors import SysContainersError, UsageError
 from ..images.model import Image
 from ..images.store import Store
 from ..paths import Paths
@@ -169,13 +172,23 @@ def _copy_into(rpm: Path, out_dir: Path) -> Path:
 
 def install_host_package(paths: Paths, built: b.Built, image: Image, rpm: RpmTool,
                          say: Say) -> Callable[[], None]:
-    """Package the host files of ``built`` and ``rpm -i`` them; returns the undo (``rpm -e``).
-    Never clobbers: a path the package would write that already exists on the host (and is
-    not a directory it only shares) is a HostFileConflict before anything is written."""
+    """Package the host files of ``built`` and ``rpm -i`` them; returns the undo (``rpm -e``)."""
+    kept = package_host_files(paths, built, image, rpm)
+    package = package_name(built.deployment.name)
+    rpm.install(kept)
+    say(f"host files installed through the package {package}")
+    return lambda: rpm.erase(package)
+
+
+def package_host_files(paths: Paths, built: b.Built, image: Image, rpm: RpmTool) -> Path:
+    """Build the package of ``built``'s host files, keep it in the deployment and record it in
+    the info file (install, and update of a package-installed container); returns the kept
+    .rpm. Nothing on the host changes. Never clobbers: a path the package would write that
+    already exists on the host, is not a directory it only shares and is not owned by the
+    installed package of that name (update) is a HostFileConflict."""
     dep, name = built.deployment, built.deployment.name
     plan = b.host_plan(dep, built.info)
-    root = Path(rpm.root)
-    created_dirs = _check_free(plan, root)
+    created_dirs = _check_free(plan, Path(rpm.root), rpm.files(package_name(name)))
     with temp_dir(paths, f"rpm-{name}") as work:
         buildroot = work / "root"
         buildroot.mkdir()
@@ -187,25 +200,41 @@ def install_host_package(paths: Paths, built: b.Built, image: Image, rpm: RpmToo
         kept = dep.path / rpm_file_name(name)
         shutil.copyfile(build_rpm(spec, buildroot, work), kept)
     _record_package(dep, built.info, rpm_file_name(name))
-    package = package_name(name)
-    rpm.install(kept)
-    say(f"host files installed through the package {package}")
-    return lambda: rpm.erase(package)
+    return kept
 
 
-def _check_free(plan: tuple[HostFile, ...], root: Path) -> tuple[str, ...]:
-    """The directories the package will create (missing parents, new empty dirs); raises
-    HostFileConflict when a path is taken (rpm itself would overwrite an unowned file)."""
+def switch_package(dep: dl.Deployment, info: dl.InstallInfo, rpm: RpmTool, say: Say) -> None:
+    """update/rollback (and their undo): the package kept in ``dep`` replaces the installed
+    one with ``rpm -U`` (older for a rollback, the same version for a rebuild)."""
+    rpm.upgrade(dep.path / Path(info.rpm_installed).name)
+    say(f"host files installed through the package {installed_package(info.rpm_installed)} "
+        f"of {dep.path.name}")
+
+
+def _check_free(plan: tuple[HostFile, ...], root: Path,
+                owned: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The directories the package will create or keep owning (missing parents, new empty
+    dirs, those ``owned`` by the package it replaces); raises HostFileConflict when a path is
+    taken (rpm itself would overwrite an unowned file)."""
     record = planned_record(plan, root)   # HostFileConflict for a parent that is not a dir
     for entry in plan:
         path = root / entry.dest.lstrip("/")
-        if entry.kind == "dir" and path.is_dir():
+        if (entry.kind == "dir" and path.is_dir()) or entry.dest in owned:
             continue
         if os.path.lexists(path):
             raise HostFileConflict(f"cannot install {entry.dest}: the file exists and was not "
                                    "installed by this container; move it away first")
-    return tuple(sorted(p for p, c in record.items() if c == DIR_CHECKSUM
-                        and not os.path.lexists(root / p.lstrip("/"))))
+    # an owned parent that still holds entries stays owned (else rpm -e would leave it)
+    still_owned = {p for e in plan for p in _parents(e.dest) if p in owned}
+    return tuple(sorted(still_owned | {p for p, c in record.items() if c == DIR_CHECKSUM and (
+        p in owned or not os.path.lexists(root / p.lstrip("/")))}))
+
+
+def _parents(path: str):
+    parent = os.path.dirname(path)
+    while parent != "/":
+        yield parent
+        parent = os.path.dirname(parent)
 
 
 def _record_package(dep: dl.Deployment, info: dl.InstallInfo, rpm_installed: str) -> None:
@@ -227,18 +256,3 @@ def erase_recorded(info: dl.InstallInfo, rpm: RpmTool) -> str | None:
         return None
     rpm.erase(package)
     return package
-
-
-def refuse_switch(dep: dl.Deployment) -> None:
-    """update/rollback of a container whose host files a package owns are not supported yet:
-    the switch would treat the package's files as someone else's (or remove them on its
-    undo). UsageError before anything is done."""
-    try:
-        info = dep.read_info()
-    except SysContainersError:
-        return   # the verb reports an unreadable info file itself
-    if info.rpm_installed:
-        raise UsageError(f"{dep.name}: its host files belong to the package "
-                         f"{installed_package(info.rpm_installed)} (--system-package=yes); update "
-                         "and rollback of such containers are not supported yet: uninstall it, "
-                         "then install the new version")

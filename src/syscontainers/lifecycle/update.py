@@ -1,4 +1,9 @@
-"""update and rollback (SPEC 4), with the controlled mode's automatic rollback."""
+"""update and rollback (SPEC 4), with the controlled mode's automatic rollback.
+
+A container whose host files a package owns (``--system-package=yes``) stays one: update
+packages the new deployment's host files (syspackage.package_host_files) before the switch,
+which installs that package with ``rpm -U``; rollback installs the older deployment's.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..deploy import deployment as dl
+from ..deploy.rpmpackage import RpmTool, installed_package
 from ..deploy.values import carried_values
 from ..errors import ContainerNotFound, ServiceError, SysContainersError, UsageError
 from ..images.store import Store
@@ -18,7 +24,7 @@ from . import build as b
 from .images import ensure_image
 from .query import is_preinstalled
 from .switch import finish, reconcile, switch
-from .syspackage import refuse_switch
+from .syspackage import package_host_files
 
 Say = Callable[[str], None]
 
@@ -44,18 +50,18 @@ def _live(paths: Paths, name: str) -> dl.Deployment:
         if is_preinstalled(paths, name):
             raise UsageError(f"{name} is preinstalled with the OS and cannot be updated")
         raise ContainerNotFound(f"container {name} is not installed")
-    refuse_switch(cur)   # host files owned by a package (--system-package=yes)
     return cur
 
 
-def update(paths: Paths, req: UpdateRequest, say: Say) -> str:
-    """Returns "updated" or "unchanged"; UpdateFailed after an automatic rollback."""
+def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = None) -> str:
+    """Returns "updated" or "unchanged"; UpdateFailed after an automatic rollback.
+    ``rpm``: the host's rpm (tests: one with a throwaway root)."""
     if req.display:
         return _display_only(paths, req, say)
     with host_lock(paths):
         dl.clean_partials(paths, req.name)
         cur = _live(paths, req.name)
-        reconcile(paths, req.name, say)
+        reconcile(paths, req.name, say, rpm)
         info = cur.read_info()
         store = Store(paths)
         image, image_name = ensure_image(paths, store, req.rebase or info.image, say, update=True)
@@ -63,16 +69,18 @@ def update(paths: Paths, req: UpdateRequest, say: Say) -> str:
             say("Latest version already installed.")
             return "unchanged"
         target = dl.other(paths, cur)
-        b.build(paths, store, _build_request(paths, req, info, image, image_name), target,
-                replace_existing=True)
+        built = b.build(paths, store, _build_request(paths, req, info, image, image_name),
+                        target, replace_existing=True)
         try:
-            was_running = switch(paths, cur, target, say)
+            if info.rpm_installed:
+                package_host_files(paths, built, image, rpm or RpmTool())
+            was_running = switch(paths, cur, target, say, rpm)
         except BaseException:
             dl.remove_tree(target.path)   # the live version was restored; drop the half-used one
             raise
         try:
             if was_running and req.controlled:
-                _start_verified(paths, target, cur, req.timeout, say)
+                _start_verified(paths, target, cur, req.timeout, say, rpm)
             elif was_running:
                 Systemd(paths.user_mode).start(f"{req.name}.service")
         finally:
@@ -113,7 +121,8 @@ def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
     return "unchanged"
 
 
-def _start_verified(paths, new: dl.Deployment, old: dl.Deployment, timeout: float, say: Say):
+def _start_verified(paths, new: dl.Deployment, old: dl.Deployment, timeout: float, say: Say,
+                    rpm: RpmTool | None):
     """Start the new version; roll back to ``old`` (and start it) when the start job fails or
     the unit is not active after the settle time: detached runc units report a successful
     start and fail a moment later, so the start job's result alone proves nothing."""
@@ -133,23 +142,24 @@ def _start_verified(paths, new: dl.Deployment, old: dl.Deployment, timeout: floa
         return
     say(f"the new version of {new.name} {why}; rolling back")
     systemd.stop(unit)
-    switch(paths, new, old, say)
+    switch(paths, new, old, say, rpm)
     systemd.reset_failed(unit)
     systemd.start(unit)
     raise UpdateFailed(f"update of {new.name} failed: the new version {why} "
                        f"(see `syscontainers logs {new.name}`); rolled back to the previous version")
 
 
-def rollback(paths: Paths, name: str, say: Say) -> None:
+def rollback(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> None:
+    """``rpm``: the host's rpm (tests: one with a throwaway root)."""
     with host_lock(paths):
         dl.clean_partials(paths, name)
         cur = _live(paths, name)
-        reconcile(paths, name, say)
+        reconcile(paths, name, say, rpm)
         prev = dl.other(paths, cur)
         if not prev.exists():
             raise ContainerNotFound(f"Cannot find a previous deployment to rollback located at {prev.path}")
         try:
-            if switch(paths, cur, prev, say):
+            if switch(paths, cur, prev, say, rpm):
                 Systemd(paths.user_mode).start(f"{name}.service")
         finally:
             finish(paths, name)
@@ -163,6 +173,8 @@ def _display(info: dl.InstallInfo, built: b.Built, say: Say) -> None:
         if old != new and k not in ("DESTDIR", "EXEC_START", "EXEC_STOP", "EXEC_STOPPOST", "EXEC_STARTPRE"):
             say(f"  {k}: {old!r} -> {new!r}")
     say(f"  would write {built.deployment.path} and switch the {built.deployment.name} link to it")
+    if info.rpm_installed:
+        say(f"  host files through the RPM package {installed_package(info.rpm_installed)} (rpm -U)")
 
 
 __all__ = ["update", "rollback", "UpdateRequest", "UpdateFailed", "ServiceError"]
