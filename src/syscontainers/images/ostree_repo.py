@@ -97,6 +97,17 @@ def resolve(repo: OSTree.Repo | None, ref: str) -> str | None:
     return rev
 
 
+def layer_commit(repo: OSTree.Repo, digest: str, image_label: str = "") -> str:
+    """The commit of layer ``digest``; StoreError (pull again) when it is missing."""
+    from .reference import layer_ref_name
+
+    commit = resolve(repo, layer_ref_name(digest))
+    if commit is None:
+        of = f" of image {image_label}" if image_label else ""
+        raise StoreError(f"layer {digest}{of} is missing from the store; pull the image again")
+    return commit
+
+
 def set_ref(repo: OSTree.Repo, ref: str, commit: str | None) -> None:
     """Point ``ref`` at ``commit`` now (None deletes it)."""
     try:

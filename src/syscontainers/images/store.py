@@ -283,11 +283,7 @@ class Store:
         from .merge import layer_tree, merge_layers
         trees = []
         for layer in layers:
-            commit = orepo.resolve(repo, layer_ref_name(layer.digest))
-            if commit is None:
-                raise StoreError(f"layer {layer.digest} of image {label} is missing from the "
-                                 "store; pull the image again")
-            trees.append(layer_tree(repo, commit))
+            trees.append(layer_tree(repo, orepo.layer_commit(repo, layer.digest, label)))
         return merge_layers(repo, trees, {"docker.manifest": manifest_raw,
                                           "docker.digest": digest})
 

@@ -9,12 +9,9 @@ of the recomputed checksum: layers are imported without xattrs, and a host may l
 
 from __future__ import annotations
 
-from .ostree_repo import GLib, OSTree
-
-from ..errors import StoreError
 from . import ostree_repo as orepo
 from .model import Layer
-from .reference import layer_ref_name
+from .ostree_repo import GLib, OSTree
 from .store import TamperedFile
 
 MISSING = "(missing)"
@@ -43,11 +40,7 @@ def verify_layers(repo, layers: tuple[Layer, ...]) -> list[TamperedFile]:
     seen: dict[str, str] = {}
     bad = []
     for layer in layers:
-        commit = orepo.resolve(repo, layer_ref_name(layer.digest))
-        if commit is None:
-            raise StoreError(f"layer {layer.digest} is missing from the store; pull the image "
-                             "again")
-        tree, _meta = orepo.commit_root(repo, commit)
+        tree, _meta = orepo.commit_root(repo, orepo.layer_commit(repo, layer.digest))
         for path, csum in _walk(repo, tree, ""):
             if csum not in seen:
                 seen[csum] = _recompute(repo, csum)
