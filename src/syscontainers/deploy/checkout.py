@@ -28,17 +28,6 @@ def syncfs(path: Path) -> None:
         os.close(fd)
 
 
-def open_repo(repo_path: Path):
-    import gi
-
-    gi.require_version("OSTree", "1.0")
-    from gi.repository import Gio, OSTree
-
-    repo = OSTree.Repo.new(Gio.File.new_for_path(str(repo_path)))
-    repo.open(None)
-    return repo
-
-
 def checkout_commit(repo, commit: str, dest: Path, user_mode: bool, copy: bool = False) -> None:
     """Check ``commit`` out at ``dest`` (which must not exist) with hard links only (or, with
     ``copy``, as plain copies for trees the operator may edit).

@@ -120,6 +120,21 @@ def deployment(paths: Paths, name: str, index: int) -> Deployment:
     return Deployment(name, index, paths.checkouts / f"{name}.{index}")
 
 
+def existing(paths: Paths, name: str) -> list[Deployment]:
+    """NAME.0 / NAME.1, those that exist."""
+    return [d for d in (deployment(paths, name, i) for i in (0, 1)) if d.exists()]
+
+
+def switching_marker(paths: Paths, name: str) -> Path:
+    """Present while update/rollback switches NAME (its content: whether the service ran)."""
+    return paths.checkouts / f".{name}.switching"
+
+
+def installing_marker(paths: Paths, name: str) -> Path:
+    """Present while an install activates NAME (host files → unit → link → enable)."""
+    return paths.checkouts / f".{name}.installing"
+
+
 def link_path(paths: Paths, name: str) -> Path:
     return paths.checkouts / name
 

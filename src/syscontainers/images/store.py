@@ -278,6 +278,14 @@ class Store:
             repo.transaction_set_ref(None, ref, commit)
         return commit
 
+    def checkout(self, image: Image, dest: Path, copy: bool = False) -> None:
+        """The image's merged tree at ``dest`` (which must not exist): hard links into this
+        repository (``copy``: plain copies, for trees the operator may edit)."""
+        from ..deploy.checkout import checkout_commit
+
+        commit = self.merged_commit(image)
+        checkout_commit(self._writer(), commit, dest, self.paths.user_mode, copy=copy)
+
     def _build_merged(self, repo, layers, manifest_raw: str, digest: str, label: str) -> str:
         from . import ostree_repo as orepo
         from .merge import layer_tree, merge_layers

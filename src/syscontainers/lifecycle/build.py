@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .. import faults
 from ..deploy import deployment as dl
-from ..deploy.checkout import checkout_commit, open_repo, syncfs
+from ..deploy.checkout import syncfs
 from ..deploy.exports import Exports, read_exports
 from ..deploy.hostfiles import plan_host_files, planned_record
 from ..deploy.render import RenderedFiles, Target, deployment_values, render_deployment
@@ -61,13 +61,14 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
     one is complete — never a union over stale files). ``dry_run`` renders everything, then
     removes the partial dir instead of renaming it."""
     partial = dl.partial_dir(paths, req.name, dep.index)
+    remote = remote_rootfs(req.remote) if req.remote else None
     try:
         partial.mkdir(mode=0o755)
-        rootfs = _rootfs(paths, store, req, partial)
+        rootfs = _rootfs(paths, store, req.image, remote, partial)
         faults.point("build-checkout")
         exports = read_exports(rootfs, req.image_name)
         target = Target(req.name, dep.path, req.image_name, req.image.id, paths.user_mode,
-                        req.runtime, remote_rootfs=remote_rootfs(req.remote) if req.remote else None)
+                        req.runtime, remote_rootfs=remote)
         values = deployment_values(exports, target, req.set_values, req.uuid)
         rendered = render_deployment(exports, values, target)
         _write_files(partial, dep, rendered)
@@ -94,13 +95,12 @@ def _keep_only_exports(rootfs: Path) -> None:
             dl.remove_tree(entry)
 
 
-def _rootfs(paths: Paths, store: Store, req: BuildRequest, partial: Path) -> Path:
+def _rootfs(paths: Paths, store: Store, image: Image, remote: Path | None, partial: Path) -> Path:
     rootfs = partial / "rootfs"
-    if req.remote:
-        os.symlink(remote_rootfs(req.remote), rootfs)
+    if remote is not None:
+        os.symlink(remote, rootfs)
         return rootfs
-    commit = store.merged_commit(req.image)
-    checkout_commit(open_repo(paths.repo), commit, rootfs, paths.user_mode)
+    store.checkout(image, rootfs)
     return rootfs
 
 

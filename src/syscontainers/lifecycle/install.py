@@ -30,7 +30,7 @@ from . import syspackage
 from .files import remove_if_same, unlink_quiet, write_atomic
 from .images import ensure_image
 from .remove import clean_incomplete
-from .switch import installing_marker, reconcile
+from .switch import reconcile
 
 Say = Callable[[str], None]
 
@@ -66,7 +66,7 @@ def install(paths: Paths, req: InstallRequest, say: Say,
         if _present(paths, name, say):
             return
         clean_incomplete(paths, name, say, packaging.rpm)
-        unlink_quiet(installing_marker(paths, name))
+        unlink_quiet(dl.installing_marker(paths, name))
         _check_free(paths, name)
         _check_installable(image, image_name, req)
         built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
@@ -159,7 +159,7 @@ def activate(paths: Paths, built: b.Built, say: Say,
     name = built.deployment.name
     r = built.rendered
     undo: list[Callable[[], None]] = []
-    marker = installing_marker(paths, name)
+    marker = dl.installing_marker(paths, name)
     marker.touch()
     undo.append(lambda: unlink_quiet(marker))
     try:

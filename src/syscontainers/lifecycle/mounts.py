@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Iterator
 
 from ..deploy import deployment as dl
-from ..deploy.checkout import checkout_commit, open_repo
 from ..errors import CommandError, UsageError
 from ..images.model import Image
 from ..images.store import Store
@@ -50,7 +49,7 @@ def cached_checkout(paths: Paths, store: Store, image: Image) -> Path:
     tmp = paths.image_cache / f".{image.id}.partial-{os.getpid()}"
     dl.remove_tree(tmp)
     try:
-        checkout_commit(open_repo(paths.repo), store.merged_commit(image), tmp, paths.user_mode)
+        store.checkout(image, tmp)
         os.rename(tmp, dest)
     except BaseException:
         dl.remove_tree(tmp)
@@ -98,7 +97,7 @@ def image_rootfs(paths: Paths, store: Store, image: Image, bundle: Path) -> Iter
             finally:
                 subprocess.run(["umount", "-l", str(rootfs)], capture_output=True)
             return
-    checkout_commit(open_repo(paths.repo), store.merged_commit(image), rootfs, paths.user_mode)
+    store.checkout(image, rootfs)
     yield rootfs
 
 
@@ -153,8 +152,7 @@ def extract(paths: Paths, store: Store, image: Image, target: Path) -> None:
     tmp = target.parent / f".{target.name}.partial-{os.getpid()}"
     dl.remove_tree(tmp)
     try:
-        checkout_commit(open_repo(paths.repo), store.merged_commit(image), tmp, paths.user_mode,
-                        copy=True)
+        store.checkout(image, tmp, copy=True)
         if target.exists():
             target.rmdir()
         os.rename(tmp, target)

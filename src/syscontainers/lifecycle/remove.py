@@ -21,7 +21,7 @@ from ..errors import ConfigError, ContainerNotFound, ServiceError
 from ..lock import host_lock
 from ..paths import Paths
 from ..service.systemd import Systemd
-from .files import read_or_none, remove_if_same, unlink_quiet
+from .files import read_or_none, unlink_quiet
 from .syspackage import erase_recorded
 
 Say = Callable[[str], None]
@@ -29,8 +29,7 @@ Say = Callable[[str], None]
 
 def known(paths: Paths, name: str) -> bool:
     """Anything of NAME left on the host: link, deployment dirs (a half-done uninstall)."""
-    return (dl.link_path(paths, name).is_symlink()
-            or any(dl.deployment(paths, name, i).exists() for i in (0, 1)))
+    return dl.link_path(paths, name).is_symlink() or bool(dl.existing(paths, name))
 
 
 def uninstall(paths: Paths, name: str, say: Say, force: bool = False,
@@ -69,7 +68,7 @@ def _remove_preinstalled(paths: Paths, name: str, say: Say, rpm: RpmTool) -> Non
 def teardown(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> None:
     systemd = Systemd(paths.user_mode)
     cur = dl.current(paths, name)
-    deps = [d for d in (dl.deployment(paths, name, i) for i in (0, 1)) if d.exists()]
+    deps = dl.existing(paths, name)
     infos = _infos(deps, say)
     _remove_unit_files(paths, name, systemd)
     # host files: those of the current deployment (the others were removed when it switched)
@@ -82,13 +81,20 @@ def teardown(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> N
     faults.point("uninstall-link")
     for d in deps:
         dl.remove_tree(d.path)
-    unlink_quiet(paths.checkouts / f".{name}.switching")
-    unlink_quiet(paths.checkouts / f".{name}.installing")
+    unlink_quiet(dl.switching_marker(paths, name))
+    unlink_quiet(dl.installing_marker(paths, name))
 
 
-def _remove_unit_files(paths: Paths, name: str, systemd: Systemd) -> None:
-    unit = paths.unit_file(name)
-    if unit.exists():
+ANY = object()   # _remove_unit_files: the file is ours whatever it holds
+
+
+def _remove_unit_files(paths: Paths, name: str, systemd: Systemd,
+                       unit_copy: object = ANY, tmpfiles_copy: object = ANY) -> None:
+    """Disable and remove NAME's unit, then its tmpfiles entries and file. A copy (text)
+    given: the file is removed only if it holds exactly that (ours; an operator's file
+    stays); None: no copy, so the file is not ours."""
+    unit, tmp = paths.unit_file(name), paths.tmpfiles_file(name)
+    if _ours(unit, unit_copy):
         systemd.disable_now(f"{name}.service")
         unlink_quiet(unit)
         try:
@@ -96,12 +102,16 @@ def _remove_unit_files(paths: Paths, name: str, systemd: Systemd) -> None:
         except ServiceError:
             pass
         systemd.reset_failed(f"{name}.service")
-    tmp = paths.tmpfiles_file(name)
-    if tmp.exists():
+    if _ours(tmp, tmpfiles_copy):
         try:
             systemd.tmpfiles("remove", str(tmp))
         finally:
             unlink_quiet(tmp)
+
+
+def _ours(path, copy: object) -> bool:
+    text = read_or_none(path)
+    return text is not None and (copy is ANY or text == copy)
 
 
 def _infos(deps, say: Say) -> dict:
@@ -120,21 +130,14 @@ def clean_incomplete(paths: Paths, name: str, say: Say, rpm: RpmTool | None = No
     kept in such a deployment (an operator's own file with that name is left alone)."""
     if dl.link_path(paths, name).is_symlink():
         return
-    deps = [d for d in (dl.deployment(paths, name, i) for i in (0, 1)) if d.exists()]
+    deps = dl.existing(paths, name)
     if not deps:
         return
     say(f"cleaning up an interrupted install/uninstall of {name}")
     systemd = Systemd(paths.user_mode)
     for d in deps:
-        unit_copy = read_or_none(d.unit_copy)
-        if unit_copy is not None and read_or_none(paths.unit_file(name)) == unit_copy:
-            systemd.disable_now(f"{name}.service")
-            remove_if_same(paths.unit_file(name), unit_copy)
-            systemd.daemon_reload()
-        tmp_copy = read_or_none(d.tmpfiles_copy)
-        if tmp_copy is not None and read_or_none(paths.tmpfiles_file(name)) == tmp_copy:
-            systemd.tmpfiles("remove", str(paths.tmpfiles_file(name)))
-            remove_if_same(paths.tmpfiles_file(name), tmp_copy)
+        _remove_unit_files(paths, name, systemd, read_or_none(d.unit_copy),
+                           read_or_none(d.tmpfiles_copy))
         try:
             info = d.read_info()
             remove_host_files(info.installed_files_checksum)

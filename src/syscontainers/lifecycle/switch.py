@@ -36,15 +36,6 @@ from .files import read_or_none, unlink_quiet, write_atomic
 Say = Callable[[str], None]
 
 
-def _marker(paths: Paths, name: str):
-    return paths.checkouts / f".{name}.switching"
-
-
-def installing_marker(paths: Paths, name: str):
-    """Present while an install activates NAME (host files → unit → link → enable)."""
-    return paths.checkouts / f".{name}.installing"
-
-
 def _install_files(paths: Paths, dep: dl.Deployment) -> None:
     """The deployment's copies of its unit and tmpfiles file become the host's."""
     name = dep.name
@@ -126,12 +117,12 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
 
 def finish(paths: Paths, name: str) -> None:
     """The switch and the restart are done: drop the intent marker."""
-    unlink_quiet(_marker(paths, name))
+    unlink_quiet(dl.switching_marker(paths, name))
     dl.fsync_dir(paths.checkouts)
 
 
 def _write_marker(paths: Paths, name: str, was_running: bool) -> None:
-    marker = _marker(paths, name)
+    marker = dl.switching_marker(paths, name)
     if marker.exists():   # an earlier interrupted switch: its "was running" wins
         return
     tmp = marker.with_name(marker.name + ".tmp")
@@ -173,14 +164,14 @@ def reconcile(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> 
     """Complete a switch a crash interrupted: the host is made to match the deployment the
     NAME link points at, and the service runs again if it ran before the switch."""
     cur = dl.current(paths, name)
-    marker = _marker(paths, name)
+    marker = dl.switching_marker(paths, name)
     if cur is None or not cur.exists():
         return
-    if installing_marker(paths, name).exists():
+    if dl.installing_marker(paths, name).exists():
         # the link was made (the install's commit point): finish what follows it
         say(f"completing the interrupted install of {name}")
         _activate(paths, Systemd(paths.user_mode), cur, cur.read_info())
-        unlink_quiet(installing_marker(paths, name))
+        unlink_quiet(dl.installing_marker(paths, name))
     if not marker.exists():
         return
     try:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Callable
 
 from ..deploy import deployment as dl
-from ..deploy.checkout import checkout_commit, open_repo
 from ..deploy.exports import Exports, read_exports
 from ..deploy.hostfiles import (DIR_CHECKSUM, HostFile, HostFileConflict, install_host_files,
                                 planned_record)
@@ -92,8 +91,7 @@ def build_package(paths: Paths, store: Store, req: PackageRequest, out_dir: Path
         buildroot = work / "root"
         dest = buildroot / destdir.lstrip("/")
         dest.mkdir(parents=True)
-        checkout_commit(open_repo(paths.repo), store.merged_commit(req.image), dest / "rootfs",
-                        user_mode=False)
+        store.checkout(req.image, dest / "rootfs")   # build is system mode only
         exports = read_exports(dest / "rootfs", req.image_name)
         target = Target(req.name, Path(destdir), req.image_name, req.image.id, False, req.runtime)
         rendered = render_deployment(exports, deployment_values(exports, target, req.set_values),
