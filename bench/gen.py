@@ -22,6 +22,7 @@ What an image holds, and why:
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
 import io
@@ -250,14 +251,27 @@ def _add_to_index(layout: Path, tag: str, manifest: Blob) -> None:
     index_path.write_bytes(_json(index))
 
 
+def _args(argv: list[str]) -> argparse.Namespace:
+    """A flag-like word is never taken as the output directory (`gen.py --help` once wrote
+    269 MB into ./--help)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out", type=Path, help="directory the layouts are written under (OUT/<shape>)")
+    # no `choices`: argparse checks an empty `nargs="*"` list against them as one value
+    ap.add_argument("shapes", nargs="*", metavar="SHAPE",
+                    help=f"one of {', '.join(sorted(SHAPES))} (default: small medium)")
+    args = ap.parse_args(argv)
+    unknown = [s for s in args.shapes if s not in SHAPES]
+    if unknown:
+        ap.error(f"unknown shape {unknown[0]!r} (choose from {', '.join(sorted(SHAPES))})")
+    args.shapes = args.shapes or ["small", "medium"]
+    return args
+
+
 def main(argv: list[str]) -> int:
-    if not argv:
-        print(__doc__)
-        return 2
-    out = Path(argv[0])
-    for name in argv[1:] or ["small", "medium"]:
+    args = _args(argv)
+    for name in args.shapes:
         for variant in (0, 1):
-            g = generate(SHAPES[name], out / name, variant)
+            g = generate(SHAPES[name], args.out / name, variant)
             size = sum(b.size for b in g.layers)
             print(f"{name} {g.tag}: {len(g.layers)} layers, {size / 1e6:.1f} MB compressed, "
                   f"{g.oci}")
