@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import safejson
 from ..errors import ConfigError, UsageError
 from ..paths import Paths
 
@@ -65,12 +66,9 @@ class InstallInfo:
 
     @classmethod
     def from_json(cls, text: str, where: str) -> "InstallInfo":
-        try:
-            raw = json.loads(text)
-            if not isinstance(raw, dict):
-                raise ValueError("not an object")
-        except ValueError as e:
-            raise ConfigError(f"invalid info file {where}: {e}") from None
+        raw = safejson.loads(text, where, message="invalid info file {what}: {why}")
+        if not isinstance(raw, dict):
+            raise ConfigError(f"invalid info file {where}: not a JSON object")
         known = {f.replace("_", "-"): f for f in cls.__dataclass_fields__}
         data = {known[k]: v for k, v in raw.items() if k in known}
         data.setdefault("image", "")
@@ -80,7 +78,23 @@ class InstallInfo:
         data.setdefault("values", {})
         if data.get("system_package") in (None, False):
             data["system_package"] = "no"
+        for key, value in data.items():
+            types = _INFO_TYPES[key]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise ConfigError(f"invalid info file {where}: {key.replace('_', '-')} has the "
+                                  f"wrong type ({type(value).__name__})")
         return cls(**data)
+
+
+_OPTIONAL_STR = (str, type(None))
+# What every reader of an info file relies on (a hand-edited one may hold anything).
+_INFO_TYPES = {
+    "image": (str,), "revision": (str,), "ostree_commit": (str,), "created": (int, float),
+    "values": (dict,), "has_container_service": (bool,), "installed_files": (list,),
+    "installed_files_checksum": (dict,), "installed_files_template": (list,),
+    "rename_installed_files": (dict,), "rpm_installed": _OPTIONAL_STR,
+    "system_package": (str,), "remote": _OPTIONAL_STR, "use_links": (bool,), "runtime": (str,),
+}
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,10 @@ class Deployment:
             text = self.info_path.read_text()
         except FileNotFoundError:
             raise ConfigError(f"deployment {self.path} has no info file") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read the info file {self.info_path}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"invalid info file {self.info_path}: not UTF-8 text") from None
         return InstallInfo.from_json(text, str(self.info_path))
 
     def exists(self) -> bool:

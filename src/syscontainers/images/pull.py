@@ -178,7 +178,7 @@ def _diff_ids(manifest: Manifest, config_raw: bytes, layers: tuple[Layer, ...],
     try:
         config = json.loads(config_raw)
         ids = config["rootfs"]["diff_ids"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise BadImage(f"malformed image config in {what}") from None
     if not isinstance(ids, list) or len(ids) != len(layers):
         raise BadImage(f"image config of {what} lists {len(ids) if isinstance(ids, list) else 0} "
@@ -229,7 +229,7 @@ def _tar_json(tar: tarfile.TarFile, member: str):
         return None
     try:
         return json.loads(tar.extractfile(info).read())
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadImage(f"{tar.name}: malformed {member}") from None
 
 
