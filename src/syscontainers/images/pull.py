@@ -193,6 +193,10 @@ def stored_name(ref: ImageRef) -> str:
     if ref.transport in ("oci", "oci-archive", "docker-archive"):
         if not os.path.exists(ref.path):
             raise TransportError(f"{ref.path}: no such file or directory")
+    if ref.transport in ("oci-archive", "docker-archive") and not os.path.isfile(ref.path):
+        # a device or FIFO (docker-archive:/dev/zero) would be read forever
+        raise TransportError(f"{ref.path}: not a regular file ({ref.transport}: needs an "
+                             "archive file)")
     if ref.transport == "docker-archive":
         return archive_name(Path(ref.path)) or ref.store_name()
     return ref.store_name()
