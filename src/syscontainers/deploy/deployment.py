@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import safejson
-from ..errors import ConfigError, UsageError
+from ..errors import ConfigError, ContainerExists, UsageError
 from ..paths import Paths
 
 NAME_MAX = 200  # a unit name is at most 255 chars; leave room for ".service" and suffixes
@@ -174,16 +174,48 @@ def other(paths: Paths, dep: Deployment) -> Deployment:
     return deployment(paths, dep.name, 1 - dep.index)
 
 
-def switch_link(paths: Paths, name: str, target: Deployment) -> None:
-    """Point ``NAME`` at ``target`` atomically: symlink to a temporary name, rename over."""
+def link_problem(paths: Paths, name: str) -> str | None:
+    """Why ``CHECKOUTS/NAME`` cannot be (or is not) a working link of ours, or None when it
+    is absent or names an existing ``NAME.0``/``NAME.1``. Something else there is the
+    operator's and is never replaced; a link whose deployment was removed by hand is broken
+    (docs/operations.md, "Errors and broken state")."""
     link = link_path(paths, name)
+    if not os.path.lexists(link):
+        return None
+    if not link.is_symlink():
+        kind = "directory" if link.is_dir() else "file"
+        return (f"{link} is a {kind} syscontainers did not make; move it away or choose "
+                "another --name")
+    target = os.readlink(link)
+    dep = current(paths, name)
+    if dep is None or os.path.basename(target.rstrip("/")) != dep.path.name:
+        return (f"{link} is a link to {target} that syscontainers did not make; move it away "
+                "or choose another --name")
+    if not dep.exists():
+        return (f"container {name} is broken: {link} points at {dep.path.name}, which is "
+                f"missing (removed by hand?); `syscontainers uninstall {name}` removes what "
+                "is left of it")
+    return None
+
+
+def switch_link(paths: Paths, name: str, target: Deployment) -> None:
+    """Point ``NAME`` at ``target`` atomically: symlink to a temporary name, rename over.
+    Never over something that is not a link (the operator's file or directory)."""
+    link = link_path(paths, name)
+    if os.path.lexists(link) and not link.is_symlink():
+        raise ContainerExists(f"{link} is not a link syscontainers made; move it away or "
+                              "choose another --name")
     tmp = paths.checkouts / f".{name}.link-{os.getpid()}"
     try:
         os.unlink(tmp)
     except FileNotFoundError:
         pass
     os.symlink(str(target.path), tmp)
-    os.rename(tmp, link)
+    try:
+        os.rename(tmp, link)
+    except OSError:
+        os.unlink(tmp)
+        raise
     fsync_dir(paths.checkouts)
 
 
