@@ -6,6 +6,7 @@ host as it was."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 
 import pytest
@@ -322,3 +323,24 @@ def test_a_user_pointing_at_roots_store(sc, testhost):
     assert cp.returncode != 0 and "Traceback" not in cp.stderr
     assert len(cp.stderr.strip().splitlines()) == 1, cp.stderr
     assert "Permission denied (EACCES)" in cp.stderr and str(CHECKOUTS) in cp.stderr
+
+
+def test_user_mode_names_the_user_manager_or_user_tmpfiles_already_have(sc, testhost):
+    """``--user``: the user manager's units (dconf.service ships in /usr/lib/systemd/user) and
+    the user-tmpfiles.d directories count; refused before the (unreachable) image is asked."""
+    from tests.integration.sc_host import SC
+    testhost.start_user("tester", 1000)
+    own = "/home/tester/.config/user-tmpfiles.d/rb-utmp.conf"
+    testhost.run_as_user("tester", "mkdir", "-p", os.path.dirname(own))
+    testhost.run_as_user("tester", "sh", "-c", f"echo 'd /tmp/x' > {own}")
+    try:
+        for name, what in (("dconf", "lib/systemd/user/dconf.service"), ("rb-utmp", own)):
+            cp = testhost.run_as_user("tester", SC, "install", "--name", name,
+                                      "127.0.0.1:1/nothing/here:1", check=False)
+            assert cp.returncode == 1 and len(cp.stderr.strip().splitlines()) == 1, cp.stderr
+            assert f"the name {name} is taken" in cp.stderr and what in cp.stderr, cp.stderr
+        assert testhost.run_as_user("tester", "test", "-e",
+                                    "/home/tester/.config/systemd/user/dconf.service",
+                                    check=False).returncode != 0
+    finally:
+        testhost.run_as_user("tester", "rm", "-f", own)
