@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
+import traceback
 
 from .. import __version__
 from ..errors import SysContainersError
 
 # Each verb group registers its sub-commands; order is the order shown in --help.
 GROUPS = ("images", "containers", "run")
+LOG_LEVELS = ("debug", "info", "warn")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkout-path", metavar="DIR", help="where deployments live")
     parser.add_argument("--repo", metavar="DIR", help="the OSTree repository to use")
     parser.add_argument("-q", "--quiet", action="store_true", help="print less")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info",
+                        help="debug: print the stack of an error too; warn: only warnings and "
+                             "errors (like --quiet); default info")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
     sub.required = True
     import importlib
@@ -36,16 +42,46 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.log_level == "warn":
+        args.quiet = True
+    debug = args.log_level == "debug"
     try:
         return int(args.func(args) or 0)
     except SysContainersError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+        return _fail(str(e), e.exit_code, debug)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as e:
+        return _fail(os_error_line(e), 1, debug)
+    except RecursionError:
+        return _fail("input nested too deeply to process", 1, debug)
+    except Exception as e:   # a bug: still one line (docs/operations.md, "Errors and broken state")
+        return _fail(f"internal error: {type(e).__name__}: {e} (run with --log-level debug "
+                     "for the stack)", 70, debug)
+
+
+def os_error_line(e: OSError) -> str:
+    """One line for an OSError: the path(s), the reason and the errno name, e.g.
+    ``/etc/systemd/system/x.service: Read-only file system (EROFS)``."""
+    name = errno.errorcode.get(e.errno, str(e.errno)) if e.errno else ""
+    reason = e.strerror or str(e)
+    where = ": ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    hint = ""
+    if e.errno in (errno.EACCES, errno.EPERM):
+        hint = " (is this the right user, or the right --checkout-path/--repo?)"
+    elif e.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = " (free some space or inodes; `syscontainers images prune` removes unused images)"
+    return f"{where + ': ' if where else ''}{reason}{f' ({name})' if name else ''}{hint}"
+
+
+def _fail(line: str, code: int, debug: bool) -> int:
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+    print(f"error: {line}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

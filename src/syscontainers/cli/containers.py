@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from .common import make_context, print_json, print_table, sayer
+from .common import make_context, print_json, print_table, sayer, warn
 
 
 def register(sub) -> None:
@@ -91,6 +91,7 @@ def _list(args) -> int:
 
     ctx = make_context(args)
     rows = containers(ctx.paths)
+    _warn_broken(rows)
     if args.json:
         print_json([r.as_json() for r in rows])
         return 0
@@ -101,6 +102,14 @@ def _list(args) -> int:
           r.status, os.path.basename(r.runtime), r.type, " ".join(r.command))
          for r in rows])
     return 0
+
+
+def _warn_broken(rows) -> None:
+    """One line on stderr per container whose deployment cannot be read (its row says
+    ``broken``; --json has the reason too)."""
+    for r in rows:
+        if r.reason:
+            warn(f"container {r.name} is broken: {r.reason}")
 
 
 def _update(args) -> int:
@@ -172,6 +181,11 @@ def _status(args) -> int:
 
     ctx = make_context(args)
     row = container(ctx.paths, args.name)
+    if row.reason:
+        _warn_broken([row])
+        print(f"{row.name}: broken ({row.reason})")
+        sys.stdout.write(status_text(ctx.paths, args.name))
+        return 1
     print(f"{row.name}: {row.status} (image {row.image}, {row.image_id[:12]})")
     sys.stdout.write(status_text(ctx.paths, args.name))
     return 0 if row.status == "running" else 3

@@ -17,7 +17,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError, UsageError
+from .. import safejson
+from ..errors import ConfigError, ContainerExists, UsageError
 from ..paths import Paths
 
 NAME_MAX = 200  # a unit name is at most 255 chars; leave room for ".service" and suffixes
@@ -65,12 +66,9 @@ class InstallInfo:
 
     @classmethod
     def from_json(cls, text: str, where: str) -> "InstallInfo":
-        try:
-            raw = json.loads(text)
-            if not isinstance(raw, dict):
-                raise ValueError("not an object")
-        except ValueError as e:
-            raise ConfigError(f"invalid info file {where}: {e}") from None
+        raw = safejson.loads(text, where, message="invalid info file {what}: {why}")
+        if not isinstance(raw, dict):
+            raise ConfigError(f"invalid info file {where}: not a JSON object")
         known = {f.replace("_", "-"): f for f in cls.__dataclass_fields__}
         data = {known[k]: v for k, v in raw.items() if k in known}
         data.setdefault("image", "")
@@ -80,7 +78,23 @@ class InstallInfo:
         data.setdefault("values", {})
         if data.get("system_package") in (None, False):
             data["system_package"] = "no"
+        for key, value in data.items():
+            types = _INFO_TYPES[key]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise ConfigError(f"invalid info file {where}: {key.replace('_', '-')} has the "
+                                  f"wrong type ({type(value).__name__})")
         return cls(**data)
+
+
+_OPTIONAL_STR = (str, type(None))
+# What every reader of an info file relies on (a hand-edited one may hold anything).
+_INFO_TYPES = {
+    "image": (str,), "revision": (str,), "ostree_commit": (str,), "created": (int, float),
+    "values": (dict,), "has_container_service": (bool,), "installed_files": (list,),
+    "installed_files_checksum": (dict,), "installed_files_template": (list,),
+    "rename_installed_files": (dict,), "rpm_installed": _OPTIONAL_STR,
+    "system_package": (str,), "remote": _OPTIONAL_STR, "use_links": (bool,), "runtime": (str,),
+}
 
 
 @dataclass(frozen=True)
@@ -110,6 +124,10 @@ class Deployment:
             text = self.info_path.read_text()
         except FileNotFoundError:
             raise ConfigError(f"deployment {self.path} has no info file") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read the info file {self.info_path}: {e.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"invalid info file {self.info_path}: not UTF-8 text") from None
         return InstallInfo.from_json(text, str(self.info_path))
 
     def exists(self) -> bool:
@@ -156,16 +174,48 @@ def other(paths: Paths, dep: Deployment) -> Deployment:
     return deployment(paths, dep.name, 1 - dep.index)
 
 
-def switch_link(paths: Paths, name: str, target: Deployment) -> None:
-    """Point ``NAME`` at ``target`` atomically: symlink to a temporary name, rename over."""
+def link_problem(paths: Paths, name: str) -> str | None:
+    """Why ``CHECKOUTS/NAME`` cannot be (or is not) a working link of ours, or None when it
+    is absent or names an existing ``NAME.0``/``NAME.1``. Something else there is the
+    operator's and is never replaced; a link whose deployment was removed by hand is broken
+    (docs/operations.md, "Errors and broken state")."""
     link = link_path(paths, name)
+    if not os.path.lexists(link):
+        return None
+    if not link.is_symlink():
+        kind = "directory" if link.is_dir() else "file"
+        return (f"{link} is a {kind} syscontainers did not make; move it away or choose "
+                "another --name")
+    target = os.readlink(link)
+    dep = current(paths, name)
+    if dep is None or os.path.basename(target.rstrip("/")) != dep.path.name:
+        return (f"{link} is a link to {target} that syscontainers did not make; move it away "
+                "or choose another --name")
+    if not dep.exists():
+        return (f"container {name} is broken: {link} points at {dep.path.name}, which is "
+                f"missing (removed by hand?); `syscontainers uninstall {name}` removes what "
+                "is left of it")
+    return None
+
+
+def switch_link(paths: Paths, name: str, target: Deployment) -> None:
+    """Point ``NAME`` at ``target`` atomically: symlink to a temporary name, rename over.
+    Never over something that is not a link (the operator's file or directory)."""
+    link = link_path(paths, name)
+    if os.path.lexists(link) and not link.is_symlink():
+        raise ContainerExists(f"{link} is not a link syscontainers made; move it away or "
+                              "choose another --name")
     tmp = paths.checkouts / f".{name}.link-{os.getpid()}"
     try:
         os.unlink(tmp)
     except FileNotFoundError:
         pass
     os.symlink(str(target.path), tmp)
-    os.rename(tmp, link)
+    try:
+        os.rename(tmp, link)
+    except OSError:
+        os.unlink(tmp)
+        raise
     fsync_dir(paths.checkouts)
 
 

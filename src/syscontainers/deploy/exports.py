@@ -17,6 +17,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import safejson
 from ..errors import ConfigError
 
 EXPORTS_DIR = "exports"
@@ -121,10 +122,8 @@ def _read_text(dfd: int, name: str, image_name: str) -> str | None:
 
 def parse_manifest(text: str, image_name: str) -> ExportsManifest:
     """Parse and type-check manifest.json; ConfigError naming the image when it is invalid."""
-    try:
-        data = json.loads(text)
-    except ValueError as e:
-        raise ConfigError(f"Invalid manifest.json file in image {image_name}: {e}") from None
+    data = safejson.loads(text, image_name,
+                          message="Invalid manifest.json file in image {what}: {why}")
     if not isinstance(data, dict):
         raise ConfigError(f"Invalid manifest.json file in image {image_name}: not a JSON object")
 

@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from .. import safejson
 from ..errors import ConfigError
 from ..proc import run
 
@@ -55,6 +56,11 @@ def parse_config(text: str, what: str) -> dict:
         raise ConfigError(
             f"{what} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
             + (f" ({bad})" if bad else "")) from None
+    except (RecursionError, ValueError):
+        cfg = safejson.loads(text, what)       # the same failure, as one line naming it
+    problem = safejson.check_value(cfg)
+    if problem:
+        raise ConfigError(f"invalid JSON in {what}: {problem}")
     if not isinstance(cfg, dict):
         raise ConfigError(f"{what} is not valid: a JSON object is expected")
     return cfg
@@ -84,6 +90,43 @@ def validate_config(cfg: dict, remote: bool, run_once: bool = False,
     namespaces = linux.get("namespaces", []) if isinstance(linux, dict) else None
     if not isinstance(namespaces, list) or not all(isinstance(n, dict) for n in namespaces):
         raise ConfigError(f"Invalid {what}: linux.namespaces must be a list of objects")
+    problem = _type_problem(cfg)
+    if problem:
+        raise ConfigError(f"Invalid {what}: {problem}")
+
+
+def _strings(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _type_problem(cfg: dict) -> str | None:
+    """The first field whose JSON type the OCI runtime spec (and list, exec, the user-namespace
+    rewrite) cannot use, as "FIELD must be ..."; None when every checked field is fine. A bad
+    type caught here is one line at install instead of a crash of every later list/status
+    (docs/operations.md, "Errors and broken state")."""
+    process = cfg.get("process", {})
+    if not isinstance(process, dict):
+        return "process must be an object"
+    for key in ("args", "env"):
+        if key in process and not _strings(process[key]):
+            return f"process.{key} must be a list of strings"
+    if not isinstance(process.get("cwd", ""), str):
+        return "process.cwd must be a string"
+    if not isinstance(process.get("terminal", False), bool):
+        return "process.terminal must be true or false"
+    if "hostname" in cfg and not isinstance(cfg["hostname"], str):
+        return "hostname must be a string"
+    for i, mount in enumerate(cfg.get("mounts") or []):
+        for key in ("destination", "source", "type"):
+            if key in mount and not isinstance(mount[key], str):
+                return f"mounts[{i}].{key} must be a string"
+        if "options" in mount and not _strings(mount["options"]):
+            return f"mounts[{i}].options must be a list of strings"
+    for i, ns in enumerate((cfg.get("linux") or {}).get("namespaces") or []):
+        for key in ("type", "path"):
+            if key in ns and not isinstance(ns[key], str):
+                return f"linux.namespaces[{i}].{key} must be a string"
+    return None
 
 
 def _is_under(path: str, top: str) -> bool:

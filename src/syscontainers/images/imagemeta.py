@@ -12,15 +12,16 @@ import json
 import re
 from datetime import datetime, timezone
 
+from .. import safejson
 from ..errors import BadImage, ReferenceError_
 from .reference import validate_digest
 
 
 def parse_manifest(raw: str, label: str) -> dict:
-    try:
-        manifest = json.loads(raw)
-    except (ValueError, TypeError):
-        raise BadImage(f"image {label}: the manifest is not valid JSON") from None
+    if not isinstance(raw, (str, bytes)):
+        raise BadImage(f"image {label}: the manifest is not valid JSON")
+    manifest = safejson.loads(raw, label, BadImage,
+                              message="image {what}: the manifest is not valid JSON ({why})")
     if not isinstance(manifest, dict):
         raise BadImage(f"image {label}: the manifest is not a JSON object")
     return manifest
@@ -84,6 +85,6 @@ def parse_config(raw: bytes | str | None) -> dict:
         return {}
     try:
         config = json.loads(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return {}
     return config if isinstance(config, dict) else {}

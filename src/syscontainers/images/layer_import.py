@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import BadImage
 from . import ostree_repo as orepo
-from .layers import BufferedWriter, LayerSummary, sanitize_layer
+from .layers import BufferedWriter, DiskBudget, LayerSummary, sanitize_layer
 from .merge import AUTOCREATED_KEY
 from .model import Layer
 from .reference import layer_ref_name
@@ -52,12 +52,12 @@ def _metadata(summary: LayerSummary) -> dict:
     return meta
 
 
-def disk_budget(dfd: int) -> int:
-    """Bytes a layer may unpack to: the free space of the repository's filesystem less a
+def disk_budget(dfd: int) -> DiskBudget:
+    """What a layer may unpack to: the free space of the repository's filesystem less a
     reserve (2 % of it, at least 256 MiB), so a gzip bomb is refused before the disk fills."""
     st = os.fstatvfs(dfd)
     reserve = max(256 << 20, st.f_blocks * st.f_frsize // 50)
-    return max(0, st.f_bavail * st.f_frsize - reserve)
+    return DiskBudget(free=st.f_bavail * st.f_frsize, reserve=reserve)
 
 
 def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
@@ -73,7 +73,7 @@ def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
     def produce(fd: int) -> LayerSummary:
         out = BufferedWriter(fd)
         summary = sanitize_layer(blob, out, label=layer.digest, strip_setid=strip_setid,
-                                 max_tar_size=budget)
+                                 max_tar_size=budget.limit, budget=budget)
         out.flush()
         return summary
 

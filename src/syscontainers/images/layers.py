@@ -93,6 +93,22 @@ def check_whiteout_name(basename: str) -> None:
 
 # --- reading the blob ---------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class DiskBudget:
+    """The room a layer has on the repository's disk (layer_import.disk_budget)."""
+
+    free: int       # bytes free for us on the repository's filesystem
+    reserve: int    # bytes that stay free whatever happens
+
+    @property
+    def limit(self) -> int:
+        return max(0, self.free - self.reserve)
+
+    def explain(self) -> str:
+        return (f"its disk has {self.free >> 20} MiB free and keeps a reserve of "
+                f"{self.reserve >> 20} MiB (free some space or use a larger disk)")
+
+
 class _BlobReader:
     """Reads a layer blob sequentially: hashes it, inflates it (gzip or none), hashes the tar.
 
@@ -100,10 +116,12 @@ class _BlobReader:
     ``pass_through(n, write)`` hands n bytes to ``write`` without building one large object.
     """
 
-    def __init__(self, f, label: str, max_tar_size: int | None = None):
+    def __init__(self, f, label: str, max_tar_size: int | None = None,
+                 budget: DiskBudget | None = None):
         self._f = f
         self._label = label
         self._max_tar_size = max_tar_size
+        self._budget = budget
         self.blob_hash = hashlib.sha256()
         self.tar_hash = hashlib.sha256()
         self.blob_size = 0
@@ -183,6 +201,10 @@ class _BlobReader:
         self.tar_size += len(data)
         if self._max_tar_size is not None and self.tar_size > self._max_tar_size:
             # a gzip bomb (or just a layer too big for this disk): stop before the disk fills
+            if self._budget is not None:
+                raise BadImage(f"layer {self._label} unpacks to more than the "
+                               f"{self._max_tar_size >> 20} MiB the repository may use: "
+                               f"{self._budget.explain()}")
             raise BadImage(f"layer {self._label} unpacks to more than the "
                            f"{self._max_tar_size >> 20} MiB free on the repository's disk")
         if self._pos and self._pos >= len(self._buf) // 2:
@@ -542,7 +564,8 @@ def _write_plain(path: str, kind: str, hdr: _Header, data_size: int, reader: _Bl
 
 def sanitize_layer(blob: Path, write: Callable[[bytes | memoryview], None], *,
                    label: str, strip_setid: bool = False,
-                   max_tar_size: int | None = None) -> LayerSummary:
+                   max_tar_size: int | None = None,
+                   budget: DiskBudget | None = None) -> LayerSummary:
     """Read ``blob`` (gzip or plain tar), validate every entry, write the canonical tar.
 
     ``write`` receives the canonical tar in pieces (a memoryview is only valid during the
@@ -552,7 +575,7 @@ def sanitize_layer(blob: Path, write: Callable[[bytes | memoryview], None], *,
     the uncompressed stream (BadImage past it).
     """
     with open(blob, "rb") as f:
-        reader = _BlobReader(f, label, max_tar_size)
+        reader = _BlobReader(f, label, max_tar_size, budget)
         state = _LayerState(label, strip_setid, write)
         while True:
             hdr = _next_entry(reader, state)

@@ -178,7 +178,7 @@ def _diff_ids(manifest: Manifest, config_raw: bytes, layers: tuple[Layer, ...],
     try:
         config = json.loads(config_raw)
         ids = config["rootfs"]["diff_ids"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise BadImage(f"malformed image config in {what}") from None
     if not isinstance(ids, list) or len(ids) != len(layers):
         raise BadImage(f"image config of {what} lists {len(ids) if isinstance(ids, list) else 0} "
@@ -193,6 +193,10 @@ def stored_name(ref: ImageRef) -> str:
     if ref.transport in ("oci", "oci-archive", "docker-archive"):
         if not os.path.exists(ref.path):
             raise TransportError(f"{ref.path}: no such file or directory")
+    if ref.transport in ("oci-archive", "docker-archive") and not os.path.isfile(ref.path):
+        # a device or FIFO (docker-archive:/dev/zero) would be read forever
+        raise TransportError(f"{ref.path}: not a regular file ({ref.transport}: needs an "
+                             "archive file)")
     if ref.transport == "docker-archive":
         return archive_name(Path(ref.path)) or ref.store_name()
     return ref.store_name()
@@ -229,7 +233,7 @@ def _tar_json(tar: tarfile.TarFile, member: str):
         return None
     try:
         return json.loads(tar.extractfile(info).read())
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadImage(f"{tar.name}: malformed {member}") from None
 
 

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import proc
+from .. import proc, safejson
 from ..errors import BadImage, SysContainersError, TransportError
 from .model import Layer
 from .reference import ImageRef, validate_digest
@@ -89,7 +89,7 @@ def manifest_digest(raw: bytes) -> str:
         protected = parsed["signatures"][0]["protected"]
         header = json.loads(_b64url(protected))
         payload = raw[:int(header["formatLength"])] + _b64url(header["formatTail"])
-    except (ValueError, KeyError, IndexError, TypeError):
+    except (ValueError, KeyError, IndexError, TypeError, RecursionError):
         return sha256_digest(raw)
     return sha256_digest(payload)
 
@@ -101,9 +101,10 @@ def _b64url(text: str) -> bytes:
 def parse_manifest(raw: bytes, what: str) -> dict:
     """Parse manifest JSON (a list or an image manifest); malformed input is BadImage."""
     try:
-        parsed = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise BadImage(f"malformed manifest for {what}: {e}") from None
+    parsed = safejson.loads(text, what, BadImage, message="malformed manifest for {what}: {why}")
     if not isinstance(parsed, dict) or parsed.get("schemaVersion") not in (1, 2):
         raise BadImage(f"malformed manifest for {what}: not an image manifest")
     return parsed

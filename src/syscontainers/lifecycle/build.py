@@ -7,19 +7,18 @@ Nothing outside the checkouts dir is touched here.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .. import faults
+from .. import faults, safejson
 from ..deploy import deployment as dl
 from ..deploy.checkout import syncfs
 from ..deploy.exports import Exports, read_exports
 from ..deploy.hostfiles import plan_host_files, planned_record
 from ..deploy.render import RenderedFiles, Target, deployment_values, render_deployment
-from ..errors import UsageError
+from ..errors import ConfigError, UsageError
 from ..images.model import Image
 from ..images.store import Store
 from ..paths import Paths
@@ -167,9 +166,21 @@ def _rename_into_place(paths: Paths, partial: Path, dep: dl.Deployment, replace_
 
 
 def config_args(dep: dl.Deployment) -> list[str]:
-    """process.args of a deployment's config.json (for list), [] when unreadable."""
+    """process.args of a deployment's config.json (for list); [] when it has none (no
+    config.json: noContainerService). ConfigError when it is unreadable or args is not a list
+    of strings (a hand-edited or pre-validation config: list shows the container as broken)."""
+    path = dep.path / "config.json"
     try:
-        cfg = json.loads((dep.path / "config.json").read_text())
-        return list((cfg.get("process") or {}).get("args") or [])
-    except (OSError, ValueError, AttributeError):
+        text = path.read_text()
+    except FileNotFoundError:
         return []
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    cfg = safejson.loads(text, str(path))
+    process = cfg.get("process") if isinstance(cfg, dict) else None
+    args = process.get("args") if isinstance(process, dict) else None
+    if args is None or args == []:
+        return []
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise ConfigError(f"{path}: process.args is not a list of strings")
+    return list(args)

@@ -56,7 +56,7 @@ def _run_stopped(paths: Paths, dep: dl.Deployment, runtime: str, command: list[s
     """The deployment's own config with its args replaced by CMD, in a temporary bundle."""
     try:
         config = json.loads((dep.path / "config.json").read_text())
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise ConfigError(f"cannot read {dep.path / 'config.json'}: {e}") from None
     process = config.setdefault("process", {})
     process["args"] = command

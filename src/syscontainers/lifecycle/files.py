@@ -11,12 +11,18 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     half a unit file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, mode)
-    os.rename(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except OSError as e:
+        # the operator is told about the file we meant to write, not our temporary name
+        # (read-only /etc, disk full: docs/operations.md, "Errors and broken state")
+        unlink_quiet_any(tmp)
+        raise OSError(e.errno, e.strerror, str(path)) from None
 
 
 def read_or_none(path: Path) -> str | None:
@@ -33,6 +39,14 @@ def remove_if_same(path: Path, expected: str | None) -> bool:
         return False
     os.unlink(path)
     return True
+
+
+def unlink_quiet_any(path: Path) -> None:
+    """Remove ``path`` if possible; any failure is ignored (clean-up after another error)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def unlink_quiet(path: Path) -> None:

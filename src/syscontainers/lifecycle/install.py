@@ -30,6 +30,7 @@ from . import syspackage
 from .files import remove_if_same, unlink_quiet, write_atomic
 from .images import ensure_image
 from .remove import clean_incomplete
+from .shadowing import check_not_shadowing
 from .switch import reconcile
 
 Say = Callable[[str], None]
@@ -60,11 +61,15 @@ def install(paths: Paths, req: InstallRequest, say: Say,
         # an installed --name is known before anything is pulled: nothing changes then
         if req.name and _present(paths, dl.validate_name(req.name), say):
             return
+        if req.name:
+            check_not_shadowing(paths, req.name)     # before anything is pulled
         store = Store(paths)
         image, image_name = ensure_image(paths, store, req.image, say)
         name = dl.validate_name(req.name or default_container_name(image_name))
         if _present(paths, name, say):
             return
+        if not req.name:
+            check_not_shadowing(paths, name)     # the name came with the image
         clean_incomplete(paths, name, say, packaging.rpm)
         unlink_quiet(dl.installing_marker(paths, name))
         _check_free(paths, name)
@@ -104,6 +109,9 @@ def _build_package(paths: Paths, req: InstallRequest, say: Say) -> None:
 
 def _present(paths: Paths, name: str, say: Say) -> bool:
     dl.clean_partials(paths, name)
+    problem = dl.link_problem(paths, name)
+    if problem:
+        raise ContainerExists(problem)
     if dl.current(paths, name) is None:
         return False
     reconcile(paths, name, say)   # an install a crash interrupted after its link
@@ -127,10 +135,14 @@ def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say,
     store = Store(paths)
     image, image_name = ensure_image(paths, store, req.image, say, pull=False)
     name = dl.validate_name(req.name or default_container_name(image_name))
+    problem = dl.link_problem(paths, name)
+    if problem:
+        raise ContainerExists(problem)
     if dl.current(paths, name) is not None:
         say(f"{name} already present")
         return
     _check_free(paths, name)
+    check_not_shadowing(paths, name)
     if image is None:
         say(f"would pull {req.image}, then install it as {name}")
         return

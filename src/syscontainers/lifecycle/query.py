@@ -12,6 +12,8 @@ from ..paths import Paths
 from ..service.systemd import Systemd
 from .build import config_args
 
+BROKEN = "broken"   # the container's deployment cannot be read; ContainerRow.reason says why
+
 
 @dataclass(frozen=True)
 class ContainerRow:
@@ -23,8 +25,9 @@ class ContainerRow:
     runtime: str
     type: str            # system | user
     preinstalled: bool
-    status: str          # running | failed | inactive | no service
+    status: str          # running | failed | inactive | no service | broken
     deployment: str
+    reason: str | None = None   # why the container is broken (None otherwise)
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -38,15 +41,24 @@ def normalize_image(name: str) -> str:
         return name
 
 
-def _row(paths: Paths, name: str, dep: dl.Deployment, preinstalled: bool) -> ContainerRow | None:
+def _row(paths: Paths, name: str, dep: dl.Deployment, preinstalled: bool) -> ContainerRow:
+    """The row of one container; a deployment that cannot be read (info file or config.json
+    missing, unreadable or of the wrong shape) gives a ``broken`` row saying why, so one bad
+    container never hides the others (docs/operations.md, "Errors and broken state")."""
+    kind = "user" if paths.user_mode else "system"
     try:
+        if not dep.exists():
+            raise ConfigError(f"its deployment {dep.path} is missing (removed by hand?)")
         info = dep.read_info()
-    except ConfigError:
-        return None
+        command = config_args(dep)
+    except ConfigError as e:
+        return ContainerRow(name=name, image="", image_id="", created=0, command=[], runtime="",
+                            type=kind, preinstalled=preinstalled, status=BROKEN,
+                            deployment=str(dep.path), reason=str(e))
     return ContainerRow(
         name=name, image=normalize_image(info.image), image_id=info.revision,
-        created=int(info.created or 0), command=config_args(dep), runtime=info.runtime,
-        type="user" if paths.user_mode else "system", preinstalled=preinstalled,
+        created=int(info.created or 0), command=command, runtime=info.runtime,
+        type=kind, preinstalled=preinstalled,
         status="no service", deployment=str(dep.path),
     )
 
@@ -55,18 +67,16 @@ def containers(paths: Paths) -> list[ContainerRow]:
     """Installed (and preinstalled) containers with their status from one systemd query."""
     rows: list[ContainerRow] = []
     for name in dl.installed_names(paths):
-        row = _row(paths, name, dl.current(paths, name), False)
-        if row:
-            rows.append(row)
+        rows.append(_row(paths, name, dl.current(paths, name), False))
     seen = {r.name for r in rows}
     if not paths.user_mode and paths.preinstalled.is_dir():
         for d in sorted(paths.preinstalled.iterdir()):
             if d.is_dir() and d.name not in seen:
-                row = _row(paths, d.name, dl.Deployment(d.name, 0, d), True)
-                if row:
-                    rows.append(row)
-    statuses = Systemd(paths.user_mode).statuses([f"{r.name}.service" for r in rows])
-    return [replace(r, status=statuses.get(f"{r.name}.service", "no service")) for r in rows]
+                rows.append(_row(paths, d.name, dl.Deployment(d.name, 0, d), True))
+    statuses = Systemd(paths.user_mode).statuses(
+        [f"{r.name}.service" for r in rows if r.status != BROKEN])
+    return [r if r.status == BROKEN else
+            replace(r, status=statuses.get(f"{r.name}.service", "no service")) for r in rows]
 
 
 def container(paths: Paths, name: str) -> ContainerRow:

@@ -19,6 +19,16 @@ _STATUS = {
 
 
 @dataclass(frozen=True)
+class UnitOrigin:
+    load_state: str            # loaded, not-found, masked, error, bad-setting ...
+    fragment: str | None       # the file that defines the unit (FragmentPath), if any
+
+    @property
+    def known(self) -> bool:
+        return self.load_state not in ("", "not-found") or self.fragment is not None
+
+
+@dataclass(frozen=True)
 class Systemd:
     user_mode: bool
 
@@ -87,6 +97,33 @@ class Systemd:
                              "--no-pager", "--", *units, check=False)
         have = {line.split()[0] for line in res.stdout.splitlines() if line.split()}
         return {u: ("inactive" if u in have else "no service") for u in units}
+
+    def unit_origin(self, unit: str) -> UnitOrigin | None:
+        """How the manager knows ``unit`` (load it if needed); None when it cannot be asked
+        (no running manager)."""
+        res = self.systemctl("show", "-p", "LoadState", "-p", "FragmentPath", "--", unit,
+                             check=False)
+        if res.returncode != 0:
+            return None
+        fields = dict(line.partition("=")[::2] for line in res.stdout.splitlines())
+        fragment = fields.get("FragmentPath", "")
+        return UnitOrigin(fields.get("LoadState", ""), fragment or None)
+
+    def unit_dirs(self) -> list[str]:
+        """The unit search path (``systemd-analyze unit-paths``; it needs no manager), or
+        the usual directories when that fails."""
+        try:
+            res = run(["systemd-analyze", *self._scope(), "unit-paths"], check=False)
+        except CommandError:
+            res = None
+        if res is not None and res.returncode == 0 and res.stdout.strip():
+            return [line.strip() for line in res.stdout.splitlines() if line.strip()]
+        if self.user_mode:
+            return ["/etc/systemd/user", "/run/systemd/user", "/usr/local/lib/systemd/user",
+                    "/usr/lib/systemd/user"]
+        return ["/etc/systemd/system", "/run/systemd/system", "/run/systemd/transient",
+                "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+                "/lib/systemd/system"]
 
     def status_text(self, unit: str) -> str:
         return self.systemctl("status", "--no-pager", "--full", unit, check=False).stdout

@@ -1,0 +1,66 @@
+"""JSON from files we do not control (image exports, info files, config.json), parsed safely.
+
+``json.loads`` alone turns hostile input into crashes instead of one-line errors: nesting
+100 000 levels deep raises RecursionError (and a few hundred levels still break the code that
+walks the result), a 5000-digit number raises a bare ValueError (Python's int size limit), and a
+``\\udc80`` escape yields a string that cannot be written to any file. :func:`loads` turns each
+into a :class:`~syscontainers.errors.ConfigError` "invalid JSON in WHAT: ..." (see
+docs/operations.md, "Errors and broken state").
+"""
+
+from __future__ import annotations
+
+import json
+
+from .errors import ConfigError
+
+MAX_DEPTH = 100   # far beyond any real config.json or manifest.json
+
+
+def loads(text: str | bytes, what: str, error=ConfigError,
+          message: str = "invalid JSON in {what}: {why}"):
+    """Parse ``text``; when it is bad, raise ``error`` (a SysContainersError class) with
+    ``message`` naming ``what`` and why."""
+    def fail(why: str):
+        return error(message.format(what=what, why=why))
+
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise fail("too deeply nested") from None
+    except json.JSONDecodeError as e:
+        raise fail(f"{e.msg} at line {e.lineno} column {e.colno}") from None
+    except ValueError as e:   # e.g. "Exceeds the limit (4300 digits) for integer string ..."
+        raise fail(str(e)) from None
+    problem = check_value(value)
+    if problem:
+        raise fail(problem)
+    return value
+
+
+def check_value(value) -> str | None:
+    """Why ``value`` (parsed JSON) is unusable, or None: nested deeper than :data:`MAX_DEPTH`,
+    or a string (key or value) that is not valid Unicode (a lone surrogate). Iterative, so it
+    cannot itself run out of stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                return f"too deeply nested (more than {MAX_DEPTH} levels)"
+            children = item.items() if isinstance(item, dict) else ((None, v) for v in item)
+            for key, child in children:
+                if isinstance(key, str) and not _encodable(key):
+                    return f"the key {key!r} is not valid Unicode (a lone surrogate)"
+                stack.append((child, depth + 1))
+        elif isinstance(item, str) and not _encodable(item):
+            return f"the string {item[:40]!r} is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def _encodable(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
