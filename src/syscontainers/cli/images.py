@@ -128,7 +128,8 @@ def _created(epoch: int) -> str:
 def _image_json(ctx: Context, image) -> dict:
     return {"id": image.id, "digest": image.digest, "names": list(image.names),
             "created": image.created, "virtual_size": image.virtual_size,
-            "type": "user" if ctx.paths.user_mode else "system", "labels": image.labels}
+            "type": "user" if ctx.paths.user_mode else "system", "labels": image.labels,
+            "kind": "image"}
 
 
 def _blob_json(ctx: Context, entry) -> dict:
