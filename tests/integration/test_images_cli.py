@@ -233,3 +233,28 @@ def test_set_of_a_variable_no_template_uses_is_refused(cli, layout, store_paths)
 def test_install_with_an_empty_name_is_an_error(cli, layout):
     r = cli("install", "--name=", f"oci:{layout}:web")
     assert r.code == 2 and r.err.strip() == "error: container name is empty"
+
+
+def test_info_and_set_check_see_host_file_templates_and_renames(cli, tmp_path, store_paths):
+    """Variables of installedFilesTemplate files and renameFiles paths are the image's too:
+    --set of them is no typo."""
+    from syscontainers.errors import UsageError
+    from syscontainers.images.store import Store
+    from syscontainers.images.variables import check_set_names, image_variables
+
+    manifest = {"installedFilesTemplate": ["/etc/app.conf"],
+                "renameFiles": {"/etc/app.conf": "/etc/${CONFNAME}.conf"},
+                "defaultValues": {"CONFNAME": "app"}}
+    build_oci_layout(ImageSpec(exports={"manifest.json": json.dumps(manifest),
+                                        "hostfs/etc/app.conf": "port=$HOSTPORT\n"}),
+                     tmp_path / "hf", "t")
+    assert cli("pull", f"oci:{tmp_path / 'hf'}:t").code == 0
+    data = json.loads(cli("images", "info", "--json", "hf:t").out)
+    assert data["required"] == ["HOSTPORT"] and data["defaults"] == {"CONFNAME": "app"}
+    assert data["templates"] == {"exports/hostfs/etc/app.conf": ["HOSTPORT"],
+                                 "manifest.json renameFiles": ["CONFNAME"]}
+    store = Store(store_paths)
+    found = image_variables(store, store.resolve("hf:t"))
+    check_set_names(found, {"HOSTPORT": "1", "CONFNAME": "x", "RUN_DIRECTORY": "/r"}, "hf:t")
+    with pytest.raises(UsageError, match=r"--set HOSTPROT: .*\(its variables: CONFNAME, HOSTPORT\)"):
+        check_set_names(found, {"HOSTPROT": "1"}, "hf:t")
