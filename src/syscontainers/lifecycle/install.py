@@ -121,13 +121,14 @@ def _planned_name(store: Store, ref: str) -> str | None:
     """The default container name of ``ref`` without pulling it: from the stored image it
     names, else from the name a pull would store it under; None when that needs the source."""
     try:
-        return default_container_name(_name_for(store.resolve(ref), ref))
+        return dl.validate_name(default_container_name(_name_for(store.resolve(ref), ref)))
     except ImageNotFound:
         pass
     try:
-        return default_container_name(stored_name(parse_reference(ref)))
+        name = default_container_name(stored_name(parse_reference(ref)))
     except SysContainersError:
         return None
+    return dl.validate_name(name)
 
 
 def _build_package(paths: Paths, req: InstallRequest, say: Say) -> None:
