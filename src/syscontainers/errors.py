@@ -36,6 +36,10 @@ class AmbiguousImage(SysContainersError):
     """An ID prefix matches more than one image."""
 
 
+class ImageInUse(SysContainersError):
+    """An installed container uses the image an operator asked to delete."""
+
+
 class TransportError(SysContainersError):
     """skopeo could not fetch the image (network, credentials, missing file ...)."""
 

@@ -141,3 +141,120 @@ def test_prune_dry_run_then_real(cli, layout):
     assert cli("images", "verify", "layout:plain").code == 0      # the shared base survived
     again = cli("images", "prune", "--dry-run")
     assert "Would remove" not in again.out
+
+
+# --- checks on what the operator asks (docs/operations.md) --------------------------------
+
+def _fake_installed(store_paths, name: str, image: dict, index: int = 0) -> None:
+    """A container's on-disk state as install leaves it (deployment dir with its info file,
+    the NAME link): what images delete looks at (no systemd needed for that)."""
+    from syscontainers.deploy import deployment as dl
+
+    dep = dl.deployment(store_paths, name, index)
+    dep.path.mkdir(parents=True)
+    dep.info_path.write_text(dl.InstallInfo(image=image["names"][0], revision=image["id"],
+                                            ostree_commit="0" * 64, created=1, values={}).to_json())
+    dl.switch_link(store_paths, name, dep)
+
+
+def _images(cli, *flags) -> list[dict]:
+    return json.loads(cli("images", "list", "--json", *flags).out)
+
+
+def test_delete_refuses_an_image_an_installed_container_uses(cli, layout, store_paths):
+    assert cli("pull", f"oci:{layout}:web").code == 0
+    [web] = _images(cli)
+    _fake_installed(store_paths, "web1", web, index=1)     # used by its NAME.1 deployment
+    for what in (web["id"][:12], "layout:web"):
+        r = cli("images", "delete", what)
+        assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+        assert "used by the installed container(s) web1 (web1.1)" in r.err and "--force" in r.err
+    assert [i["names"] for i in _images(cli)] == [["layout:web"]]
+    # another name of it may go; the one the container was installed from may not
+    assert cli("images", "tag", "layout:web", "example.com/alias:1").code == 0
+    assert cli("images", "delete", "example.com/alias:1").code == 0
+    assert cli("images", "delete", "layout:web").code == 1
+    r = cli("images", "delete", "--force", "layout:web")
+    assert r.code == 0 and "Deleted layout:web" in r.out
+    assert _images(cli) == []
+    # its tree stays for the container: listed as an untagged image, kept by prune
+    assert [i["id"] for i in _images(cli, "--all") if i["kind"] == "image"] == [web["id"]]
+
+
+def test_an_ambiguous_id_prefix_is_an_error_listing_the_images(cli, tmp_path):
+    by_first: dict[str, list[str]] = {}
+    n = 0
+    while not any(len(v) > 1 for v in by_first.values()):
+        build_oci_layout(ImageSpec(layers=[{"n": str(n)}]), tmp_path / "amb", f"i{n}")
+        assert cli("pull", f"oci:{tmp_path / 'amb'}:i{n}").code == 0
+        n += 1
+        by_first = {}
+        for image in _images(cli):
+            by_first.setdefault(image["id"][0], []).append(image)
+    prefix, clash = next((k, v) for k, v in by_first.items() if len(v) > 1)
+    for verb in (("images", "delete"), ("images", "inspect"), ("images", "tag"),
+                 ("images", "info"), ("images", "verify")):
+        args = (*verb, prefix) + (("example.com/x:1",) if verb[1] == "tag" else ())
+        r = cli(*args)
+        assert r.code == 1 and len(r.err.strip().splitlines()) == 1, (verb, r.err)
+        assert f"the ID prefix '{prefix}' matches {len(clash)} images" in r.err
+        for image in clash:
+            assert f"{image['id'][:12]} ({image['names'][0]})" in r.err
+    assert len(_images(cli)) == n                        # nothing was deleted
+    assert cli("images", "delete", clash[0]["id"][:20]).code == 0
+    assert len(_images(cli)) == n - 1
+
+
+def test_list_all_shows_untagged_layer_and_config_refs(cli, layout):
+    assert cli("pull", f"oci:{layout}:web").code == 0
+    [web] = _images(cli)
+    every = _images(cli, "--all")
+    blobs = [i for i in every if i["kind"] != "image"]
+    inspected = json.loads(cli("images", "inspect", "--json", "layout:web").out)
+    layer_ids = {layer["digest"][7:] for layer in inspected["layers"]}
+    assert {b["id"] for b in blobs if b["kind"] == "layer"} == layer_ids
+    assert [b["id"] for b in blobs if b["kind"] == "config"] == [inspected["manifest"]["config"]["digest"][7:]]
+    assert all(b["names"] == [] and b["virtual_size"] > 0 for b in blobs)
+    assert [i["id"] for i in every if i["kind"] == "image"] == [web["id"]]
+    table = cli("images", "list", "--all").out
+    assert table.count("<none> (layer)") == len(layer_ids) and "<none> (config)" in table
+    assert "<none>" not in cli("images", "list").out
+
+
+def test_set_of_a_variable_no_template_uses_is_refused(cli, layout, store_paths):
+    r = cli("install", "--name", "typo1", "--set", "MESAGE=hi", "--set", "PORT=1", f"oci:{layout}:web")
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r.err
+    assert "--set MESAGE: no template of image layout:web uses it" in r.err
+    assert "its variables: MESSAGE, PIDFILE, PORT, STATE_DIRECTORY" in r.err
+    assert "--force" in r.err
+    assert not any(p.name.startswith(("typo1", ".typo1")) for p in store_paths.checkouts.iterdir())
+
+
+def test_install_with_an_empty_name_is_an_error(cli, layout):
+    r = cli("install", "--name=", f"oci:{layout}:web")
+    assert r.code == 2 and r.err.strip() == "error: container name is empty"
+
+
+def test_info_and_set_check_see_host_file_templates_and_renames(cli, tmp_path, store_paths):
+    """Variables of installedFilesTemplate files and renameFiles paths are the image's too:
+    --set of them is no typo."""
+    from syscontainers.errors import UsageError
+    from syscontainers.images.store import Store
+    from syscontainers.images.variables import check_set_names, image_variables
+
+    manifest = {"installedFilesTemplate": ["/etc/app.conf"],
+                "renameFiles": {"/etc/app.conf": "/etc/${CONFNAME}.conf"},
+                "defaultValues": {"CONFNAME": "app"}}
+    build_oci_layout(ImageSpec(exports={"manifest.json": json.dumps(manifest),
+                                        "hostfs/etc/app.conf": "port=$HOSTPORT\n"}),
+                     tmp_path / "hf", "t")
+    assert cli("pull", f"oci:{tmp_path / 'hf'}:t").code == 0
+    data = json.loads(cli("images", "info", "--json", "hf:t").out)
+    assert data["required"] == ["HOSTPORT"] and data["defaults"] == {"CONFNAME": "app"}
+    assert data["templates"] == {"exports/hostfs/etc/app.conf": ["HOSTPORT"],
+                                 "manifest.json renameFiles": ["CONFNAME"]}
+    store = Store(store_paths)
+    found = image_variables(store, store.resolve("hf:t"))
+    check_set_names(found, {"HOSTPORT": "1", "CONFNAME": "x", "RUN_DIRECTORY": "/r"}, "hf:t")
+    with pytest.raises(UsageError, match=r"--set HOSTPROT: .*\(its variables: CONFNAME, HOSTPORT\)"):
+        check_set_names(found, {"HOSTPROT": "1"}, "hf:t")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 import pytest
@@ -33,14 +34,29 @@ def images(registry, tmp_path_factory):
         "bare": ImageSpec(layers=[{"etc/bare": "1\n"}]),
         "needs-token": example_spec(required=["TOKEN"]),
         "hostfs": example_spec(hostfs={"/etc/example/app.conf": "port=$PORT\n"}),
-        "once": example_spec(labels={"atomic.run": "once"}),
+        "once": ImageSpec(labels={"atomic.run": "once"},
+                          cmd=["/bin/sh", "-c", "echo ran once in $(pwd); exit 7"]),
+        "own": own_command_spec(),
     }
     refs = {}
     for tag, spec in specs.items():
         built = build_oci_layout(spec, root / tag, tag)
         repo = "test/web" if tag in ("v1", "v2", "crash") else f"test/{tag}"
         refs[tag] = registry.push(built.layout, tag, repo)
+    # atomic's default name for tag 1.0 is httpd-1.0 (deployments httpd-1.0.0 / httpd-1.0.1)
+    built = build_oci_layout(example_spec(index_html="one dot oh\n"), root / "httpd", "1.0")
+    refs["httpd-1.0"] = registry.push(built.layout, "1.0", "test/httpd")
     return refs
+
+
+def own_command_spec() -> ImageSpec:
+    """No /exports: the image's own Entrypoint + Cmd, Env, WorkingDir and User must run."""
+    return ImageSpec(layers=[{"etc/passwd": "root:x:0:0::/root:/bin/sh\napp:x:1234:1300::/srv:/bin/sh\n",
+                              "etc/group": "root:x:0:\napp:x:1300:\n", "srv/app/.keep": ""}],
+                     entrypoint=["/bin/sh", "-c"],
+                     cmd=['echo "$GREETING from $(pwd) as $(id -u):$(id -g)"'],
+                     env=["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=hello-own"],
+                     workdir="/srv/app", user="app")
 
 
 
@@ -87,7 +103,7 @@ def test_uninstall_of_a_running_container_stops_it(sc, images, testhost_units):
 
 def test_crashing_service_is_failed(sc, images, testhost_units):
     testhost_units.append("crash1.service")
-    sc.ok("install", "--name", "crash1", "--set", f"PORT={free_port()}", images["crash"])
+    sc.ok("install", "--name", "crash1", images["crash"])    # its command uses no PORT
     sc.sc("start", "crash1")
     assert sc.wait_status("crash1", "failed", timeout=30) == "failed"
     assert "about to crash" in sc.host.journal("crash1.service")
@@ -102,7 +118,7 @@ def test_image_without_exports_gets_default_config_and_unit(sc, images):
     assert "warning" in r.text and "config.json" in r.text
     cfg = json.loads(sc.path(CHECKOUTS / "bare1.0/config.json").read_text())
     assert cfg["root"] == {"path": "rootfs", "readonly": True}
-    assert cfg["process"]["args"] == ["run.sh"] and cfg["process"]["terminal"] is False
+    assert cfg["process"]["args"] == ["/bin/sh"] and cfg["process"]["terminal"] is False
     unit = sc.path("/etc/systemd/system/bare1.service").read_text()
     assert "Description=bare1" in unit and "Restart=on-failure" in unit
     assert "run -d --pid-file /run/container-bare1.pid 'bare1'" in unit
@@ -132,8 +148,8 @@ def test_display_changes_nothing(sc, images):
 def test_install_of_an_existing_name_changes_nothing(sc, images):
     sc.ok("install", "--name", "dup1", "--set", f"PORT={free_port()}", images["v1"])
     info = sc.path(CHECKOUTS / "dup1.0/info").read_text()
-    r = sc.ok("install", "--name", "dup1", images["v2"])
-    assert r.out.strip() == "dup1 already present"
+    r = sc.sc("install", "--name", "dup1", images["v2"])     # another image: points to update
+    assert r.code == 1 and "update dup1 --rebase" in r.err, r.text
     names = [n for row in json.loads(sc.ok("images", "list", "--json").out) for n in row["names"]]
     assert images["v2"] not in names          # nothing was pulled either
     assert sc.path(CHECKOUTS / "dup1.0/info").read_text() == info
@@ -178,10 +194,80 @@ def test_host_files_installed_and_removed(sc, images):
     assert not conf.exists() and not conf.parent.exists()
 
 
-def test_run_once_label_is_refused_by_install(sc, images):
+def test_image_without_exports_runs_its_own_command(sc, images, testhost_units):
+    testhost_units.append("own1.service")
+    r = sc.ok("install", "--name", "own1", images["own"])
+    assert "warning" in r.err and "the image's own command (/bin/sh -c echo" in r.err
+    assert "you may want exports" in r.err
+    cfg = json.loads(sc.path(CHECKOUTS / "own1.0/config.json").read_text())
+    assert cfg["process"]["cwd"] == "/srv/app" and cfg["process"]["user"] == {"uid": 1234, "gid": 1300}
+    try:
+        sc.sc("start", "own1")               # it prints one line and exits
+        deadline = time.monotonic() + 30
+        while "hello-own from" not in sc.host.journal("own1.service") and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert "hello-own from /srv/app as 1234:1300" in sc.host.journal("own1.service")
+    finally:
+        sc.ok("uninstall", "own1")
+    assert sc.traces("own1") == []
+
+
+def test_run_once_label_runs_it_once_instead(sc, images):
     r = sc.sc("install", "--name", "once1", images["once"])
-    assert r.code != 0 and "atomic.run=once" in r.err
-    assert sc.traces("once1") == []
+    assert r.code == 7, r.text                              # the container's exit status
+    assert "ran once in /" in r.out and "atomic.run=once" in r.out
+    assert sc.traces("once1") == [] and "once1" not in sc.listing()
+    r = sc.ok("install", "--display", "--name", "once1", images["once"])
+    assert "would run" in r.out and sc.traces("once1") == []
+
+
+def test_install_of_an_existing_name_compares_image_and_values(sc, images):
+    port = free_port()
+    sc.ok("install", "--name", "ex1", "--set", f"PORT={port}", images["v1"])
+    try:
+        for same in (("--set", f"PORT={port}"), ()):
+            r = sc.ok("install", "--name", "ex1", *same, images["v1"])
+            assert "ex1 already present" in r.out
+        r = sc.sc("install", "--name", "ex1", "--set", f"PORT={port + 1}", images["v1"])
+        assert r.code == 1 and len(r.err.strip().splitlines()) == 1, r.err
+        assert "other values for PORT" in r.err and "syscontainers update ex1 --set PORT=" in r.err
+        r = sc.sc("install", "--name", "ex1", "--set", f"PORT={port}", images["v2"])
+        assert r.code == 1 and f"update ex1 --rebase {images['v2']}" in r.err
+        r = sc.sc("install", "--name=", images["v1"])
+        assert r.code == 2 and r.err.strip() == "error: container name is empty"
+        info = json.loads(sc.path(CHECKOUTS / "ex1.0/info").read_text())
+        assert info["values"]["PORT"] == str(port) and info["image"] == images["v1"]
+        assert not sc.exists(CHECKOUTS / "ex1.1")
+    finally:
+        sc.ok("uninstall", "ex1")
+
+
+def test_names_ending_in_dot_index(sc, images, registry):
+    ref = images["httpd-1.0"]
+    nothing = f"{registry.host}/test/no-such-image:1"     # a pull of it would fail
+    sc.ok("install", "--set", f"PORT={free_port()}", ref)
+    try:
+        assert sc.host.run("readlink", str(CHECKOUTS / "httpd-1.0")).stdout.strip() == \
+            str(CHECKOUTS / "httpd-1.0.0")
+        assert sc.listing()["httpd-1.0"]["status"] == "inactive"
+        for clash, why in (("httpd-1", "would use httpd-1.0 as its deployment"),
+                           ("httpd-1.0.1", "collides with the deployment httpd-1.0.1 of container "
+                                           "httpd-1.0")):
+            r = sc.sc("install", "--name", clash, nothing)   # refused before any pull
+            assert r.code == 1 and why in r.err and len(r.err.strip().splitlines()) == 1, r.err
+        assert not sc.exists(CHECKOUTS / "httpd-1.0.1") and not sc.exists(CHECKOUTS / "httpd-1.0.1.0")
+        r = sc.sc("update", "httpd-1.0", "--set", "PROT=1")  # a typo
+        assert r.code == 2 and "its variables: PIDFILE, PORT, STATE_DIRECTORY" in r.err
+        sc.ok("update", "httpd-1.0", "--set", f"PORT={free_port()}")
+        sc.ok("update", "httpd-1.0", "--force", "--set", "UNUSED=1")
+        info = json.loads(sc.path(CHECKOUTS / "httpd-1.0.0/info").read_text())
+        assert info["values"]["UNUSED"] == "1"                 # back on .0 after two updates
+        assert list(sc.listing()).count("httpd-1.0") == 1
+        assert "httpd-1.0" not in sc.ok("images", "prune", "--dry-run").out
+    finally:
+        sc.ok("uninstall", "httpd-1.0")
+    assert sc.traces("httpd-1.0") == []
+    assert not sc.exists(CHECKOUTS / "httpd-1.0.0") and not sc.exists(CHECKOUTS / "httpd-1.0.1")
 
 
 def test_half_done_uninstall_is_finished_by_uninstall_or_prune(sc, images):

@@ -53,9 +53,10 @@ def test_run_once_with_exports_renders_set_values(sc, images):
     assert storage_leftovers(sc) == []
 
 
-def test_install_of_run_once_image_is_refused(sc, images):
+def test_install_of_run_once_image_runs_it_once(sc, images):
     r = sc.sc("install", images["once"])
-    assert r.code != 0 and "atomic.run=once" in r.err
+    assert r.code == 0 and "ran-once" in r.out and "atomic.run=once" in r.out, r.text
+    assert "img-once" not in sc.listing() and not sc.exists("/var/lib/containers/atomic/img-once")
 
 
 def test_exec_in_running_and_stopped_containers(sc, images, testhost_units):

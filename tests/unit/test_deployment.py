@@ -19,13 +19,14 @@ def paths(tmp_path):
     return p
 
 
-@pytest.mark.parametrize("name", ["etcd", "kube-proxy", "a_b.c", "x@1", "A" * 200])
+@pytest.mark.parametrize("name", ["etcd", "kube-proxy", "a_b.c", "x@1", "A" * 200, "etcd.0",
+                                  "httpd-1.0", "etcd.1"])
 def test_valid_names(name):
     assert dl.validate_name(name) == name
 
 
 @pytest.mark.parametrize("name", ["", "a/b", "..", "a..b", ".hidden", "-x", "a b", "a;b",
-                                  "A" * 201, "etcd.0", "etcd.1", "é"])
+                                  "A" * 201, "é"])
 def test_invalid_names_are_one_line_errors(name):
     with pytest.raises(UsageError) as e:
         dl.validate_name(name)
@@ -90,3 +91,63 @@ def test_in_use_image_ids_reads_both_deployments(paths):
         d.path.mkdir()
         d.info_path.write_text(dl.InstallInfo("img", rev, "", 0, {}).to_json())
     assert dl.in_use_image_ids(paths) == {"a" * 64, "b" * 64}
+
+
+# --- names ending in .0/.1: parsing deployment dir names (docs/operations.md) ----------------
+
+@pytest.mark.parametrize("entry, parsed", [
+    ("foo.0", ("foo", 0)), ("foo.1", ("foo", 1)), ("httpd-1.0.0", ("httpd-1.0", 0)),
+    ("httpd-1.0.1", ("httpd-1.0", 1)), ("a.1.0", ("a.1", 0)), ("foo", None), ("foo.2", None),
+    ("foo.", None), (".0", None), (".foo.0.partial-1-2", None), (".storage", None),
+    ("foo.01", None)])
+def test_parse_deployment_dir(entry, parsed):
+    assert dl.parse_deployment_dir(entry) == parsed
+
+
+def _install_fake(paths, name, index=0, image_id="i" * 64):
+    dep = dl.deployment(paths, name, index)
+    dep.path.mkdir()
+    dep.info_path.write_text(dl.InstallInfo(image="img", revision=image_id, ostree_commit="c",
+                                            created=1, values={}).to_json())
+    dl.switch_link(paths, name, dep)
+    return dep
+
+
+def test_names_ending_in_index_are_told_apart(paths):
+    """httpd-1 (deployment httpd-1.0) next to httpd-1.0 (link httpd-1.0 -> httpd-1.0.0) cannot
+    both exist (name_collision); httpd-1.0 next to httpd-2 can, and every parser sees each
+    container with its own deployments only."""
+    from syscontainers.lifecycle.remove import known, leftover_names
+
+    _install_fake(paths, "httpd-1.0", image_id="a" * 64)
+    _install_fake(paths, "foo.1", image_id="b" * 64)
+    assert dl.installed_names(paths) == ["foo.1", "httpd-1.0"]
+    assert dl.current(paths, "httpd-1.0").path == paths.checkouts / "httpd-1.0.0"
+    assert dl.existing(paths, "httpd-1") == [] and not known(paths, "httpd-1")
+    assert dl.existing(paths, "foo") == [] and dl.current(paths, "foo") is None
+    assert [(d.name, d.index) for d in dl.deployment_dirs(paths)] == [("foo.1", 0), ("httpd-1.0", 0)]
+    assert dl.in_use_image_ids(paths) == {"a" * 64, "b" * 64}
+    assert leftover_names(paths) == []
+    assert {(u.name, u.index) for u in dl.image_users(paths)} == {("httpd-1.0", 0), ("foo.1", 0)}
+    (paths.checkouts / "foo.1").unlink()          # an uninstall interrupted after the link
+    assert leftover_names(paths) == ["foo.1"] and dl.installed_names(paths) == ["httpd-1.0"]
+
+
+def test_name_collisions(paths):
+    _install_fake(paths, "foo")
+    assert "deployment foo.0 of container foo" in dl.name_collision(paths, "foo.0")
+    assert dl.name_collision(paths, "foo.1")       # foo's next deployment after an update
+    assert dl.name_collision(paths, "foo.2") is None and dl.name_collision(paths, "foo") is None
+    _install_fake(paths, "bar.1")
+    assert "installed container bar.1" in dl.name_collision(paths, "bar")
+    assert dl.name_collision(paths, "bar.1") is None   # itself: install says "already present"
+    assert dl.name_collision(paths, "bar.1.0") is not None
+    leftover = dl.deployment(paths, "gone", 1)      # deployments left without a link
+    leftover.path.mkdir()
+    assert dl.name_collision(paths, "gone.1") is not None
+
+
+def test_a_link_to_another_containers_deployment_is_not_current(paths):
+    _install_fake(paths, "foo")
+    os.symlink(paths.checkouts / "foo.0", paths.checkouts / "bar")
+    assert dl.current(paths, "bar") is None and dl.installed_names(paths) == ["foo"]

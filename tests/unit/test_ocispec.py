@@ -49,6 +49,40 @@ def test_default_spec_comes_from_runc_spec_rootless():
     assert cfg["linux"]["uidMappings"]
 
 
+PASSWD = "root:x:0:0::/root:/bin/sh\n# comment\napp:x:1234:1300::/srv:/bin/sh\n"
+GROUP = "root:x:0:\nstaff:x:50:app\n"
+
+
+@pytest.mark.parametrize("user, ids", [("", (0, 0)), ("app", (1234, 1300)), ("1234", (1234, 1300)),
+                                       ("77", (77, 0)), ("app:staff", (1234, 50)),
+                                       ("77:88", (77, 88)), ("root", (0, 0))])
+def test_image_user_like_docker(user, ids):
+    proc = ocispec.image_process({"User": user}, PASSWD, GROUP, "img")
+    assert (proc.uid, proc.gid) == ids
+
+
+@pytest.mark.parametrize("user, what", [("nobody", "user 'nobody'"), ("app:wheel", "group 'wheel'")])
+def test_image_user_unknown_names_are_errors(user, what):
+    with pytest.raises(ConfigError, match=f"image img runs as {what}"):
+        ocispec.image_process({"User": user}, PASSWD, GROUP, "img")
+
+
+def test_default_spec_runs_the_images_own_process():
+    proc = ocispec.image_process({"Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo hi"],
+                                  "Env": ["PATH=/bin", "GREETING=hi"], "WorkingDir": "/srv",
+                                  "User": "app"}, PASSWD, GROUP, "img")
+    cfg = ocispec.default_spec(RUNC, proc)
+    p = cfg["process"]
+    assert p["args"] == ["/bin/sh", "-c", "echo hi"] and p["cwd"] == "/srv"
+    assert p["env"] == ["PATH=/bin", "TERM=xterm", "GREETING=hi"]
+    assert p["user"] == {"uid": 1234, "gid": 1300}
+    # the rootless spec maps only id 0: the image's ids are mapped to themselves
+    assert {"containerID": 1234, "hostID": 1234, "size": 1} in cfg["linux"]["uidMappings"]
+    assert {"containerID": 1300, "hostID": 1300, "size": 1} in cfg["linux"]["gidMappings"]
+    assert ocispec.default_spec(RUNC, ocispec.image_process({}, None, None, "x"))["process"][
+        "args"] == ["run.sh"]
+
+
 def test_default_spec_with_a_missing_runtime_is_a_clear_error():
     with pytest.raises(CommandError, match="is not installed"):
         ocispec.default_spec("/nonexistent/runc")

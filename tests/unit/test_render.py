@@ -232,7 +232,7 @@ def test_default_spec_when_the_image_ships_no_config(tmp_path):
     assert r.config["process"]["args"] == ["run.sh"]
     assert r.config["root"] == {"path": "rootfs", "readonly": True}
     assert json.loads(r.config_json) == r.config
-    assert len(r.warnings) == 1 and "you may want to edit" in r.warnings[0]
+    assert len(r.warnings) == 1 and "you may want exports" in r.warnings[0]
     assert str(tmp_path / "web.0" / "config.json") in r.warnings[0]
 
 

@@ -19,6 +19,8 @@ def register(sub) -> None:
     p.add_argument("--system-package", choices=("auto", "build", "no", "yes"), default="auto")
     p.add_argument("--remote", metavar="DIR", help="use an existing rootfs instead of a checkout")
     p.add_argument("--display", action="store_true", help="show what would be done, change nothing")
+    p.add_argument("--force", action="store_true",
+                   help="accept --set of a variable no template of the image uses")
     p.set_defaults(func=_install)
 
     p = sub.add_parser("uninstall", help="stop and remove an installed container")
@@ -48,6 +50,8 @@ def register(sub) -> None:
                    help="settle time before a controlled update is judged (default 10)")
     p.add_argument("--display", action="store_true", help="show what would change, change nothing")
     p.add_argument("--json", action="store_true", help="with --all: the summary as JSON")
+    p.add_argument("--force", action="store_true",
+                   help="accept --set of a variable no template of the image uses")
     p.set_defaults(func=_update)
 
     p = sub.add_parser("rollback", help="switch a container back to its previous deployment")
@@ -73,9 +77,8 @@ def _install(args) -> int:
     ctx = make_context(args)
     req = InstallRequest(image=args.image, name=args.name, set_values=parse_set(args.set_values),
                          runtime=args.runtime, display=args.display, remote=args.remote,
-                         system_package=args.system_package)
-    install(ctx.paths, req, sayer(ctx))
-    return 0
+                         system_package=args.system_package, force=args.force)
+    return install(ctx.paths, req, sayer(ctx))
 
 
 def _uninstall(args) -> int:
@@ -125,7 +128,8 @@ def _update(args) -> int:
         return _update_all(ctx, values, args)
     if not args.name:
         raise UsageError("update needs a container NAME (or --all)")
-    req = UpdateRequest(args.name, args.rebase, values, args.controlled, args.timeout, args.display)
+    req = UpdateRequest(args.name, args.rebase, values, args.controlled, args.timeout, args.display,
+                        force=args.force)
     update(ctx.paths, req, sayer(ctx))
     return 0
 
@@ -140,7 +144,7 @@ def _update_all(ctx, values, args) -> int:
         before = dl.current(ctx.paths, name).read_info().revision
         try:
             result = update(ctx.paths, UpdateRequest(name, None, values, True, args.timeout,
-                                                     args.display), sayer(ctx))
+                                                     args.display, force=args.force), sayer(ctx))
         except SysContainersError as e:
             result, failed = f"failed: {e}", failed + 1
         after = dl.current(ctx.paths, name).read_info().revision

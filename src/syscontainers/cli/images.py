@@ -38,8 +38,10 @@ def register(sub) -> None:
     q.add_argument("image", metavar="IMAGE")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_inspect)
-    q = isub.add_parser("delete", help="delete images by name or ID prefix (every match)")
+    q = isub.add_parser("delete", help="delete images by name or unique ID prefix")
     q.add_argument("images", metavar="IMAGE", nargs="+")
+    q.add_argument("--force", action="store_true",
+                   help="delete even an image an installed container uses (its tree is kept)")
     q.set_defaults(func=_delete)
     q = isub.add_parser("tag", help="give an image a second name")
     q.add_argument("src", metavar="SRC")
@@ -126,14 +128,24 @@ def _created(epoch: int) -> str:
 def _image_json(ctx: Context, image) -> dict:
     return {"id": image.id, "digest": image.digest, "names": list(image.names),
             "created": image.created, "virtual_size": image.virtual_size,
-            "type": "user" if ctx.paths.user_mode else "system", "labels": image.labels}
+            "type": "user" if ctx.paths.user_mode else "system", "labels": image.labels,
+            "kind": "image"}
+
+
+def _blob_json(ctx: Context, entry) -> dict:
+    return {"id": entry.id, "digest": f"sha256:{entry.id}", "names": [], "created": entry.created,
+            "virtual_size": entry.size, "type": "user" if ctx.paths.user_mode else "system",
+            "labels": {}, "kind": entry.kind}
 
 
 def _list(args) -> int:
     ctx = make_context(args)
-    images = sorted(_store(ctx).images(include_dangling=args.all), key=lambda i: (-i.created, i.id))
+    store = _store(ctx)
+    images = sorted(store.images(include_dangling=args.all), key=lambda i: (-i.created, i.id))
+    # --all: also the layer and config refs, untagged, as atomic listed them
+    blobs = store.blob_entries() if args.all else []
     if args.json:
-        print_json([_image_json(ctx, i) for i in images])
+        print_json([_image_json(ctx, i) for i in images] + [_blob_json(ctx, b) for b in blobs])
         return 0
     kind = "user" if ctx.paths.user_mode else "system"
     rows = []
@@ -142,6 +154,9 @@ def _list(args) -> int:
         for name in image.names or ("<none>",):
             rows.append((image.id[:12], name, _created(image.created),
                          human_size(image.virtual_size), kind, labels))
+    for blob in blobs:
+        rows.append((blob.id[:12], f"<none> ({blob.kind})", _created(blob.created),
+                     human_size(blob.size), kind, ""))
     print_table(("ID", "NAME", "CREATED", "VIRTUAL SIZE", "TYPE", "LABELS"), rows)
     return 0
 
@@ -176,19 +191,12 @@ def _inspect(args) -> int:
 # --- writing verbs -------------------------------------------------------------------------
 
 def _delete(args) -> int:
-    from ..deploy.deployment import in_use_image_ids
+    from ..lifecycle.images import delete_images
 
     ctx = make_context(args)
-    store = _store(ctx)
     with _lock(ctx):
-        in_use = in_use_image_ids(ctx.paths)
-        targets = {}
-        for text in args.images:            # resolve all first: nothing deleted on a bad name
-            for image in store.resolve_all(text):
-                targets[image.id] = image
-        for image in targets.values():
-            for name in store.delete(image, in_use) or [image.id]:
-                print(f"Deleted {name}")
+        for name in delete_images(ctx.paths, _store(ctx), args.images, args.force):
+            print(f"Deleted {name}")
     return 0
 
 

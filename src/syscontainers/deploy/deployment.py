@@ -36,9 +36,52 @@ def validate_name(name: str) -> str:
         raise UsageError(
             f"invalid container name {name!r}: use letters, digits and _ . @ - "
             "(not starting with . or -, no '..')")
-    if re.search(r"\.[01]$", name):
-        raise UsageError(f"invalid container name {name!r}: it must not end in .0 or .1")
+    # A name ending in .0/.1 is valid (atomic derives httpd-1.0 from tag 1.0); whether it
+    # collides with another container's deployments is name_collision's business.
     return name
+
+
+def parse_deployment_dir(entry: str) -> tuple[str, int] | None:
+    """(NAME, N) for a directory entry named ``NAME.N`` (N 0 or 1), else None. Unambiguous:
+    the index is always the last component, so ``httpd-1.0.0`` is deployment 0 of
+    ``httpd-1.0``. Whether the entry is a deployment (a real directory) or the link of a
+    container whose name ends in .0/.1 (a symlink) is for the caller to check."""
+    name, dot, index = entry.rpartition(".")
+    if not dot or index not in ("0", "1") or not name or name.startswith("."):
+        return None
+    return name, int(index)
+
+
+def deployment_dirs(paths: Paths) -> list["Deployment"]:
+    """Every deployment dir ``NAME.N`` under the checkouts (real directories only: a
+    symlink of that form is the link of a container named NAME.N)."""
+    if not paths.checkouts.is_dir():
+        return []
+    found = []
+    for entry in sorted(paths.checkouts.iterdir()):
+        parsed = parse_deployment_dir(entry.name)
+        if parsed and entry.is_dir() and not entry.is_symlink():
+            found.append(Deployment(parsed[0], parsed[1], entry))
+    return found
+
+
+def name_collision(paths: Paths, name: str) -> str | None:
+    """Why ``name`` cannot be installed next to another container's deployments (docs/
+    operations.md, "Checks on what the operator asks"), None when it can: ``foo.0`` is
+    foo's deployment dir while foo is installed (or its deployments are left), and ``foo``
+    owns ``foo.0``/``foo.1`` while a container of that name is there."""
+    parsed = parse_deployment_dir(name)
+    if parsed is not None:
+        owner = parsed[0]
+        if link_path(paths, owner).is_symlink() or existing(paths, owner):
+            return (f"container name {name} collides with the deployment {name} of container "
+                    f"{owner}; choose another --name")
+    for index in (0, 1):
+        other_name = f"{name}.{index}"
+        if link_path(paths, other_name).is_symlink() or existing(paths, other_name):
+            return (f"container name {name} would use {other_name} as its deployment, the name "
+                    f"of the installed container {other_name}; choose another --name")
+    return None
 
 
 @dataclass(frozen=True)
@@ -131,7 +174,8 @@ class Deployment:
         return InstallInfo.from_json(text, str(self.info_path))
 
     def exists(self) -> bool:
-        return self.path.is_dir()
+        # a symlink NAME.N is the link of another container (named NAME.N), not a deployment
+        return self.path.is_dir() and not self.path.is_symlink()
 
 
 def deployment(paths: Paths, name: str, index: int) -> Deployment:
@@ -164,10 +208,10 @@ def current(paths: Paths, name: str) -> Deployment | None:
         target = os.readlink(link)
     except (FileNotFoundError, OSError):
         return None
-    m = re.search(r"\.([01])$", target.rstrip("/"))
-    if not m:
-        return None
-    return deployment(paths, name, int(m.group(1)))
+    parsed = parse_deployment_dir(os.path.basename(target.rstrip("/")))
+    if parsed is None or parsed[0] != name:
+        return None     # only NAME.0 / NAME.1 (never another container's deployment)
+    return deployment(paths, name, parsed[1])
 
 
 def other(paths: Paths, dep: Deployment) -> Deployment:
@@ -294,13 +338,34 @@ def installed_names(paths: Paths) -> list[str]:
 def in_use_image_ids(paths: Paths) -> set[str]:
     """Image IDs that any deployment (current or previous) still needs."""
     ids = set()
-    if not paths.checkouts.is_dir():
-        return ids
-    for entry in paths.checkouts.iterdir():
-        if re.search(r"\.[01]$", entry.name) and entry.is_dir() and not entry.is_symlink():
-            try:
-                ids.add(Deployment(entry.name[:-2], int(entry.name[-1]), entry).read_info().revision)
-            except ConfigError:
-                continue
+    for dep in deployment_dirs(paths):
+        try:
+            ids.add(dep.read_info().revision)
+        except ConfigError:
+            continue
     ids.discard("")
     return ids
+
+
+@dataclass(frozen=True)
+class ImageUser:
+    """A deployment of an installed container and the image it was built from."""
+
+    name: str
+    index: int
+    image_id: str          # info "revision"
+    commit: str            # info "ostree-commit"
+    image_name: str        # info "image": the name it was installed (or updated) from
+
+
+def image_users(paths: Paths) -> list[ImageUser]:
+    """The deployments (both, NAME.0 and NAME.1) of every installed container."""
+    users = []
+    for name in installed_names(paths):
+        for dep in existing(paths, name):
+            try:
+                info = dep.read_info()
+            except ConfigError:
+                continue
+            users.append(ImageUser(name, dep.index, info.revision, info.ostree_commit, info.image))
+    return users

@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import safejson
@@ -29,12 +30,68 @@ _SYS_BIND = {
 }
 
 
-def default_spec(runtime_path: str) -> dict:
+@dataclass(frozen=True)
+class ImageProcess:
+    """What the image's own config runs (Entrypoint + Cmd, Env, WorkingDir, User with names
+    resolved through the image's /etc/passwd and /etc/group): the process of the default
+    config.json of an image that ships none (docs/templates.md, "Images without exports")."""
+
+    args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    cwd: str = "/"
+    uid: int = 0
+    gid: int = 0
+
+
+def image_process(config: dict, passwd: str | None, group: str | None,
+                  label: str) -> ImageProcess:
+    """``config``: the image config blob's ``config`` section. ConfigError for a User the
+    image's /etc/passwd (or /etc/group) does not know."""
+    args = tuple(str(a) for a in (config.get("Entrypoint") or []) + (config.get("Cmd") or []))
+    env = tuple(str(e) for e in config.get("Env") or [] if "=" in str(e))
+    uid, gid = _image_user(str(config.get("User") or ""), passwd or "", group or "", label)
+    return ImageProcess(args, env, str(config.get("WorkingDir") or "/"), uid, gid)
+
+
+def _id_file(text: str) -> list[list[str]]:
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def _image_user(user: str, passwd: str, group: str, label: str) -> tuple[int, int]:
+    """Docker's rules: "", "uid", "name", "uid:gid", "name:group"; without a group, the
+    user's primary group from /etc/passwd, else 0."""
+    if not user:
+        return 0, 0
+    name, _, grp = user.partition(":")
+    entry = next((e for e in _id_file(passwd) if len(e) >= 4 and
+                  (e[0] == name or (name.isdigit() and e[2] == name))), None)
+    if name.isdigit():
+        uid = int(name)
+    elif entry is not None and entry[2].isdigit():
+        uid = int(entry[2])
+    else:
+        raise ConfigError(f"image {label} runs as user {name!r}, which its /etc/passwd does "
+                          "not list; ship an exports/config.json.template")
+    gid = int(entry[3]) if entry is not None and entry[3].isdigit() else 0
+    if grp.isdigit():
+        gid = int(grp)
+    elif grp:
+        found = next((e for e in _id_file(group) if len(e) >= 3 and e[0] == grp and e[2].isdigit()), None)
+        if found is None:
+            raise ConfigError(f"image {label} runs as group {grp!r}, which its /etc/group "
+                              "does not list; ship an exports/config.json.template")
+        gid = int(found[2])
+    return uid, gid
+
+
+def default_spec(runtime_path: str, process: ImageProcess | None = None) -> dict:
     """The config used when an image ships neither config.json nor its template.
 
     ``RUNTIME spec --rootless`` (in a temporary directory), then root.readonly=true,
-    root.path="rootfs", terminal=false, args=["run.sh"]. The caller warns the operator that
-    they may want to edit it. CommandError when the runtime cannot produce a spec.
+    root.path="rootfs", terminal=false, and the image's own process (``process``): its
+    Entrypoint + Cmd (``run.sh`` when it has neither, as atomic), Env (over the spec's),
+    WorkingDir and User. The caller warns the operator that they may want exports.
+    CommandError when the runtime cannot produce a spec.
     """
     with tempfile.TemporaryDirectory(prefix="syscontainers-spec-") as tmp:
         run([runtime_path, "spec", "--rootless"], cwd=tmp,
@@ -42,8 +99,35 @@ def default_spec(runtime_path: str) -> dict:
         with open(os.path.join(tmp, "config.json"), encoding="utf-8") as f:
             cfg = json.load(f)
     cfg.setdefault("root", {}).update({"readonly": True, "path": "rootfs"})
-    cfg.setdefault("process", {}).update({"terminal": False, "args": ["run.sh"]})
+    process = process or ImageProcess()
+    spec_process = cfg.setdefault("process", {})
+    spec_process.update({"terminal": False, "args": list(process.args) or ["run.sh"],
+                         "cwd": process.cwd, "env": _merged_env(spec_process.get("env") or [],
+                                                                process.env),
+                         "user": {"uid": process.uid, "gid": process.gid}})
+    _map_own_ids(cfg, process.uid, process.gid)
     return cfg
+
+
+def _merged_env(base: list[str], image: tuple[str, ...]) -> list[str]:
+    """The spec's environment with the image's variables over it (by name)."""
+    merged = {e.partition("=")[0]: e for e in base}
+    merged.update({e.partition("=")[0]: e for e in image})
+    return list(merged.values())
+
+
+def _map_own_ids(cfg: dict, uid: int, gid: int) -> None:
+    """The rootless spec maps only id 0 into its user namespace: a process running as
+    another uid/gid could not even start. Map that id to the same host id (system mode;
+    user mode replaces the mappings with the user's own, rewrite_for_user_namespace)."""
+    linux = cfg.get("linux") or {}
+    for key, ident in (("uidMappings", uid), ("gidMappings", gid)):
+        maps = linux.get(key)
+        if ident == 0 or not isinstance(maps, list):
+            continue
+        if not any(m.get("containerID", 0) <= ident < m.get("containerID", 0) + m.get("size", 0)
+                   for m in maps):
+            maps.append({"containerID": ident, "hostID": ident, "size": 1})
 
 
 def parse_config(text: str, what: str) -> dict:

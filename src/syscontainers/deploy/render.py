@@ -12,7 +12,8 @@ anything is written, so nothing is installed.
 
 Sources (SPEC 3):
 - config.json: exports/config.json as is, else config.json.template rendered, else the
-  runtime's default spec (and a warning in ``RenderedFiles.warnings``). It must parse as a JSON
+  runtime's default spec running the image's own command (``Target.image_process``) and a
+  warning in ``RenderedFiles.warnings``. It must parse as a JSON
   object and pass :func:`ocispec.validate_config`. It is then rewritten when the rootfs is
   remote (root.path) or in user mode (user namespace). An unchanged config keeps its text.
 - unit: exports/service.template, else :data:`DEFAULT_UNIT_TEMPLATE` (whose Exec lines with an
@@ -81,6 +82,8 @@ class Target:
     remote_rootfs: Path | None = None  # --remote: config.json root.path points there
     run_once: bool = False             # no unit, no host files, root.readonly not required
     host_root: Path = Path("/")        # the host's / (bind sources, /etc/subuid); tests: a temp dir
+    image_process: ocispec.ImageProcess | None = None   # the image's own command, for the
+    #                                   default config of an image that ships none
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
 
@@ -163,11 +166,14 @@ def _render_config(exports: Exports, values: dict, target: Target,
         return None, {}
     else:
         text, what = None, f"default config.json for image {image}"
-        warnings.append(f"image {image} ships no config.json: a default one was generated; "
-                        f"you may want to edit {Path(target.destdir) / 'config.json'}")
+        args = list(target.image_process.args) if target.image_process else []
+        runs = f"the image's own command ({' '.join(args)})" if args else "run.sh"
+        warnings.append(f"image {image} ships no config.json: a default one was generated that "
+                        f"runs {runs}; you may want exports in the image (a "
+                        f"config.json.template), or to edit {Path(target.destdir) / 'config.json'}")
 
     cfg = ocispec.parse_config(text, what) if text is not None \
-        else ocispec.default_spec(target.runtime.path)
+        else ocispec.default_spec(target.runtime.path, target.image_process)
     remote = target.remote_rootfs is not None
     ocispec.validate_config(cfg, remote=remote, run_once=target.run_once, what=what)
     final = cfg

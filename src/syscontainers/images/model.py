@@ -41,3 +41,15 @@ class Image:
     @property
     def virtual_size(self) -> int:
         return sum(layer.size for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class BlobEntry:
+    """A layer or config ref (``ociimage/<64 hex>``) that is not an image itself: what
+    ``images list --all`` shows besides the images, as atomic listed them (untagged)."""
+
+    id: str                # the blob's digest hex (the ref's name)
+    kind: str              # "layer", or "config" (an image's config blob)
+    commit: str
+    size: int              # commit metadata docker.size (0 when absent)
+    created: int           # the commit's timestamp (when it was imported)

@@ -27,7 +27,7 @@ from pathlib import Path
 from ..errors import AmbiguousImage, BadImage, ImageNotFound, ReferenceError_, StoreError
 from ..paths import Paths
 from . import imagemeta
-from .model import Image, Layer
+from .model import BlobEntry, Image, Layer
 from .reference import (LAYER_PREFIX, decode_name, image_ref_name, is_layer_ref,
                         layer_ref_name, parse_docker_name, validate_digest)
 
@@ -65,6 +65,16 @@ def _is_hex_id(text: str) -> bool:
     return bool(text) and all(c in "0123456789abcdef" for c in text)
 
 
+def _check_unique(prefix: str, matches: list[Image]) -> None:
+    """AmbiguousImage listing every image an ID prefix matches (one line)."""
+    if len(matches) < 2:
+        return
+    listed = "; ".join(f"{i.id[:12]} ({', '.join(i.names) or '<none>'})"
+                       for i in sorted(matches, key=lambda i: i.id))
+    raise AmbiguousImage(f"the ID prefix {prefix!r} matches {len(matches)} images: {listed}; "
+                         "give more of the ID, or a name")
+
+
 class Store:
     """The repository of ``paths``: opened lazily, created (mode ``paths.repo_mode``) on the
     first write. Readers of a missing repository see an empty store."""
@@ -100,6 +110,24 @@ class Store:
                     result.append(image)
         return result
 
+    def blob_entries(self) -> list[BlobEntry]:
+        """Layer and config refs that are not images (``images list --all``), by ID."""
+        repo = self._reader()
+        if repo is None:
+            return []
+        from . import ostree_repo as orepo
+        configs = {_hex(d) for d in (imagemeta.config_digest(i.manifest)
+                                     for i in self.images(include_dangling=True)) if d}
+        entries = []
+        for ref, commit in sorted(orepo.list_refs(repo, LAYER_PREFIX).items()):
+            if not is_layer_ref(ref) or self._record(repo, commit, ()) is not None:
+                continue
+            blob = ref[len(LAYER_PREFIX):]
+            entries.append(BlobEntry(blob, "config" if blob in configs else "layer", commit,
+                                     self._layer_size(repo, "sha256:" + blob, 0),
+                                     orepo.commit_timestamp(repo, commit)))
+        return entries
+
     def resolve(self, name_or_id: str) -> Image:
         """By exact name, by its normalised docker form (``busybox`` ->
         ``docker.io/library/busybox:latest``), else by a unique ID prefix of a tagged image.
@@ -108,22 +136,24 @@ class Store:
         if image is not None:
             return image
         matches = self._by_id_prefix(name_or_id)
-        if len(matches) > 1:
-            raise AmbiguousImage(f"more than one image matches the ID prefix {name_or_id!r}")
         if not matches:
             raise ImageNotFound(f"image {name_or_id} not found")
+        _check_unique(name_or_id, matches)
         return matches[0]
 
     def resolve_all(self, name_or_id: str) -> list[Image]:
-        """Every match, for delete: a name match gives that image with ``names`` narrowed to
-        the one name (so deleting it removes only that tag); an ID prefix gives every tagged
-        image it matches, with all their names."""
+        """For delete: a name match gives that image with ``names`` narrowed to the one name
+        (so deleting it removes only that tag); an ID prefix gives the one tagged image it
+        matches, with all its names. A prefix matching several images is an error listing
+        them (never "delete them all": see docs/operations.md, "Checks on what the operator
+        asks")."""
         image = self._by_name(name_or_id)
         if image is not None:
             return [replace(image, names=image.names[:1])]
         matches = self._by_id_prefix(name_or_id)
         if not matches:
             raise ImageNotFound(f"image {name_or_id} not found")
+        _check_unique(name_or_id, matches)
         return matches
 
     def find(self, name: str) -> Image | None:

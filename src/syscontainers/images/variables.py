@@ -1,7 +1,8 @@
 """Template variables of an image (SPEC 2 "info"): what an operator may or must ``--set``.
 
 Scans ``/exports/*.template`` of the image's merged tree (so whiteouts of later layers are
-honoured), drops the variables the tool sets itself, and splits the rest into those with a
+honoured), the host files manifest.json names in ``installedFilesTemplate`` and the new paths
+of its ``renameFiles`` (both rendered at install too), drops the variables the tool sets itself, and splits the rest into those with a
 default (the image's ``defaultValues``, or a value the OS provides) and those ``--set`` must give.
 """
 
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..deploy.exports import parse_manifest
+from ..deploy.exports import ExportsManifest, parse_manifest
 from ..deploy.template import template_variables
 from ..deploy.values import FORCED_VARIABLES
-from ..errors import ConfigError
+from ..deploy.values import OS_VARIABLES as ALL_OS_VARIABLES
+from ..errors import ConfigError, UsageError
 from .model import Image
 
 # Set by the tool whatever happens: not the operator's business.
@@ -46,7 +48,9 @@ def image_variables(store, image: Image) -> ImageVariables:
         except UnicodeDecodeError:
             raise ConfigError(f"{label}: exports/{entry} is not UTF-8 text") from None
         templates[entry] = tuple(sorted(template_variables(text) - TOOL_VARIABLES))
-    image_defaults = _image_defaults(store, image, label)
+    manifest = _image_manifest(store, image, label)
+    templates.update(_manifest_templates(store, image, manifest, label))
+    image_defaults = dict(manifest.default_values)
     used = sorted({v for names in templates.values() for v in names})
     defaults, required = {}, []
     for var in used:
@@ -59,12 +63,48 @@ def image_variables(store, image: Image) -> ImageVariables:
     return ImageVariables(defaults, tuple(required), templates)
 
 
-def _image_defaults(store, image: Image, label: str) -> dict[str, str]:
+def _text(data: bytes, label: str, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label}: {what} is not UTF-8 text") from None
+
+
+def _image_manifest(store, image: Image, label: str) -> ExportsManifest:
     data = store.read_file(image, "exports/manifest.json")
     if data is None:
-        return {}
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{label}: exports/manifest.json is not UTF-8 text") from None
-    return dict(parse_manifest(text, label).default_values)
+        return ExportsManifest()
+    return parse_manifest(_text(data, label, "exports/manifest.json"), label)
+
+
+def _manifest_templates(store, image: Image, manifest: ExportsManifest,
+                        label: str) -> dict[str, tuple[str, ...]]:
+    """Variables of the host files rendered as templates and of renameFiles' new paths."""
+    found: dict[str, tuple[str, ...]] = {}
+    for host_path in manifest.installed_files_template:
+        where = "exports/hostfs/" + host_path.lstrip("/")
+        data = store.read_file(image, where)
+        if data is not None:
+            found[where] = tuple(sorted(template_variables(_text(data, label, where))
+                                        - TOOL_VARIABLES))
+    renamed = set()
+    for new_path in manifest.rename_files.values():
+        renamed |= template_variables(new_path)
+    if renamed - TOOL_VARIABLES:
+        found["manifest.json renameFiles"] = tuple(sorted(renamed - TOOL_VARIABLES))
+    return found
+
+
+def check_set_names(variables: ImageVariables, set_values, label: str) -> None:
+    """``--set NAME=VALUE`` for a NAME no template of the image uses (and that is not one
+    the OS sets) is a typo until proven otherwise: UsageError listing the image's variables
+    (docs/operations.md, "Checks on what the operator asks"). ``--force`` skips this."""
+    known = set(variables.defaults) | set(variables.required) | set(ALL_OS_VARIABLES)
+    unknown = sorted(set(set_values) - known)
+    if not unknown:
+        return
+    mine = sorted(set(variables.defaults) | set(variables.required))
+    listing = ("its variables: " + ", ".join(mine)) if mine else "it uses no variables"
+    raise UsageError(f"--set {', '.join(unknown)}: no template of image {label} uses "
+                     f"{'it' if len(unknown) == 1 else 'them'} ({listing}); "
+                     "use --force to set it anyway")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import faults, safejson
 from ..deploy import deployment as dl
+from ..deploy import ocispec
 from ..deploy.checkout import syncfs
 from ..deploy.exports import Exports, read_exports
 from ..deploy.hostfiles import plan_host_files, planned_record
@@ -67,7 +68,8 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
         faults.point("build-checkout")
         exports = read_exports(rootfs, req.image_name)
         target = Target(req.name, dep.path, req.image_name, req.image.id, paths.user_mode,
-                        req.runtime, remote_rootfs=remote)
+                        req.runtime, remote_rootfs=remote,
+                        image_process=own_process(store, req.image, req.image_name, exports))
         values = deployment_values(exports, target, req.set_values, req.uuid)
         rendered = render_deployment(exports, values, target)
         _write_files(partial, dep, rendered)
@@ -84,6 +86,23 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
         if partial.exists():
             dl.remove_tree(partial)
     return Built(dep, info, rendered, exports)
+
+
+def own_process(store: Store, image: Image, label: str, exports: Exports):
+    """The image's own process when it ships no config of its own (None otherwise). Names in
+    its User are looked up in the image's /etc/passwd and /etc/group as the store holds
+    them (never through the checkout, where they could be symlinks to host files)."""
+    if exports.config_json is not None or exports.config_template is not None:
+        return None
+
+    def text(path: str) -> str | None:
+        data = store.read_file(image, path)
+        return data.decode("utf-8", "replace") if data is not None else None
+
+    config = image.config.get("config") or image.config.get("container_config") or {}
+    if not config.get("User"):
+        return ocispec.image_process(config, None, None, label)
+    return ocispec.image_process(config, text("etc/passwd"), text("etc/group"), label)
 
 
 def _keep_only_exports(rootfs: Path) -> None:

@@ -18,8 +18,9 @@ from typing import Callable
 from .. import faults
 from ..deploy import deployment as dl
 from ..deploy.hostfiles import install_host_files, remove_host_files
-from ..errors import ContainerExists, SysContainersError, UsageError
-from ..images.reference import default_container_name
+from ..errors import ConfigError, ContainerExists, ImageNotFound, SysContainersError, UsageError
+from ..images.pull import stored_name
+from ..images.reference import default_container_name, parse_reference
 from ..images.store import Store
 from ..lock import host_lock
 from ..paths import Paths
@@ -28,8 +29,10 @@ from ..service.systemd import Systemd
 from . import build as b
 from . import syspackage
 from .files import remove_if_same, unlink_quiet, write_atomic
-from .images import ensure_image
+from ..images.variables import check_set_names, image_variables
+from .images import _name_for, ensure_image
 from .remove import clean_incomplete
+from .runonce import RunRequest, run_image
 from .shadowing import check_not_shadowing
 from .switch import reconcile
 
@@ -45,44 +48,89 @@ class InstallRequest:
     display: bool = False
     remote: str | None = None
     system_package: str = "auto"
+    force: bool = False           # --set of a variable no template of the image uses
 
 
 def install(paths: Paths, req: InstallRequest, say: Say,
-            packaging: syspackage.Packaging | None = None) -> None:
-    """``packaging``: the host as --system-package sees it (None: probe the real one)."""
+            packaging: syspackage.Packaging | None = None) -> int:
+    """Returns the exit status: 0, or the container's for an ``atomic.run=once`` image (run
+    once instead of installed). ``packaging``: the host as --system-package sees it (None:
+    probe the real one)."""
+    if req.name is not None:
+        dl.validate_name(req.name)     # --name= (empty) is an error, not "the default name"
     packaging = packaging or syspackage.Packaging.probe()
     # yes/build that cannot work here fail before anything is pulled; auto is decided later
     if syspackage.choose(req.system_package, packaging, paths.user_mode) == "build":
-        return _build_package(paths, req, say)
+        _build_package(paths, req, say)
+        return 0
     runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
     if req.display:
-        return _display_only(paths, req, runtime, say, packaging)
+        _display_only(paths, req, runtime, say, packaging)
+        return 0
     with host_lock(paths):
-        # an installed --name is known before anything is pulled: nothing changes then
-        if req.name and _present(paths, dl.validate_name(req.name), say):
-            return
-        if req.name:
-            check_not_shadowing(paths, req.name)     # before anything is pulled
         store = Store(paths)
+        # the name (given, or derived from the image name) is checked before anything is
+        # pulled: an installed NAME changes nothing, a colliding one is refused
+        planned = req.name or _planned_name(store, req.image)
+        if planned and _prepare_name(paths, store, planned, req, say, packaging):
+            return 0
         image, image_name = ensure_image(paths, store, req.image, say)
         name = dl.validate_name(req.name or default_container_name(image_name))
-        if _present(paths, name, say):
-            return
-        if not req.name:
-            check_not_shadowing(paths, name)     # the name came with the image
-        clean_incomplete(paths, name, say, packaging.rpm)
-        unlink_quiet(dl.installing_marker(paths, name))
-        _check_free(paths, name)
-        _check_installable(image, image_name, req)
-        built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
-                        dl.deployment(paths, name, 0))
-        for warning in built.rendered.warnings:
-            say(f"warning: {warning}")
-        mode = syspackage.choose(req.system_package, packaging, paths.user_mode, built.exports)
-        activate(paths, built, say,
-                 host_package=(lambda: syspackage.install_host_package(
-                     paths, built, image, packaging.rpm, say)) if mode == "yes" else None)
-        say(f"installed {name} from {image_name} ({image.id[:12]})")
+        if name != planned and _prepare_name(paths, store, name, req, say, packaging, image):
+            return 0
+        if not req.force:
+            check_set_names(image_variables(store, image), req.set_values, image_name)
+        if not _runs_once(image):
+            _install_image(paths, store, req, name, image, image_name, runtime, packaging, say)
+            return 0
+    # the lock is only for the pull: a run-once container runs in the foreground without it
+    say(f"{image_name} is labelled atomic.run=once: running it once instead of installing it")
+    return run_image(paths, RunRequest(image_name, [], req.name, req.set_values, req.runtime), say)
+
+
+def _install_image(paths: Paths, store: Store, req: InstallRequest, name: str, image,
+                   image_name: str, runtime, packaging: syspackage.Packaging, say: Say) -> None:
+    built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
+                    dl.deployment(paths, name, 0))
+    for warning in built.rendered.warnings:
+        say(f"warning: {warning}")
+    mode = syspackage.choose(req.system_package, packaging, paths.user_mode, built.exports)
+    activate(paths, built, say,
+             host_package=(lambda: syspackage.install_host_package(
+                 paths, built, image, packaging.rpm, say)) if mode == "yes" else None)
+    say(f"installed {name} from {image_name} ({image.id[:12]})")
+
+
+def _prepare_name(paths: Paths, store: Store, name: str, req: InstallRequest, say: Say,
+                  packaging: syspackage.Packaging, image=None) -> bool:
+    """True when NAME is already present (nothing to do); otherwise check that NAME is free
+    and clear the leftovers of an interrupted install of it."""
+    if _present(paths, store, name, req, say, image):
+        return True
+    _check_no_collision(paths, name)
+    check_not_shadowing(paths, name)     # before anything is pulled when the name is known
+    clean_incomplete(paths, name, say, packaging.rpm)
+    unlink_quiet(dl.installing_marker(paths, name))
+    _check_free(paths, name)
+    return False
+
+
+def _runs_once(image) -> bool:
+    return image.labels.get("atomic.run") == "once"
+
+
+def _planned_name(store: Store, ref: str) -> str | None:
+    """The default container name of ``ref`` without pulling it: from the stored image it
+    names, else from the name a pull would store it under; None when that needs the source."""
+    try:
+        return dl.validate_name(default_container_name(_name_for(store.resolve(ref), ref)))
+    except ImageNotFound:
+        pass
+    try:
+        name = default_container_name(stored_name(parse_reference(ref)))
+    except SysContainersError:
+        return None
+    return dl.validate_name(name)
 
 
 def _build_package(paths: Paths, req: InstallRequest, say: Say) -> None:
@@ -107,16 +155,53 @@ def _build_package(paths: Paths, req: InstallRequest, say: Say) -> None:
         say(f"wrote {rpm}")
 
 
-def _present(paths: Paths, name: str, say: Say) -> bool:
+def _present(paths: Paths, store: Store, name: str, req: InstallRequest, say: Say,
+             image=None) -> bool:
+    """True (after saying so) when NAME is installed from the same image with the same
+    --set values; ContainerExists pointing to update when the image or a value differs."""
     dl.clean_partials(paths, name)
     problem = dl.link_problem(paths, name)
     if problem:
         raise ContainerExists(problem)
-    if dl.current(paths, name) is None:
+    cur = dl.current(paths, name)
+    if cur is None:
         return False
     reconcile(paths, name, say)   # an install a crash interrupted after its link
+    try:
+        info = cur.read_info()
+    except ConfigError:
+        info = None              # unreadable: nothing to compare, and nothing is changed
+    if info is not None:
+        _check_same(store, name, req, info, image)
     say(f"{name} already present")
     return True
+
+
+def _check_same(store: Store, name: str, req: InstallRequest, info: dl.InstallInfo,
+                image=None) -> None:
+    """Only the values given with --set are compared (a value not given is no request to
+    change it, as for update); the image is the same when it has the installed image's
+    ID, or one of its names is the one the container was installed from."""
+    if image is None:
+        try:
+            image = store.resolve(req.image)
+        except ImageNotFound:
+            image = None
+    names = {req.image, *(image.names if image is not None else ())}
+    try:
+        names.add(stored_name(parse_reference(req.image)))
+    except SysContainersError:
+        pass
+    if info.image not in names and (image is None or image.id != info.revision):
+        raise ContainerExists(
+            f"container {name} is already installed from another image ({info.image}); "
+            f"to move it to {req.image}: syscontainers update {name} --rebase {req.image}")
+    changed = sorted(k for k, v in req.set_values.items() if info.values.get(k) != v)
+    if changed:
+        sets = " ".join(f"--set {k}=..." for k in changed)
+        raise ContainerExists(
+            f"container {name} is already installed with other values for {', '.join(changed)}; "
+            f"to change them: syscontainers update {name} {sets}")
 
 
 def _build_request(req: InstallRequest, name: str, image, image_name: str, runtime) -> b.BuildRequest:
@@ -139,14 +224,20 @@ def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say,
     if problem:
         raise ContainerExists(problem)
     if dl.current(paths, name) is not None:
+        _check_same(store, name, req, dl.current(paths, name).read_info(), image)
         say(f"{name} already present")
         return
+    _check_no_collision(paths, name)
     _check_free(paths, name)
     check_not_shadowing(paths, name)
     if image is None:
         say(f"would pull {req.image}, then install it as {name}")
         return
-    _check_installable(image, image_name, req)
+    if not req.force:
+        check_set_names(image_variables(store, image), req.set_values, image_name)
+    if _runs_once(image):
+        say(f"would run {image_name} once (it is labelled atomic.run=once); nothing installed")
+        return
     built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
                     dl.deployment(paths, name, 0), dry_run=True)
     for warning in built.rendered.warnings:
@@ -154,6 +245,12 @@ def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say,
     _display(paths, built, say)
     if syspackage.choose(req.system_package, packaging, paths.user_mode, built.exports) == "yes":
         say(f"  host files through the RPM package {syspackage.package_name(name)} (rpm -i)")
+
+
+def _check_no_collision(paths: Paths, name: str) -> None:
+    why = dl.name_collision(paths, name)
+    if why is not None:
+        raise ContainerExists(why)
 
 
 def _check_free(paths: Paths, name: str) -> None:

@@ -150,12 +150,5 @@ def clean_incomplete(paths: Paths, name: str, say: Say, rpm: RpmTool | None = No
 def leftover_names(paths: Paths) -> list[str]:
     """Containers with deployment dirs but no NAME link: an uninstall (or install) that did
     not finish. `images prune` removes them."""
-    if not paths.checkouts.is_dir():
-        return []
-    names = set()
-    for entry in paths.checkouts.iterdir():
-        name, dot, index = entry.name.rpartition(".")
-        if dot and index in ("0", "1") and name and not name.startswith(".") and entry.is_dir() \
-                and not entry.is_symlink() and not dl.link_path(paths, name).is_symlink():
-            names.add(name)
-    return sorted(names)
+    return sorted({d.name for d in dl.deployment_dirs(paths)
+                   if not dl.link_path(paths, d.name).is_symlink()})

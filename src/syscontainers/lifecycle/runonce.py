@@ -31,6 +31,7 @@ from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
 from ..service.systemd import Systemd
 from . import mounts
+from .build import own_process
 
 Say = Callable[[str], None]
 
@@ -58,7 +59,7 @@ def run_image(paths: Paths, req: RunRequest, say: Say) -> int:
         rootfs = stack.enter_context(mounts.image_rootfs(paths, store, image, bundle))
         exports = read_exports(rootfs, image_name)
         target = Target(name, bundle, image_name, image.id, paths.user_mode, runtime,
-                        run_once=True)
+                        run_once=True, image_process=own_process(store, image, image_name, exports))
         rendered = render_deployment(exports, deployment_values(exports, target, req.set_values),
                                      target)
         generated = exports.config_json is None and exports.config_template is None

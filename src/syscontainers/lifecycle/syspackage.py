@@ -93,7 +93,8 @@ def build_package(paths: Paths, store: Store, req: PackageRequest, out_dir: Path
         dest.mkdir(parents=True)
         store.checkout(req.image, dest / "rootfs")   # build is system mode only
         exports = read_exports(dest / "rootfs", req.image_name)
-        target = Target(req.name, Path(destdir), req.image_name, req.image.id, False, req.runtime)
+        target = Target(req.name, Path(destdir), req.image_name, req.image.id, False, req.runtime,
+                        image_process=b.own_process(store, req.image, req.image_name, exports))
         rendered = render_deployment(exports, deployment_values(exports, target, req.set_values),
                                      target)
         files = [PackageFile(destdir, "tree")]

@@ -16,6 +16,7 @@ from ..deploy.rpmpackage import RpmTool, installed_package
 from ..deploy.values import carried_values
 from ..errors import ContainerNotFound, ServiceError, SysContainersError, UsageError
 from ..images.store import Store
+from ..images.variables import check_set_names, image_variables
 from ..lock import host_lock
 from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
@@ -37,6 +38,7 @@ class UpdateRequest:
     controlled: bool = False
     timeout: float = 10.0
     display: bool = False
+    force: bool = False           # --set of a variable no template of the image uses
 
 
 class UpdateFailed(SysContainersError):
@@ -65,6 +67,7 @@ def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = Non
         info = cur.read_info()
         store = Store(paths)
         image, image_name = ensure_image(paths, store, req.rebase or info.image, say, update=True)
+        _check_set(store, image, image_name, req)
         if _unchanged(info, image, req):
             say("Latest version already installed.")
             return "unchanged"
@@ -87,6 +90,12 @@ def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = Non
             finish(paths, req.name)
         say(f"updated {req.name}: {info.revision[:12]} -> {image.id[:12]}")
         return "updated"
+
+
+def _check_set(store: Store, image, image_name: str, req: UpdateRequest) -> None:
+    """Only the new --set names are checked (the stored values were accepted before)."""
+    if req.set_values and not req.force:
+        check_set_names(image_variables(store, image), req.set_values, image_name)
 
 
 def _unchanged(info: dl.InstallInfo, image, req: UpdateRequest) -> bool:
@@ -112,6 +121,7 @@ def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
     if image is None:
         say(f"would pull {ref}, then update {req.name} to it")
         return "unchanged"
+    _check_set(store, image, image_name, req)
     if _unchanged(info, image, req):
         say("Latest version already installed (of the images stored; nothing was fetched).")
         return "unchanged"
