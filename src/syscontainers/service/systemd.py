@@ -11,11 +11,47 @@ from dataclasses import dataclass
 from ..errors import CommandError, ServiceError
 from ..proc import Result, run
 
-# ActiveState -> the status `list` shows (SPEC 4)
+# ActiveState -> the status `list` shows (docs/operations.md "Service state across update,
+# rollback, stop and uninstall"); activating is "starting", or "restarting" below
 _STATUS = {
-    "active": "running", "reloading": "running", "activating": "running",
-    "deactivating": "inactive", "inactive": "inactive", "failed": "failed",
+    "active": "running", "reloading": "running", "activating": "starting",
+    "deactivating": "stopping", "inactive": "inactive", "failed": "failed",
 }
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What `list` reports of a unit: ``status`` is a machine value (running, restarting,
+    starting, stopping, failed, inactive, no service); ``restarts`` counts the automatic
+    restarts (Restart=) since the unit was last started by hand (systemd's NRestarts)."""
+
+    status: str
+    restarts: int = 0
+
+    @classmethod
+    def from_properties(cls, props: dict[str, str]) -> "ServiceState":
+        active = props.get("ActiveState", "")
+        if props.get("LoadState") in ("not-found", "", None) and active in ("inactive", ""):
+            return cls("no service")   # (a unit whose file went while it ran still runs)
+        try:
+            restarts = int(props.get("NRestarts") or 0)
+        except ValueError:
+            restarts = 0
+        sub = props.get("SubState", "")
+        status = _STATUS.get(active, active)
+        # Between a crash and the next automatic start systemd says activating/auto-restart;
+        # the start after it is activating too: the service is crash-looping, not starting.
+        if sub == "auto-restart" or (active == "activating" and restarts > 0):
+            status = "restarting"
+        return cls(status, restarts)
+
+    def display(self) -> str:
+        """For the table: the restart count next to the status when there were restarts."""
+        if self.status == "restarting":
+            return f"restarting ({self.restarts})"
+        if self.restarts and self.status in ("running", "failed"):
+            return f"{self.status} ({self.restarts} restarts)"
+        return self.status
 
 
 @dataclass(frozen=True)
@@ -40,9 +76,11 @@ class Systemd:
         ~90 ms); ``reload=False`` skips that for callers that run daemon_reload right after."""
         self.systemctl("enable", *(() if reload else ("--no-reload",)), unit)
 
-    def disable_now(self, unit: str) -> None:
-        """Disable and stop; a unit systemd no longer knows is not an error (re-runnable)."""
-        self.systemctl("disable", "--now", unit, check=False)
+    def disable_now(self, unit: str, reload: bool = True) -> None:
+        """Disable and stop; a unit systemd no longer knows is not an error (re-runnable).
+        ``reload=False``: no reload by systemctl, for callers that reload right after."""
+        self.systemctl("disable", *(() if reload else ("--no-reload",)), "--now", unit,
+                       check=False)
 
     def start(self, unit: str) -> None:
         self.systemctl("start", unit)
@@ -59,34 +97,30 @@ class Systemd:
     def reset_failed(self, unit: str) -> None:
         self.systemctl("reset-failed", unit, check=False)
 
-    def statuses(self, units: list[str]) -> dict[str, str]:
-        """unit -> running | failed | inactive | no service, in one systemctl call.
+    def is_enabled(self, unit: str) -> bool:
+        """Enabled for good (``systemctl is-enabled`` says "enabled"): not disabled, masked,
+        static, or enabled for this boot only (``enable --runtime``)."""
+        res = self.systemctl("is-enabled", unit, check=False)
+        return res.stdout.strip() == "enabled"
 
-        `list-units` answers from the manager's memory (`show` loads every unit it is asked
-        about, about twice as slow for 100 containers); a unit it does not list is either
-        not loaded (inactive, nothing references it) or has no unit file at all.
+    def statuses(self, units: list[str]) -> dict[str, "ServiceState"]:
+        """unit -> its state (:class:`ServiceState`), for all ``units`` in ONE systemctl call.
+
+        One ``systemctl show`` for every unit (not one process per container: `list` must
+        stay fast with hundreds). list-units would answer from the manager's memory without
+        loading unloaded units, but it has no restart count, and a second process per call
+        would cost more than loading the few disabled, stopped units.
         """
         if not units:
             return {}
-        res = self.systemctl("list-units", "--all", "--full", "--plain", "--no-legend",
-                             "--no-pager", "--", *units, check=False)
-        listed: dict[str, str] = {}
-        for line in res.stdout.splitlines():
-            fields = line.split()
-            if len(fields) >= 3:   # UNIT LOAD ACTIVE SUB DESCRIPTION...
-                unit, load, active = fields[0], fields[1], fields[2]
-                listed[unit] = "no service" if load == "not-found" else _STATUS.get(active, active)
-        unlisted = [u for u in units if u not in listed]
-        return {**listed, **self._unloaded(unlisted)}
-
-    def _unloaded(self, units: list[str]) -> dict[str, str]:
-        """Units list-units does not show: inactive when their unit file exists."""
-        if not units:
-            return {}
-        res = self.systemctl("list-unit-files", "--full", "--plain", "--no-legend",
-                             "--no-pager", "--", *units, check=False)
-        have = {line.split()[0] for line in res.stdout.splitlines() if line.split()}
-        return {u: ("inactive" if u in have else "no service") for u in units}
+        res = self.systemctl("show", "--property=Id,LoadState,ActiveState,SubState,NRestarts",
+                             "--", *units, check=False)
+        states = {}
+        for block in res.stdout.split("\n\n"):
+            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            if props.get("Id"):
+                states[props["Id"]] = ServiceState.from_properties(props)
+        return states
 
     def status_text(self, unit: str) -> str:
         return self.systemctl("status", "--no-pager", "--full", unit, check=False).stdout
