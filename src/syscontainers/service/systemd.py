@@ -104,13 +104,31 @@ class Systemd:
         return res.stdout.strip() == "enabled"
 
     def statuses(self, units: list[str]) -> dict[str, "ServiceState"]:
-        """unit -> its state (:class:`ServiceState`), for all ``units`` in ONE systemctl call.
+        """unit -> its state (:class:`ServiceState`), for all ``units`` in at most TWO
+        systemctl processes, whatever their number (`list` must stay fast with hundreds).
 
-        One ``systemctl show`` for every unit (not one process per container: `list` must
-        stay fast with hundreds). list-units would answer from the manager's memory without
-        loading unloaded units, but it has no restart count, and a second process per call
-        would cost more than loading the few disabled, stopped units.
+        `list-units` answers from the manager's memory (12 ms for 200 units here) but has no
+        restart count; `show` has it but costs ~3 ms per loaded unit and ~10 ms per unit it
+        must load first. So: list-units for all, then one `show` for the units that need it —
+        those not inactive (their restart count) and those not loaded at all (a unit file,
+        so "inactive", or none, so "no service").
         """
+        if not units:
+            return {}
+        res = self.systemctl("list-units", "--all", "--full", "--plain", "--no-legend",
+                             "--no-pager", "--", *units, check=False)
+        states: dict[str, ServiceState] = {}
+        for line in res.stdout.splitlines():
+            fields = line.split()
+            if len(fields) >= 4:   # UNIT LOAD ACTIVE SUB DESCRIPTION...
+                states[fields[0]] = ServiceState.from_properties(
+                    {"Id": fields[0], "LoadState": fields[1], "ActiveState": fields[2],
+                     "SubState": fields[3]})
+        ask = [u for u in units if u not in states or states[u].status not in ("inactive",
+                                                                                "no service")]
+        return {**states, **self._show(ask)}
+
+    def _show(self, units: list[str]) -> dict[str, "ServiceState"]:
         if not units:
             return {}
         res = self.systemctl("show", "--property=Id,LoadState,ActiveState,SubState,NRestarts",
