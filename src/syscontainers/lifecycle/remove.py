@@ -58,6 +58,7 @@ def _remove_preinstalled(paths: Paths, name: str, say: Say, rpm: RpmTool) -> Non
                                 "ships it; remove the package that does")
     systemd = Systemd(paths.user_mode)
     systemd.disable_now(f"{name}.service")
+    leftover.clear(paths, name, dl.Deployment(name, 0, paths.preinstalled / name))
     rpm.erase(package)
     try:
         systemd.daemon_reload()
