@@ -308,3 +308,15 @@ def test_start_removes_a_stale_container_of_the_same_name(sc, images, testhost_u
     finally:
         sc.sc("uninstall", name)
     assert not runc_has(sc, name)
+
+
+def test_exec_of_a_stopped_container_stays_out_of_the_service_cgroup(sc, images):
+    name = "exo1"
+    sc.ok("install", "--name", name, "--set", f"PORT={free_port()}", images["v1"])
+    try:
+        cfg = json.loads(sc.path(CHECKOUTS / f"{name}.0/config.json").read_text())
+        assert cfg["linux"]["cgroupsPath"] == f"/system.slice/{name}.service/container"
+        r = sc.ok("exec", name, "/bin/cat", "/proc/self/cgroup")
+        assert f"{name}.service" not in r.out and "0::" in r.out, r.out
+    finally:
+        sc.sc("uninstall", name)
