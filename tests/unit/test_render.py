@@ -183,6 +183,7 @@ def test_system_container_runs_in_a_child_of_its_service_cgroup(tmp_path):
     assert json.loads(r.config_json) == r.config
     assert r.config["linux"]["namespaces"] == CONFIG["linux"]["namespaces"]
     assert "Delegate=yes" in r.unit and "--systemd-cgroup" not in r.unit
+    assert "KillMode=mixed" in r.unit.splitlines()
 
 
 def test_service_cgroup_follows_the_units_slice(tmp_path):

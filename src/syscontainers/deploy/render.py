@@ -56,6 +56,7 @@ Description=$NAME
 [Service]
 Type=forking
 Delegate=yes
+KillMode=mixed
 ExecStartPre=$EXEC_STARTPRE
 ExecStart=$EXEC_START
 ExecStop=$EXEC_STOP
