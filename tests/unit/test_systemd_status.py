@@ -1,7 +1,7 @@
 """What `list` reports of a unit (ServiceState) and how many processes it takes to learn it.
 
 A fake `systemctl` (the `run` the Systemd wrapper calls) answers like systemd 252 does; the
-same paths run against the real systemd in tests/integration/test_service_state.py (same paths on the real systemd).
+same paths run against the real systemd in tests/integration/test_service_state.py.
 """
 
 from __future__ import annotations
