@@ -282,3 +282,25 @@ def test_a_privileged_port_is_refused_and_the_unit_fails(usc, images):
     assert "bind: Permission denied" in usc.ok("logs", "ulow").out   # the user's own journal
     usc.ok("uninstall", "ulow")
     assert usc.traces("ulow") == []
+
+
+def test_uninstall_leaves_no_rootless_container_behind(usc, registry, tmp_path):
+    """A unit that never gets ready (Type=notify, SIGTERM ignored): systemd kills the rootless
+    runc and its state stays in $XDG_RUNTIME_DIR/runc; uninstall removes it."""
+    from tests.integration.test_service_state import NOTREADY_UNIT, STUBBORN, with_process
+    spec = with_process(example_spec(), STUBBORN, NOTREADY_UNIT.format(exec_start="$EXEC_START"))
+    ref = registry.push(build_oci_layout(spec, tmp_path / "nr", "nr").layout, "nr", "user/notready")
+    usc.ok("install", "--name", "unr1", ref)
+    try:
+        usc.systemctl("start", "--no-block", "unr1.service")
+        deadline = time.monotonic() + 30
+        while usc.host.run_as_user(USER, "runc", "state", "unr1", check=False).returncode != 0:
+            assert time.monotonic() < deadline, usc.journal()
+            time.sleep(0.3)
+        assert f"/run/user/{UID}/runc/unr1" in usc.as_user("sh", "-c", "ls -d $XDG_RUNTIME_DIR/runc/*")
+        assert "uninstalled unr1" in usc.ok("uninstall", "unr1").out
+        assert usc.host.run_as_user(USER, "runc", "state", "unr1", check=False).returncode != 0
+        assert "unr1" not in usc.as_user("runc", "list", "-q").split()
+        assert usc.traces("unr1") == []
+    finally:
+        usc.sc("uninstall", "unr1")

@@ -168,11 +168,33 @@ def test_hostfs_symlink_is_ignored(tmp_path):
 # ---------------------------------------------------------------- config.json
 
 def test_config_json_is_used_as_is(tmp_path):
-    text = json.dumps(CONFIG, indent=1) + "\n  \n"
+    # with a cgroupsPath of its own (else the container is put into the service's cgroup)
+    cfg = {**CONFIG, "linux": {**CONFIG["linux"], "cgroupsPath": "/mine"}}
+    text = json.dumps(cfg, indent=1) + "\n  \n"
     r = render(tmp_path, {"config.json": text}, sets=["PORT=1"])
     assert r.config_json == text
-    assert r.config == CONFIG
+    assert r.config == cfg
     assert r.warnings == ()
+
+
+def test_system_container_runs_in_a_child_of_its_service_cgroup(tmp_path):
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG)})
+    assert r.config["linux"]["cgroupsPath"] == "/system.slice/web.service/container"
+    assert json.loads(r.config_json) == r.config
+    assert r.config["linux"]["namespaces"] == CONFIG["linux"]["namespaces"]
+    assert "Delegate=yes" in r.unit and "--systemd-cgroup" not in r.unit
+    assert "KillMode=mixed" in r.unit.splitlines()
+
+
+def test_service_cgroup_follows_the_units_slice(tmp_path):
+    unit = "[Service]\nSlice=infra-net.slice\nExecStart=$EXEC_START\n"
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": unit})
+    assert r.config["linux"]["cgroupsPath"] == "/infra.slice/infra-net.slice/web.service/container"
+
+
+def test_user_mode_config_has_no_service_cgroup(tmp_path):
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG)}, user_mode=True, uid=1000, gid=1000)
+    assert "cgroupsPath" not in r.config.get("linux", {})
 
 
 def test_config_json_is_not_a_template(tmp_path):
@@ -292,7 +314,7 @@ def test_default_unit_detached(tmp_path):
     r = render(tmp_path, {"config.json": json.dumps(CONFIG)})
     lines = r.unit.splitlines()
     assert "Description=web" in lines
-    assert ("ExecStart=/usr/sbin/runc --systemd-cgroup run -d --pid-file "
+    assert ("ExecStart=/usr/sbin/runc run -d --pid-file "
             "/run/container-web.pid 'web'") in lines
     assert "ExecStopPost=/usr/sbin/runc delete 'web'" in lines
     # Empty EXEC_* values leave their line out.
@@ -323,8 +345,8 @@ def test_image_service_template(tmp_path):
     r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": unit},
                sets=["PORT=8080"])
     # No $EXEC_STOPPOST/$PIDFILE in the template: foreground mode, lines kept as written.
-    assert r.unit == ("[Service]\nExecStart=/usr/sbin/runc --systemd-cgroup run 'web'\n"
-                      "ExecStop=/usr/sbin/runc --systemd-cgroup kill 'web'\n"
+    assert r.unit == ("[Service]\nExecStart=/usr/sbin/runc run 'web'\n"
+                      "ExecStop=/usr/sbin/runc kill 'web'\n"
                       "Environment=PORT=8080\nExecStartPre=/bin/echo $HOME\n")
 
 

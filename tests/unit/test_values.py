@@ -128,7 +128,7 @@ def test_deployment_values_layers_end_to_end():
     assert values["HOST_UID"] == "0" and values["HOST_GID"] == "0"
     # The default unit mentions $EXEC_STOPPOST and $PIDFILE: detached mode.
     assert values["EXEC_START"] == \
-        "/usr/sbin/runc --systemd-cgroup run -d --pid-file /run/container-web.pid 'web'"
+        "/usr/sbin/runc run -d --pid-file /run/container-web.pid 'web'"
     assert values["EXEC_STOPPOST"] == "/usr/sbin/runc delete 'web'"
     assert values["EXEC_STOP"] == "" and values["EXEC_STARTPRE"] == ""
     assert set(FORCED_VARIABLES) <= set(values)

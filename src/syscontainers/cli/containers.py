@@ -102,7 +102,7 @@ def _list(args) -> int:
         ("NAME", "IMAGE", "IMAGE ID", "CREATED", "STATUS", "RUNTIME", "TYPE", "COMMAND"),
         [(r.name + (" (preinstalled)" if r.preinstalled else ""), r.image, r.image_id[:12],
           time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)) if r.created else "",
-          r.status, os.path.basename(r.runtime), r.type, " ".join(r.command))
+          r.status_text(), os.path.basename(r.runtime), r.type, " ".join(r.command))
          for r in rows])
     return 0
 
@@ -190,7 +190,7 @@ def _status(args) -> int:
         print(f"{row.name}: broken ({row.reason})")
         sys.stdout.write(status_text(ctx.paths, args.name))
         return 1
-    print(f"{row.name}: {row.status} (image {row.image}, {row.image_id[:12]})")
+    print(f"{row.name}: {row.status_text()} (image {row.image}, {row.image_id[:12]})")
     sys.stdout.write(status_text(ctx.paths, args.name))
     return 0 if row.status == "running" else 3
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import TemplateError
-from ..service.runtime import ExecCommands, Runtime, exec_commands
+from ..service.runtime import ExecCommands, Runtime, exec_commands, service_cgroup_path
 from . import ocispec
 from .exports import Exports
 from .hostfiles import HostFile, plan_host_files, rendered_renames
@@ -56,6 +56,8 @@ Description=$NAME
 
 [Service]
 Type=forking
+Delegate=yes
+KillMode=mixed
 ExecStartPre=$EXEC_STARTPRE
 ExecStart=$EXEC_START
 ExecStop=$EXEC_STOP
@@ -139,6 +141,8 @@ def render_deployment(exports: Exports, values: Mapping[str, str],
     unit = _render_unit(exports, values, target.image_name) if has_service else None
     if unit is not None and target.user_mode:
         unit = _for_user_manager(unit)
+    if unit is not None and not target.user_mode:
+        config_text, config = _in_service_cgroup(config_text, config, target.name, unit)
     tmpfiles = _render_tmpfiles(exports, values, config, target)
     if target.run_once:
         host_files, renames = (), {}
@@ -185,6 +189,19 @@ def _render_config(exports: Exports, values: dict, target: Target,
     if text is None or final != cfg:
         text = json.dumps(final, indent=4) + "\n"
     return text, final
+
+
+def _in_service_cgroup(text: str | None, config: dict, name: str,
+                       unit: str) -> tuple[str | None, dict]:
+    """The config with ``linux.cgroupsPath`` naming a child of the service's cgroup, so the
+    container's output is the service's in the journal and stopping the service stops it
+    (docs/templates.md "Where the container runs"). A cgroupsPath the image sets is kept: the
+    image then chose where its container runs."""
+    if not config or "cgroupsPath" in (config.get("linux") or {}):   # {}: accepted as empty
+        return text, config
+    linux = {**(config.get("linux") or {}), "cgroupsPath": service_cgroup_path(name, unit)}
+    final = {**config, "linux": linux}
+    return json.dumps(final, indent=4) + "\n", final
 
 
 # Where the setuid helpers that write a multi-range uid/gid map (package uidmap) live.

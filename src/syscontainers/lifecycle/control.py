@@ -7,6 +7,7 @@ from ..errors import ContainerNotFound
 from ..lock import host_lock
 from ..paths import Paths
 from ..service.systemd import Systemd
+from . import leftover
 from .query import is_preinstalled
 from .switch import reconcile
 
@@ -22,11 +23,17 @@ def start(paths: Paths, name: str) -> None:
     unit = _require(paths, name)
     with host_lock(paths):
         reconcile(paths, name, lambda msg: None)   # a switch a crash interrupted
+        # a container its stopped unit left behind would make runc refuse to start
+        leftover.clear(paths, name, dl.current(paths, name))
     Systemd(paths.user_mode).start(unit)
 
 
 def stop(paths: Paths, name: str) -> None:
-    Systemd(paths.user_mode).stop(_require(paths, name))
+    """Stop the unit; then no runtime container of NAME is left (leftover.py)."""
+    unit = _require(paths, name)
+    Systemd(paths.user_mode).stop(unit)
+    with host_lock(paths):
+        leftover.clear(paths, name, dl.current(paths, name))
 
 
 def status_text(paths: Paths, name: str) -> str:

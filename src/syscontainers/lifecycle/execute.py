@@ -61,6 +61,11 @@ def _run_stopped(paths: Paths, dep: dl.Deployment, runtime: str, command: list[s
     process = config.setdefault("process", {})
     process["args"] = command
     process["terminal"] = sys.stdin.isatty() and sys.stdout.isatty()
+    linux = config.get("linux") or {}
+    if str(linux.get("cgroupsPath", "")).endswith(f"/{dep.name}.service/container"):
+        # the service's cgroup (docs/templates.md "Where the container runs"): a one-off run
+        # outside the service must not put its processes there
+        del linux["cgroupsPath"]
     root = config.setdefault("root", {})
     if not os.path.isabs(root.get("path", "rootfs")):
         root["path"] = str(dep.path / root.get("path", "rootfs"))

@@ -9,7 +9,7 @@ from ..deploy import deployment as dl
 from ..errors import ConfigError, ContainerNotFound, ReferenceError_
 from ..images.reference import parse_docker_name
 from ..paths import Paths
-from ..service.systemd import Systemd
+from ..service.systemd import ServiceState, Systemd
 from .build import config_args
 
 BROKEN = "broken"   # the container's deployment cannot be read; ContainerRow.reason says why
@@ -25,12 +25,17 @@ class ContainerRow:
     runtime: str
     type: str            # system | user
     preinstalled: bool
-    status: str          # running | failed | inactive | no service | broken
+    status: str          # running | restarting | starting | stopping | failed | inactive | no service | broken
     deployment: str
     reason: str | None = None   # why the container is broken (None otherwise)
+    restarts: int = 0    # automatic restarts since the last start by hand (systemd NRestarts)
 
     def as_json(self) -> dict:
         return asdict(self)
+
+    def status_text(self) -> str:
+        """The status for people: ``restarting (3)``, ``running (2 restarts)``."""
+        return ServiceState(self.status, self.restarts).display()
 
 
 def normalize_image(name: str) -> str:
@@ -73,10 +78,12 @@ def containers(paths: Paths) -> list[ContainerRow]:
         for d in sorted(paths.preinstalled.iterdir()):
             if d.is_dir() and d.name not in seen:
                 rows.append(_row(paths, d.name, dl.Deployment(d.name, 0, d), True))
-    statuses = Systemd(paths.user_mode).statuses(
+    states = Systemd(paths.user_mode).statuses(
         [f"{r.name}.service" for r in rows if r.status != BROKEN])
+    none = ServiceState("no service")
     return [r if r.status == BROKEN else
-            replace(r, status=statuses.get(f"{r.name}.service", "no service")) for r in rows]
+            replace(r, status=states.get(f"{r.name}.service", none).status,
+                    restarts=states.get(f"{r.name}.service", none).restarts) for r in rows]
 
 
 def container(paths: Paths, name: str) -> ContainerRow:

@@ -21,6 +21,7 @@ from ..errors import ConfigError, ContainerNotFound, ServiceError
 from ..lock import host_lock
 from ..paths import Paths
 from ..service.systemd import Systemd
+from . import leftover
 from .files import read_or_none, unlink_quiet
 from .syspackage import erase_recorded
 
@@ -57,6 +58,7 @@ def _remove_preinstalled(paths: Paths, name: str, say: Say, rpm: RpmTool) -> Non
                                 "ships it; remove the package that does")
     systemd = Systemd(paths.user_mode)
     systemd.disable_now(f"{name}.service")
+    leftover.clear(paths, name, dl.Deployment(name, 0, paths.preinstalled / name))
     rpm.erase(package)
     try:
         systemd.daemon_reload()
@@ -71,6 +73,9 @@ def teardown(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> N
     deps = dl.existing(paths, name)
     infos = _infos(deps, say)
     _remove_unit_files(paths, name, systemd)
+    # the unit is stopped: no runtime container may outlive it (leftover.py); an error here
+    # stops the uninstall before "uninstalled" is said, and running it again retries
+    leftover.clear(paths, name, cur if cur is not None and cur.exists() else None)
     # host files: those of the current deployment (the others were removed when it switched)
     main = cur if cur is not None and cur.exists() else (deps[0] if deps else None)
     if main is not None and main.path in infos:
@@ -95,7 +100,8 @@ def _remove_unit_files(paths: Paths, name: str, systemd: Systemd,
     stays); None: no copy, so the file is not ours."""
     unit, tmp = paths.unit_file(name), paths.tmpfiles_file(name)
     if _ours(unit, unit_copy):
-        systemd.disable_now(f"{name}.service")
+        # one daemon-reload, after the file is gone (disable's own reload would be a second)
+        systemd.disable_now(f"{name}.service", reload=False)
         unlink_quiet(unit)
         try:
             systemd.daemon_reload()
@@ -138,6 +144,7 @@ def clean_incomplete(paths: Paths, name: str, say: Say, rpm: RpmTool | None = No
     for d in deps:
         _remove_unit_files(paths, name, systemd, read_or_none(d.unit_copy),
                            read_or_none(d.tmpfiles_copy))
+        leftover.clear(paths, name, d)
         try:
             info = d.read_info()
             remove_host_files(info.installed_files_checksum)

@@ -6,10 +6,10 @@ daemon-reload → create tmpfiles → enable; the caller then starts the service
 or verified with automatic rollback) and calls :func:`finish`.
 
 Every step before the link swap is undone on failure. Against crashes (kill -9, power loss),
-the intent marker ``.NAME.switching`` records where the switch came from and whether the service
-ran; the next verb that touches NAME calls :func:`reconcile`, which makes the host match
+the intent marker ``.NAME.switching`` records whether the service ran and was enabled
+(``{"was-running": .., "was-enabled": ..}``); the next verb that touches NAME calls :func:`reconcile`, which makes the host match
 whatever deployment the link names (the link is the commit point): host files, unit and
-tmpfiles files, daemon-reload, and the service started again if it ran.
+tmpfiles files, daemon-reload, enabled again if it was, and started again if it ran.
 
 Host files owned by a package (``--system-package=yes``): instead of swapping copies, the
 deployment's kept package is installed with ``rpm -U`` (syspackage.switch_package) — the
@@ -30,7 +30,7 @@ from ..deploy.rpmpackage import RpmTool
 from ..errors import ConfigError, SysContainersError
 from ..paths import Paths
 from ..service.systemd import Systemd
-from . import build, syspackage
+from . import build, leftover, syspackage
 from .files import read_or_none, unlink_quiet, write_atomic
 
 Say = Callable[[str], None]
@@ -54,9 +54,12 @@ def _remove_tmpfiles(paths: Paths, systemd: Systemd, name: str) -> None:
         systemd.tmpfiles("remove", str(path))
 
 
-def _activate(paths: Paths, systemd: Systemd, dep: dl.Deployment, info: dl.InstallInfo) -> None:
-    """After the link names ``dep``: systemd learns the unit, tmpfiles entries exist."""
-    if info.has_container_service:
+def _activate(paths: Paths, systemd: Systemd, dep: dl.Deployment, info: dl.InstallInfo,
+              enable: bool = True) -> None:
+    """After the link names ``dep``: systemd learns the unit, tmpfiles entries exist.
+    ``enable`` False: the operator disabled the unit, and it stays so (docs/operations.md
+    "Service state across update, rollback, stop and uninstall")."""
+    if info.has_container_service and enable:
         # Enabled first without systemctl's own reload: the one reload below picks up the
         # unit and its enablement (two reloads made rollback miss its 0.5 s target under load).
         systemd.enable(f"{dep.name}.service", reload=False)
@@ -93,9 +96,11 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
     if not dst.unit_copy.exists() and dst_info.has_container_service:
         raise ConfigError("Cannot find systemd service file for previous version")
     was_running = systemd.is_active(unit)
-    _write_marker(paths, name, was_running)
+    was_enabled = systemd.is_enabled(unit)
+    _write_marker(paths, name, was_running, was_enabled)
     if was_running:
         systemd.stop(unit)
+    leftover.clear(paths, name, src)   # a container the stopped unit left (its runtime was killed)
     faults.point("switch-stopped")
     installed = None
     try:
@@ -109,9 +114,9 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
     except BaseException:
         _restore(paths, systemd, src, src_info,
                  installed if installed is not None else dst_info.installed_files_checksum,
-                 was_running, rpm, say)
+                 (was_running, was_enabled), rpm, say)
         raise
-    _activate(paths, systemd, dst, dst_info)
+    _activate(paths, systemd, dst, dst_info, enable=was_enabled)
     return was_running
 
 
@@ -121,18 +126,18 @@ def finish(paths: Paths, name: str) -> None:
     dl.fsync_dir(paths.checkouts)
 
 
-def _write_marker(paths: Paths, name: str, was_running: bool) -> None:
+def _write_marker(paths: Paths, name: str, was_running: bool, was_enabled: bool) -> None:
     marker = dl.switching_marker(paths, name)
-    if marker.exists():   # an earlier interrupted switch: its "was running" wins
+    if marker.exists():   # an earlier interrupted switch: its "was running/enabled" win
         return
     tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(json.dumps({"was-running": was_running}))
+    tmp.write_text(json.dumps({"was-running": was_running, "was-enabled": was_enabled}))
     os.rename(tmp, marker)
     dl.fsync_dir(paths.checkouts)
 
 
 def _restore(paths: Paths, systemd: Systemd, src: dl.Deployment, src_info: dl.InstallInfo,
-             dst_record: dict, was_running: bool, rpm: RpmTool, say: Say) -> None:
+             dst_record: dict, before: tuple[bool, bool], rpm: RpmTool, say: Say) -> None:
     """Best effort after a failed switch: the source deployment's files back, restarted."""
     try:
         _put_host_files(src, src_info, dst_record, rpm, say)
@@ -141,8 +146,8 @@ def _restore(paths: Paths, systemd: Systemd, src: dl.Deployment, src_info: dl.In
     try:
         _install_files(paths, src)
         dl.switch_link(paths, src.name, src)
-        _activate(paths, systemd, src, src_info)
-        if was_running:
+        _activate(paths, systemd, src, src_info, enable=before[1])
+        if before[0]:
             systemd.start(f"{src.name}.service")
         finish(paths, src.name)
     except (SysContainersError, OSError) as e:
@@ -175,9 +180,11 @@ def reconcile(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> 
     if not marker.exists():
         return
     try:
-        was_running = bool(json.loads(marker.read_text()).get("was-running"))
+        state = json.loads(marker.read_text())
     except (OSError, ValueError):
-        was_running = False
+        state = {}
+    was_running = bool(state.get("was-running"))
+    was_enabled = bool(state.get("was-enabled", True))   # markers of older versions: enabled
     say(f"completing an interrupted update/rollback of {name}")
     systemd = Systemd(paths.user_mode)
     info = cur.read_info()
@@ -187,7 +194,7 @@ def reconcile(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> 
         records.append(other.read_info().installed_files_checksum)
     _put_host_files(cur, info, _on_disk_record(records), rpm or RpmTool(), say)
     _install_files(paths, cur)
-    _activate(paths, systemd, cur, info)
+    _activate(paths, systemd, cur, info, enable=was_enabled)
     if was_running:
         systemd.start(f"{name}.service")
     finish(paths, name)

@@ -7,8 +7,8 @@ import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..errors import RuntimeMissing
-from ..proc import run
+from ..errors import RuntimeMissing, ServiceError
+from ..proc import last_line, run
 
 DEFAULT_RUNTIME = "/usr/sbin/runc"
 
@@ -56,21 +56,64 @@ def exec_commands(runtime: Runtime, name: str, pidfile: str, user_mode: bool,
     Detached mode (runc run -d --pid-file, delete on stop-post) only when the unit template
     uses both $EXEC_STOPPOST and $PIDFILE, since systemd then tracks the container by PID;
     otherwise runc runs in the foreground as the service's main process.
+
+    No ``--systemd-cgroup``: with it runc puts the container into a ``runc-NAME.scope`` of its
+    own, so its output is not the service's in the journal and a stop that kills the service's
+    cgroup leaves the container running. The container's cgroup is a child of the service's
+    instead (config.json ``linux.cgroupsPath``, see :func:`service_cgroup_path` and
+    docs/templates.md "Where the container runs").
     """
-    cgroup = " --systemd-cgroup" if (not user_mode and runtime.supports_systemd_cgroup) else ""
     quoted = f"'{name}'"  # names are validated: no quotes inside
     template = service_template or ""
     uses = lambda var: f"${var}" in template or f"${{{var}}}" in template  # noqa: E731
     if runtime.supports_pid_file and uses("EXEC_STOPPOST") and uses("PIDFILE"):
         return ExecCommands(
-            start=f"{runtime.path}{cgroup} run -d --pid-file {pidfile} {quoted}",
+            start=f"{runtime.path} run -d --pid-file {pidfile} {quoted}",
             stop="",
             startpre="",
             stoppost=f"{runtime.path} delete {quoted}",
         )
     return ExecCommands(
-        start=f"{runtime.path}{cgroup} run {quoted}",
-        stop=f"{runtime.path}{cgroup} kill {quoted}",
+        start=f"{runtime.path} run {quoted}",
+        stop=f"{runtime.path} kill {quoted}",
         startpre="",
         stoppost="",
     )
+
+
+def service_cgroup_path(name: str, unit_text: str) -> str:
+    """The cgroup (v1 hierarchies and unified alike) a system unit's container goes into: a
+    child ``container`` of the service's own cgroup, so systemd counts its processes as the
+    service's (journal, stop, kill, resource limits). The slice comes from the unit's
+    ``Slice=`` (default system.slice), expanded as systemd does (``a-b.slice`` is
+    ``/a.slice/a-b.slice``). An absolute path: runc resolves a relative one against its own
+    cgroup in the v1 hierarchies only, not in the unified one systemd tracks processes by."""
+    slice_ = "system.slice"
+    for line in unit_text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == "Slice" and value.strip().endswith(".slice"):
+            slice_ = value.strip()
+    parts = slice_[:-len(".slice")].split("-")
+    chain = ["-".join(parts[:i + 1]) + ".slice" for i in range(len(parts))] \
+        if slice_ != "-.slice" else []
+    return "/" + "/".join([*chain, f"{name}.service", "container"])
+
+
+def remove_container(runtime_path: str, name: str) -> bool:
+    """Make sure the runtime has no container NAME (running or a stopped leftover): ``delete
+    --force`` kills what still runs and drops its state and cgroups. Only for a container
+    whose unit has stopped: a runtime killed by systemd (a stop timeout, a start that never
+    got ready) leaves the container's processes or state behind, and the next start would
+    fail with "container with given ID already exists" (docs/operations.md "Service state
+    across update, rollback, stop and uninstall"). True when there was one."""
+    if not _exists(runtime_path, name):
+        return False
+    res = run([runtime_path, "delete", "--force", name], check=False)
+    if _exists(runtime_path, name):
+        raise ServiceError(f"the container {name} is still there after `{runtime_path} delete "
+                           f"--force {name}`: {last_line(res.stderr) or 'no reason given'}")
+    return True
+
+
+def _exists(runtime_path: str, name: str) -> bool:
+    return run([runtime_path, "state", name], check=False).returncode == 0

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from ..errors import CommandError, ServiceError
 from ..proc import Result, run
 
-# ActiveState -> the status `list` shows (SPEC 4)
+# ActiveState -> the status `list` shows (docs/operations.md "Service state across update,
+# rollback, stop and uninstall"); activating is "starting", or "restarting" below
 _STATUS = {
-    "active": "running", "reloading": "running", "activating": "running",
-    "deactivating": "inactive", "inactive": "inactive", "failed": "failed",
+    "active": "running", "reloading": "running", "activating": "starting",
+    "deactivating": "stopping", "inactive": "inactive", "failed": "failed",
 }
 
 
@@ -26,6 +27,41 @@ class UnitOrigin:
     @property
     def known(self) -> bool:
         return self.load_state not in ("", "not-found") or self.fragment is not None
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What `list` reports of a unit: ``status`` is a machine value (running, restarting,
+    starting, stopping, failed, inactive, no service); ``restarts`` counts the automatic
+    restarts (Restart=) since the unit was last started by hand (systemd's NRestarts)."""
+
+    status: str
+    restarts: int = 0
+
+    @classmethod
+    def from_properties(cls, props: dict[str, str]) -> "ServiceState":
+        active = props.get("ActiveState", "")
+        if props.get("LoadState") in ("not-found", "", None) and active in ("inactive", ""):
+            return cls("no service")   # (a unit whose file went while it ran still runs)
+        try:
+            restarts = int(props.get("NRestarts") or 0)
+        except ValueError:
+            restarts = 0
+        sub = props.get("SubState", "")
+        status = _STATUS.get(active, active)
+        # Between a crash and the next automatic start systemd says activating/auto-restart;
+        # the start after it is activating too: the service is crash-looping, not starting.
+        if sub == "auto-restart" or (active == "activating" and restarts > 0):
+            status = "restarting"
+        return cls(status, restarts)
+
+    def display(self) -> str:
+        """For the table: the restart count next to the status when there were restarts."""
+        if self.status == "restarting":
+            return f"restarting ({self.restarts})"
+        if self.restarts and self.status in ("running", "failed"):
+            return f"{self.status} ({self.restarts} restarts)"
+        return self.status
 
 
 @dataclass(frozen=True)
@@ -50,9 +86,11 @@ class Systemd:
         ~90 ms); ``reload=False`` skips that for callers that run daemon_reload right after."""
         self.systemctl("enable", *(() if reload else ("--no-reload",)), unit)
 
-    def disable_now(self, unit: str) -> None:
-        """Disable and stop; a unit systemd no longer knows is not an error (re-runnable)."""
-        self.systemctl("disable", "--now", unit, check=False)
+    def disable_now(self, unit: str, reload: bool = True) -> None:
+        """Disable and stop; a unit systemd no longer knows is not an error (re-runnable).
+        ``reload=False``: no reload by systemctl, for callers that reload right after."""
+        self.systemctl("disable", *(() if reload else ("--no-reload",)), "--now", unit,
+                       check=False)
 
     def start(self, unit: str) -> None:
         self.systemctl("start", unit)
@@ -69,34 +107,48 @@ class Systemd:
     def reset_failed(self, unit: str) -> None:
         self.systemctl("reset-failed", unit, check=False)
 
-    def statuses(self, units: list[str]) -> dict[str, str]:
-        """unit -> running | failed | inactive | no service, in one systemctl call.
+    def is_enabled(self, unit: str) -> bool:
+        """Enabled for good (``systemctl is-enabled`` says "enabled"): not disabled, masked,
+        static, or enabled for this boot only (``enable --runtime``)."""
+        res = self.systemctl("is-enabled", unit, check=False)
+        return res.stdout.strip() == "enabled"
 
-        `list-units` answers from the manager's memory (`show` loads every unit it is asked
-        about, about twice as slow for 100 containers); a unit it does not list is either
-        not loaded (inactive, nothing references it) or has no unit file at all.
+    def statuses(self, units: list[str]) -> dict[str, "ServiceState"]:
+        """unit -> its state (:class:`ServiceState`), for all ``units`` in at most TWO
+        systemctl processes, whatever their number (`list` must stay fast with hundreds).
+
+        `list-units` answers from the manager's memory (12 ms for 200 units here) but has no
+        restart count; `show` has it but costs ~3 ms per loaded unit and ~10 ms per unit it
+        must load first. So: list-units for all, then one `show` for the units that need it —
+        those not inactive (their restart count) and those not loaded at all (a unit file,
+        so "inactive", or none, so "no service").
         """
         if not units:
             return {}
         res = self.systemctl("list-units", "--all", "--full", "--plain", "--no-legend",
                              "--no-pager", "--", *units, check=False)
-        listed: dict[str, str] = {}
+        states: dict[str, ServiceState] = {}
         for line in res.stdout.splitlines():
             fields = line.split()
-            if len(fields) >= 3:   # UNIT LOAD ACTIVE SUB DESCRIPTION...
-                unit, load, active = fields[0], fields[1], fields[2]
-                listed[unit] = "no service" if load == "not-found" else _STATUS.get(active, active)
-        unlisted = [u for u in units if u not in listed]
-        return {**listed, **self._unloaded(unlisted)}
+            if len(fields) >= 4:   # UNIT LOAD ACTIVE SUB DESCRIPTION...
+                states[fields[0]] = ServiceState.from_properties(
+                    {"Id": fields[0], "LoadState": fields[1], "ActiveState": fields[2],
+                     "SubState": fields[3]})
+        ask = [u for u in units if u not in states or states[u].status not in ("inactive",
+                                                                                "no service")]
+        return {**states, **self._show(ask)}
 
-    def _unloaded(self, units: list[str]) -> dict[str, str]:
-        """Units list-units does not show: inactive when their unit file exists."""
+    def _show(self, units: list[str]) -> dict[str, "ServiceState"]:
         if not units:
             return {}
-        res = self.systemctl("list-unit-files", "--full", "--plain", "--no-legend",
-                             "--no-pager", "--", *units, check=False)
-        have = {line.split()[0] for line in res.stdout.splitlines() if line.split()}
-        return {u: ("inactive" if u in have else "no service") for u in units}
+        res = self.systemctl("show", "--property=Id,LoadState,ActiveState,SubState,NRestarts",
+                             "--", *units, check=False)
+        states = {}
+        for block in res.stdout.split("\n\n"):
+            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            if props.get("Id"):
+                states[props["Id"]] = ServiceState.from_properties(props)
+        return states
 
     def unit_origin(self, unit: str) -> UnitOrigin | None:
         """How the manager knows ``unit`` (load it if needed); None when it cannot be asked
