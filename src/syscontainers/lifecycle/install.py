@@ -19,6 +19,7 @@ from .. import faults
 from ..deploy import deployment as dl
 from ..deploy.hostfiles import install_host_files, remove_host_files
 from ..errors import ContainerExists, SysContainersError, UsageError
+from ..images.pull import PullOptions
 from ..images.reference import default_container_name
 from ..images.store import Store
 from ..lock import host_lock
@@ -28,7 +29,7 @@ from ..service.systemd import Systemd
 from . import build as b
 from . import syspackage
 from .files import remove_if_same, unlink_quiet, write_atomic
-from .images import ensure_image
+from .images import access_for, ensure_image
 from .remove import clean_incomplete
 from .switch import reconcile
 
@@ -44,6 +45,8 @@ class InstallRequest:
     display: bool = False
     remote: str | None = None
     system_package: str = "auto"
+    tls_verify: bool = True
+    creds: tuple[str, str] | None = None     # --src-creds; used for the pull, never stored
 
 
 def install(paths: Paths, req: InstallRequest, say: Say,
@@ -61,7 +64,8 @@ def install(paths: Paths, req: InstallRequest, say: Say,
         if req.name and _present(paths, dl.validate_name(req.name), say):
             return
         store = Store(paths)
-        image, image_name = ensure_image(paths, store, req.image, say)
+        image, image_name = ensure_image(paths, store, req.image, say, options=PullOptions(
+            tls_verify=req.tls_verify, creds=req.creds))
         name = dl.validate_name(req.name or default_container_name(image_name))
         if _present(paths, name, say):
             return
@@ -112,7 +116,9 @@ def _present(paths: Paths, name: str, say: Say) -> bool:
 
 
 def _build_request(req: InstallRequest, name: str, image, image_name: str, runtime) -> b.BuildRequest:
-    return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote)
+    access = access_for(req.image, image_name, req.tls_verify, req.creds is not None)
+    return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote,
+                          access=access.info_fields())
 
 
 def _check_installable(image, image_name: str, req: InstallRequest) -> None:
