@@ -9,7 +9,9 @@ so only the ``http:`` prefix reaches them (as on a host where the operator marke
 
 from __future__ import annotations
 
+import base64
 import json
+import shutil
 import subprocess
 
 import pytest
@@ -82,6 +84,14 @@ def test_http_install_is_updated_the_same_way_and_check_fetches_nothing(sc, plai
     assert r.code == 100 and report["update_available"] is True
     assert (report["current"], report["available"]) == (layouts["v1"].id, layouts["v2"].id)
     assert plain.blob_gets(mark) == [] and state(sc, "tr1") == before   # manifest only
+    r = sc.ok("update", "tr1", "--display")
+    assert "the registry was not asked" in r.out
+
+    sc.ok("pull", "--update", f"http:{ref}")      # the new layers are here now: renderable
+    r = sc.sc("update", "tr1", "--check", "--diff")
+    assert r.code == 100 and "would change: unit" in r.out, r.text
+    assert f"-WorkingDirectory={CHECKOUTS}/tr1.0" in r.out
+    assert f"+WorkingDirectory={CHECKOUTS}/tr1.1" in r.out
 
     r = sc.ok("update", "tr1")
     assert f"updated tr1: {layouts['v1'].id[:12]} -> {layouts['v2'].id[:12]}" in r.out
@@ -189,3 +199,43 @@ def test_credentials_are_not_stored_and_asked_for_again(sc, auth_registry, layou
         assert "Latest version already installed." in r.out
     finally:
         sc.ok("uninstall", "tr5")
+
+
+def test_credentials_from_the_auth_file_are_recorded_as_such(sc, auth_registry, layouts):
+    ref = auth_registry.push(layouts["v1"].layout, "v1", "trust/authfile")
+    (user, password), = AUTH_USERS.items()
+    auth = "/root/trust-auth.json"
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    sc.path(auth).write_text(json.dumps({"auths": {auth_registry.host: {"auth": token}}}))
+    env = {"REGISTRY_AUTH_FILE": auth}
+    try:
+        sc.ok("install", "--name", "tr6", "--set", f"PORT={free_port()}", f"http:{ref}", env=env)
+        rec = info(sc, "tr6")
+        assert rec["source-credentials"] == "auth-file" and password not in json.dumps(rec)
+        r = sc.ok("update", "tr6", "--check", env=env)
+        assert "tr6: up to date" in r.out
+        r = sc.sc("update", "tr6", "--check")          # the auth file is gone: cannot ask
+        assert r.code == 1 and "denied" in r.err
+    finally:
+        sc.sc("uninstall", "tr6")
+        sc.path(auth).unlink()
+
+
+def test_a_layout_source_is_asked_again_and_gone_is_an_error(sc, layouts):
+    layout = "/srv/trust-layout"
+    shutil.copytree(layouts["v1"].layout, sc.path(layout))
+    try:
+        sc.ok("install", "--name", "tr7", "--set", f"PORT={free_port()}", f"oci:{layout}:v1")
+        rec = info(sc, "tr7")
+        assert (rec["source"], rec["source-transport"], rec["source-tls-verify"]) == \
+            (f"oci:{layout}:v1", "oci", None)
+        r = sc.sc("update", "tr7", "--check")
+        assert r.code == 0 and f"asked oci:{layout}:v1" in r.out, r.text
+        shutil.rmtree(sc.path(layout))
+        r = sc.sc("update", "tr7")
+        assert r.code == 1 and len(r.err.strip().splitlines()) == 1
+        assert f"{layout}: no such file or directory" in r.err and "--offline" in r.err, r.err
+        assert "Latest version already installed." in sc.ok("update", "tr7", "--offline").out
+    finally:
+        sc.sc("uninstall", "tr7")
+        shutil.rmtree(sc.path(layout), ignore_errors=True)

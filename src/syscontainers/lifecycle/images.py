@@ -26,16 +26,10 @@ from ..paths import Paths
 
 
 def ensure_image(paths: Paths, store: Store, ref: str, say: Callable[[str], None],
-                 pull: bool = True, update: bool = False,
-                 options: PullOptions | None = None) -> tuple[Image | None, str]:
+                 pull: bool = True, options: PullOptions | None = None) -> tuple[Image | None, str]:
     """(image, name it is known by). A name or ID prefix in the store wins; otherwise the
     reference is pulled with ``options`` (or, with ``pull=False``, (None, ref) is returned).
-    ``update`` asks the source for a newer version first; when the source cannot be reached
-    (an image that came from a file, a registry that is down) the stored image is used, with
-    a warning (run-once's behaviour; update itself fails then, see update.py)."""
-    options = options or PullOptions()
-    if update:
-        return _refresh(paths, store, ref, say, options)
+    Update does not come here: it asks the source first (update.find_target)."""
     try:
         image = store.resolve(ref)
         return image, _name_for(image, ref)
@@ -44,30 +38,12 @@ def ensure_image(paths: Paths, store: Store, ref: str, say: Callable[[str], None
             return None, ref
     from ..images.pull import pull_image
 
-    image = pull_image(paths, store, ref, options, say)
+    image = pull_image(paths, store, ref, options or PullOptions(), say)
     return image, _name_for(image, ref)
 
 
 def _name_for(image: Image, ref: str) -> str:
     return image.name or ref
-
-
-def _refresh(paths: Paths, store: Store, ref: str, say: Callable[[str], None],
-             options: PullOptions) -> tuple[Image, str]:
-    from dataclasses import replace
-
-    from ..images.pull import pull_image
-
-    try:
-        image = pull_image(paths, store, ref, replace(options, update=True), say)
-        return image, _name_for(image, ref)
-    except SysContainersError as e:
-        try:
-            image = store.resolve(ref)
-        except ImageNotFound:
-            raise e from None
-        say(f"warning: could not look for a newer {ref} ({e}); using the stored image")
-        return image, _name_for(image, ref)
 
 
 # --- the access record ---------------------------------------------------------------------

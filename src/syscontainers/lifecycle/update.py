@@ -128,7 +128,7 @@ def find_target(store: Store, info: dl.InstallInfo, req: UpdateRequest) -> Found
                          current, None, stored, name)
     access = _rebase_access(req) if req.rebase else Access.from_info(info)
     if req.offline:
-        image = _stored(store, access, info.image if not req.rebase else None)
+        image = _stored(store, access, info.image if not req.rebase else None, current)
         return Found(access, current, None, image, image.name or info.image)
     try:
         manifest = ask_source(access, req.creds)
@@ -139,7 +139,8 @@ def find_target(store: Store, info: dl.InstallInfo, req: UpdateRequest) -> Found
             and manifest_content(manifest) == content(current):
         return Found(access, current, manifest, current, info.image)
     stored = store.by_id(available_id(manifest))
-    return Found(access, current, manifest, stored, info.image if not req.rebase else req.rebase)
+    return Found(access, current, manifest, stored,
+                 info.image if not req.rebase else _rebase_name(req.rebase))
 
 
 def _stored_rebase(store: Store, text: str) -> Image | None:
@@ -152,24 +153,32 @@ def _stored_rebase(store: Store, text: str) -> Image | None:
         return None
 
 
-def _rebase_access(req: UpdateRequest) -> Access:
+def _rebase_name(text: str) -> str:
+    """The name a registry reference is stored under (other transports: the text itself)."""
     try:
-        ref = parse_reference(req.rebase)
-        name = str(ref.docker) if ref.transport == "docker" else req.rebase
+        ref = parse_reference(text)
     except SysContainersError:
-        name = req.rebase
-    return access_for(req.rebase, name, req.tls_verify, req.creds is not None)
+        return text
+    return str(ref.docker) if ref.transport == "docker" else text
 
 
-def _stored(store: Store, access: Access, name: str | None) -> Image:
-    """--offline: the image stored under the container's image name (or the --rebase one)."""
-    if name is None:
+def _rebase_access(req: UpdateRequest) -> Access:
+    return access_for(req.rebase, _rebase_name(req.rebase), req.tls_verify, req.creds is not None)
+
+
+def _stored(store: Store, access: Access, name: str | None, current: Image | None) -> Image:
+    """--offline: the image stored under the container's image name, else the installed image
+    itself (so --offline --set works after the name was deleted); for --rebase (``name``
+    None) the image the rebase reference is stored as."""
+    rebase = name is None
+    if rebase:
         name = stored_name(access.parsed())
     try:
         return store.resolve(name)
     except ImageNotFound:
-        raise ImageNotFound(f"--offline: image {name} is not in the store "
-                            f"(pull {access.reference} first)") from None
+        if current is not None and not rebase:
+            return current
+    raise ImageNotFound(f"--offline: image {name} is not in the store (pull {access.reference} first)")
 
 
 def _target_image(paths: Paths, store: Store, found: Found, req: UpdateRequest,
