@@ -175,6 +175,8 @@ def test_check_diff_shows_what_a_new_value_changes(sc, plain, layouts):
     assert any(line.startswith("+") and f"127.0.0.1:{p2}" in line for line in r.out.splitlines())
     assert "+++ /etc/systemd/system/tr4.service (update)" in r.out
     assert state(sc, "tr4") == before
+    r = sc.sc("update", "tr4", "--check", "--set", f"PORT={p1}")     # the value it has
+    assert r.code == 0 and "tr4: up to date" in r.out, r.text
     r = sc.sc("update", "tr4", "--diff")
     assert r.code == 2 and "--diff goes with --check" in r.err
     sc.ok("uninstall", "tr4")

@@ -44,7 +44,7 @@ class CheckReport:
 
     @property
     def update_available(self) -> bool:
-        return not self.same_image or bool(self.values) or bool(self.files)
+        return not self.same_image or bool(self.values)
 
     def as_json(self) -> dict:
         return {"container": self.name, "current": self.current_id,
@@ -74,7 +74,8 @@ def check(paths: Paths, req: UpdateRequest, diff: bool = False) -> CheckReport:
                          found.image_name if req.rebase else info.image,
                          None if found.manifest is None else found.access.reference, same)
     image = found.current if same else found.image
-    if same and not req.set_values:
+    if same and all(info.values.get(k) == v for k, v in req.set_values.items()):
+        # what update would call "Latest version already installed.": nothing to render
         report.files = []
         return report
     if image is None:          # a newer image whose layers are not in the store
