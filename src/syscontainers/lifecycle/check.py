@@ -6,6 +6,7 @@ the store and the deployments are not changed. The files the update would render
 like ``update --display`` does (a throwaway dir, removed) when the image to render is in the
 store: the installed one (same image, other values), or a newer one pulled earlier. A newer
 image whose layers are not here cannot be rendered without fetching them; the report says so.
+(As for --display, an image stored by atomic, which has no merged tree yet, gets it built.)
 """
 
 from __future__ import annotations
