@@ -7,8 +7,8 @@
    pull, pull again (nothing fetched), images list / inspect / info / verify, an error.
 3. Boots a real systemd as PID 1 of private namespaces (the test host, tests/testhost: its own
    /etc, /var, /run; the machine's services are never touched) and, inside it, as an operator
-   would: install → start → talk to the service from the machine → list → update to 2.0 →
-   rollback → stop → uninstall.
+   would: install → start → talk to the service from the machine → list → update --check →
+   update to 2.0 → rollback → stop → uninstall.
 
 The registry and the test host this script started are always stopped (by PID) and the
 temporary directory removed, unless --keep. Run from the project root (as root):
@@ -141,6 +141,11 @@ def service_part(work: Path, registry: Registry, images: dict[str, str]) -> None
         sc("start", "demo-web")
         talk(port)
         sc("list")
+        banner("Is an update available? (the registry is asked for the manifest only; "
+               "exit 0 = up to date, 100 = available, 1 = could not check)")
+        sc("update", "demo-web", "--check")
+        rc = sc("update", "demo-web", "--check", "--rebase", images["2.0"], check=False)
+        print(f"(exit {rc})")
         banner("Update to 2.0 (the other deployment; the link switches atomically)")
         sc("update", "demo-web", "--rebase", images["2.0"])
         talk(port)

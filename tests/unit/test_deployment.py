@@ -151,3 +151,10 @@ def test_a_link_to_another_containers_deployment_is_not_current(paths):
     _install_fake(paths, "foo")
     os.symlink(paths.checkouts / "foo.0", paths.checkouts / "bar")
     assert dl.current(paths, "bar") is None and dl.installed_names(paths) == ["foo"]
+
+
+def test_every_info_field_has_a_type_check():
+    """A field added to InstallInfo without a type entry makes every info file unreadable."""
+    from syscontainers.deploy.deployment import _INFO_TYPES, InstallInfo
+
+    assert set(_INFO_TYPES) == set(InstallInfo.__dataclass_fields__)

@@ -7,6 +7,7 @@ import sys
 import time
 
 from .common import make_context, print_json, print_table, sayer, warn
+from .images import _bool, _creds
 
 
 def register(sub) -> None:
@@ -21,6 +22,10 @@ def register(sub) -> None:
     p.add_argument("--display", action="store_true", help="show what would be done, change nothing")
     p.add_argument("--force", action="store_true",
                    help="accept --set of a variable no template of the image uses")
+    p.add_argument("--src-creds", metavar="USER[:PASSWORD]",
+                   help="registry credentials (only where they came from is recorded)")
+    p.add_argument("--tls-verify", type=_bool, default=True, metavar="true|false",
+                   help="verify the registry's TLS certificate (default true; recorded for update)")
     p.set_defaults(func=_install)
 
     p = sub.add_parser("uninstall", help="stop and remove an installed container")
@@ -48,8 +53,18 @@ def register(sub) -> None:
                    help="roll back automatically if the new version does not start")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
                    help="settle time before a controlled update is judged (default 10)")
-    p.add_argument("--display", action="store_true", help="show what would change, change nothing")
-    p.add_argument("--json", action="store_true", help="with --all: the summary as JSON")
+    p.add_argument("--display", action="store_true",
+                   help="show what would change from the stored images (the registry is not asked)")
+    p.add_argument("--check", action="store_true",
+                   help="ask the source whether an update is available (manifest only, nothing "
+                        "written); exit 0 up to date, 100 update available, 1 could not check")
+    p.add_argument("--diff", action="store_true", help="with --check: unified diffs of the files")
+    p.add_argument("--offline", action="store_true",
+                   help="do not ask the source: use the image stored under the container's name")
+    p.add_argument("--src-creds", metavar="USER[:PASSWORD]", help="registry credentials")
+    p.add_argument("--tls-verify", type=_bool, default=True, metavar="true|false",
+                   help="for the --rebase image: verify the registry's TLS certificate")
+    p.add_argument("--json", action="store_true", help="with --all or --check: JSON")
     p.add_argument("--force", action="store_true",
                    help="accept --set of a variable no template of the image uses")
     p.set_defaults(func=_update)
@@ -77,7 +92,8 @@ def _install(args) -> int:
     ctx = make_context(args)
     req = InstallRequest(image=args.image, name=args.name, set_values=parse_set(args.set_values),
                          runtime=args.runtime, display=args.display, remote=args.remote,
-                         system_package=args.system_package, force=args.force)
+                         system_package=args.system_package, force=args.force,
+                         tls_verify=args.tls_verify, creds=_creds(args.src_creds))
     return install(ctx.paths, req, sayer(ctx))
 
 
@@ -118,43 +134,128 @@ def _warn_broken(rows) -> None:
 def _update(args) -> int:
     from ..deploy.values import parse_set
     from ..errors import UsageError
-    from ..lifecycle.update import UpdateRequest, update
 
     ctx = make_context(args)
     values = parse_set(args.set_values)
-    if args.all:
-        if args.name or args.rebase:
-            raise UsageError("update --all takes no NAME and no --rebase")
-        return _update_all(ctx, values, args)
-    if not args.name:
+    if args.diff and not args.check:
+        raise UsageError("--diff goes with --check")
+    if args.check and args.display:
+        raise UsageError("--check and --display do not go together (--check asks the source)")
+    if args.all and (args.name or args.rebase):
+        raise UsageError("update --all takes no NAME and no --rebase")
+    if not args.all and not args.name:
         raise UsageError("update needs a container NAME (or --all)")
-    req = UpdateRequest(args.name, args.rebase, values, args.controlled, args.timeout, args.display,
-                        force=args.force)
-    update(ctx.paths, req, sayer(ctx))
+    names = _names(ctx) if args.all else [args.name]
+    args.creds = _creds(args.src_creds)      # asked once (a terminal prompt), for every NAME
+    if args.check:
+        return _check(ctx, names, values, args)
+    if args.all:
+        return _update_all(ctx, names, values, args)
+    _run_update(ctx.paths, _request(args, args.name, values, args.controlled), sayer(ctx))
     return 0
 
 
-def _update_all(ctx, values, args) -> int:
+def _names(ctx) -> list[str]:
+    from ..deploy import deployment as dl
+
+    return dl.installed_names(ctx.paths)
+
+
+def _request(args, name: str, values, controlled: bool):
+    from ..lifecycle.update import UpdateRequest
+
+    return UpdateRequest(name, args.rebase, values, controlled, args.timeout, args.display,
+                         offline=args.offline, creds=args.creds,
+                         tls_verify=args.tls_verify, force=args.force)
+
+
+def _run_update(paths, req, say) -> str:
+    from ..lifecycle.update import update
+
+    return update(paths, req, say)
+
+
+def _update_all(ctx, names, values, args) -> int:
+    """Every container, controlled; one that could not be checked is "unchecked" (exit 1),
+    never "unchanged": docs/operations.md, "Updates"."""
     from ..deploy import deployment as dl
     from ..errors import SysContainersError
-    from ..lifecycle.update import UpdateRequest, update
+    from ..lifecycle.images import SourceUnavailable
 
     rows, failed = [], 0
-    for name in dl.installed_names(ctx.paths):
+    for name in names:
         before = dl.current(ctx.paths, name).read_info().revision
+        reason = None
         try:
-            result = update(ctx.paths, UpdateRequest(name, None, values, True, args.timeout,
-                                                     args.display, force=args.force), sayer(ctx))
+            result = _run_update(ctx.paths, _request(args, name, values, True), sayer(ctx))
+        except SourceUnavailable as e:
+            result, reason, failed = "unchecked", str(e), failed + 1
         except SysContainersError as e:
-            result, failed = f"failed: {e}", failed + 1
+            result, reason, failed = "failed", str(e), failed + 1
         after = dl.current(ctx.paths, name).read_info().revision
-        rows.append({"container": name, "before": before, "after": after, "result": result})
+        row = {"container": name, "before": before, "after": after, "result": result}
+        rows.append({**row, "reason": reason} if reason else row)
     if args.json:
         print_json(rows)
     else:
         print_table(("CONTAINER", "BEFORE", "AFTER", "RESULT"),
-                    [(r["container"], r["before"][:12], r["after"][:12], r["result"]) for r in rows])
+                    [(r["container"], r["before"][:12], r["after"][:12],
+                      r["result"] + (f": {r['reason']}" if r.get("reason") else ""))
+                     for r in rows])
     return 1 if failed else 0
+
+
+CHECK_UP_TO_DATE, CHECK_AVAILABLE, CHECK_FAILED = 0, 100, 1
+
+
+def _check(ctx, names, values, args) -> int:
+    """update --check: exit 0 all up to date, 100 an update is available (as dnf
+    check-update), 1 a container could not be checked (that wins)."""
+    from ..errors import SysContainersError
+    from ..lifecycle.check import check
+
+    reports, code = [], CHECK_UP_TO_DATE
+    for name in names:
+        try:
+            report = check(ctx.paths, _request(args, name, values, False), diff=args.diff)
+        except SysContainersError as e:
+            if not args.all:
+                raise
+            reports.append({"container": name, "update_available": None, "unchecked": str(e)})
+            code = CHECK_FAILED
+            continue
+        if report.update_available and code == CHECK_UP_TO_DATE:
+            code = CHECK_AVAILABLE
+        reports.append(report)
+    if args.json:
+        rows = [r if isinstance(r, dict) else r.as_json() for r in reports]
+        print_json(rows if args.all else rows[0])
+    else:
+        for r in reports:
+            _print_check(r)
+    return code
+
+
+def _print_check(r) -> None:
+    if isinstance(r, dict):
+        print(f"{r['container']}: unchecked: {r['unchecked']}")
+        return
+    state = "update available" if r.update_available else "up to date"
+    print(f"{r.name}: {state}")
+    print(f"  current:   {r.current_id[:12]} ({r.current_image})")
+    same = " (the same image: config and layers unchanged)" if r.same_image and \
+        r.available_id != r.current_id else ""
+    print(f"  available: {r.available_id[:12]} ({r.available_image}){same}")
+    print(f"  source:    {'asked ' + r.asked if r.asked else 'not asked (--offline: the stored image)'}")
+    for k, (old, new) in r.values.items():
+        print(f"  value {k}: {old!r} -> {new!r}")
+    if r.files is None:
+        print("  files: not known until the new image's layers are fetched "
+              "(`syscontainers pull` it, then check again)")
+    elif r.files:
+        print(f"  would change: {', '.join(r.files)}")
+    for d in r.diffs:
+        sys.stdout.write(d)
 
 
 def _rollback(args) -> int:

@@ -103,6 +103,12 @@ class InstallInfo:
     remote: str | None = None
     use_links: bool = True
     runtime: str = ""
+    # How the image was reached, so update reaches it the same way (docs/formats.md, "The
+    # info file"); never a secret: only where credentials came from.
+    source: str | None = None                 # the reference as given: http:HOST/IMG:TAG, oci:DIR:TAG
+    source_transport: str | None = None       # docker, oci, oci-archive, docker-archive, docker-daemon
+    source_tls_verify: bool | None = None     # docker only: false for http: / --tls-verify=false
+    source_credentials: str | None = None     # "src-creds", "auth-file" or None
 
     def to_json(self) -> str:
         return json.dumps({k.replace("_", "-"): v for k, v in asdict(self).items()}, indent=4)
@@ -137,6 +143,8 @@ _INFO_TYPES = {
     "installed_files_checksum": (dict,), "installed_files_template": (list,),
     "rename_installed_files": (dict,), "rpm_installed": _OPTIONAL_STR,
     "system_package": (str,), "remote": _OPTIONAL_STR, "use_links": (bool,), "runtime": (str,),
+    "source": _OPTIONAL_STR, "source_transport": _OPTIONAL_STR,
+    "source_tls_verify": (bool, type(None)), "source_credentials": _OPTIONAL_STR,
 }
 
 

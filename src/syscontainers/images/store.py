@@ -172,6 +172,21 @@ class Store:
         others = tuple(n for n in image.names if n != name)
         return replace(image, names=(name,) + others, commit=commit)
 
+    def by_id(self, image_id: str) -> Image | None:
+        """The image with exactly this ID, named or not: a deployed image keeps its merged
+        tree, so update finds the installed version after its name moved on."""
+        if not _is_hex_id(image_id):
+            return None
+        image = self._tagged().get(image_id)
+        if image is not None:
+            return image
+        repo = self._reader()
+        if repo is None:
+            return None
+        from . import ostree_repo as orepo
+        commit = orepo.resolve(repo, MERGED_PREFIX + image_id)
+        return None if commit is None else self._record(repo, commit, ())
+
     def has_layer(self, digest: str) -> bool:
         repo = self._reader()
         if repo is None:

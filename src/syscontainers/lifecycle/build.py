@@ -35,6 +35,7 @@ class BuildRequest:
     runtime: Runtime
     uuid: str | None = None       # kept across updates
     remote: str | None = None     # --remote DIR
+    access: dict | None = None    # the info file's source* keys (images.Access.info_fields)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ def _info(req: BuildRequest, rendered: RenderedFiles, exports: Exports) -> dl.In
         remote=req.remote,
         use_links=m.use_links,
         runtime=req.runtime.path,
+        **(req.access or {}),
     )
 
 

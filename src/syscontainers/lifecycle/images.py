@@ -1,32 +1,44 @@
-"""Find the image a verb names, pulling it when it is not in the store yet."""
+"""Find the image a verb names, pulling it when it is not in the store yet; how it was reached.
+
+The *access record* (:class:`Access`, the info file's ``source*`` keys, docs/formats.md) says
+how install reached an image - the reference as given (``http:`` included), TLS verification,
+and where credentials came from (never the credentials) - so that update and
+``update --check`` reach the same source the same way (docs/operations.md, "Updates").
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
-from ..errors import ImageInUse, ImageNotFound
+from ..errors import ImageInUse, ImageNotFound, SysContainersError, TransportError
+from ..images.imagemeta import config_digest
 from ..images.model import Image
+from ..images.pull import PullOptions
+from ..images.reference import ImageRef, parse_reference
 from ..images.store import Store
+from ..images.transport import Instance, Manifest
 from ..paths import Paths
 
 
 def ensure_image(paths: Paths, store: Store, ref: str, say: Callable[[str], None],
-                 pull: bool = True, update: bool = False) -> tuple[Image | None, str]:
+                 pull: bool = True, options: PullOptions | None = None) -> tuple[Image | None, str]:
     """(image, name it is known by). A name or ID prefix in the store wins; otherwise the
-    reference is pulled (or, with ``pull=False``, (None, ref) is returned). ``update`` asks
-    the source for a newer version first; when the source cannot be reached (an image that
-    came from a file, a registry that is down) the stored image is used, with a warning."""
-    if update:
-        return _refresh(paths, store, ref, say)
+    reference is pulled with ``options`` (or, with ``pull=False``, (None, ref) is returned).
+    Update does not come here: it asks the source first (update.find_target)."""
     try:
         image = store.resolve(ref)
         return image, _name_for(image, ref)
     except ImageNotFound:
         if not pull:
             return None, ref
-    from ..images.pull import PullOptions, pull_image
+    from ..images.pull import pull_image
 
-    image = pull_image(paths, store, ref, PullOptions(), say)
+    image = pull_image(paths, store, ref, options or PullOptions(), say)
     return image, _name_for(image, ref)
 
 
@@ -34,20 +46,132 @@ def _name_for(image: Image, ref: str) -> str:
     return image.name or ref
 
 
-def _refresh(paths: Paths, store: Store, ref: str, say: Callable[[str], None]) -> tuple[Image, str]:
-    from ..errors import SysContainersError
-    from ..images.pull import PullOptions, pull_image
+# --- the access record ---------------------------------------------------------------------
+
+class SourceUnavailable(TransportError):
+    """The image's source could not be asked (registry down, TLS, credentials, file gone)."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """How an image is reached. ``tls_verify`` and ``credentials`` only mean something for
+    registries (``docker`` transport); ``credentials`` is where they came from: "src-creds"
+    (given on the command line: needed again), "auth-file" (the containers auth file had the
+    registry), or None."""
+
+    reference: str
+    transport: str
+    tls_verify: bool | None = None
+    credentials: str | None = None
+
+    def info_fields(self) -> dict:
+        """The info file's keys (InstallInfo field names)."""
+        return {"source": self.reference, "source_transport": self.transport,
+                "source_tls_verify": self.tls_verify, "source_credentials": self.credentials}
+
+    @classmethod
+    def from_info(cls, info) -> "Access":
+        """The record of an installed container; one installed before records were kept (or
+        by atomic) is reached by its image name, as atomic did."""
+        if info.source:
+            return cls(info.source, info.source_transport or "docker",
+                       info.source_tls_verify, info.source_credentials)
+        return access_for(info.image, info.image)
+
+    def parsed(self) -> ImageRef:
+        return parse_reference(self.reference)
+
+    def pull_options(self, creds=None, update: bool = False) -> PullOptions:
+        return PullOptions(update=update, tls_verify=self.tls_verify is not False, creds=creds)
+
+
+def access_for(ref_text: str, image_name: str, tls_verify: bool = True,
+               creds_given: bool = False) -> Access:
+    """The access record of an image named ``ref_text`` by the operator and stored as
+    ``image_name``. A text that named the image in the store (an ID prefix, another name) is
+    no way to reach its source: the image name is recorded then."""
+    ref = _parse(ref_text)
+    if ref is None or (ref.transport == "docker" and str(ref.docker) != image_name):
+        ref_text, ref = image_name, _parse(image_name)
+        if ref is None:
+            return Access(image_name, "docker", True, None)
+    if ref.transport != "docker":
+        return Access(ref_text, ref.transport)
+    creds = "src-creds" if creds_given else ("auth-file" if auth_file_has(ref.docker.registry) else None)
+    return Access(ref_text, "docker", tls_verify and not ref.insecure, creds)
+
+
+def _parse(text: str) -> ImageRef | None:
+    try:
+        return parse_reference(text)
+    except SysContainersError:
+        return None
+
+
+def auth_files() -> list[Path]:
+    """The containers auth files skopeo reads, in its order (containers-auth.json(5))."""
+    if os.environ.get("REGISTRY_AUTH_FILE"):
+        return [Path(os.environ["REGISTRY_AUTH_FILE"])]
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/containers/{os.getuid()}"
+    home = Path(os.path.expanduser("~"))
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+    return [Path(runtime) / "containers/auth.json", config / "containers/auth.json",
+            home / ".docker/config.json"]
+
+
+def auth_file_has(registry: str) -> bool:
+    """Whether an auth file has an entry for ``registry`` (only the keys are looked at)."""
+    for path in auth_files():
+        try:
+            auths = json.loads(path.read_text()).get("auths") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        for key in auths:
+            host = key.split("://", 1)[-1].split("/", 1)[0]
+            if host == registry:
+                return True
+    return False
+
+
+# --- asking the source ---------------------------------------------------------------------
+
+def ask_source(access: Access, creds=None) -> Manifest | Instance:
+    """The manifest the source serves now (manifest only: no blob is fetched, nothing is
+    written but a temporary auth file for ``creds``). Any failure is SourceUnavailable."""
+    from ..images.pull import stored_name
+    from ..images.transport import Source, SourceOptions
 
     try:
-        image = pull_image(paths, store, ref, PullOptions(update=True), say)
-        return image, _name_for(image, ref)
+        ref = access.parsed()
+        stored_name(ref)                  # a file transport's file must exist
+        with tempfile.TemporaryDirectory(prefix="syscontainers-check-") as work:
+            source = Source(ref, SourceOptions(
+                tls_verify=access.tls_verify is not False, creds=creds,
+                daemon_host=os.environ.get("DOCKER_HOST") or None), Path(work))
+            return source.manifest()
     except SysContainersError as e:
-        try:
-            image = store.resolve(ref)
-        except ImageNotFound:
-            raise e from None
-        say(f"warning: could not look for a newer {ref} ({e}); using the stored image")
-        return image, _name_for(image, ref)
+        hint = ""
+        if access.credentials == "src-creds" and creds is None:
+            hint = (" (it was installed with --src-creds: give them again with --src-creds "
+                    "USER, or log in to the containers auth file)")
+        raise SourceUnavailable(f"{e}{hint}") from None
+
+
+def content(image: Image) -> tuple:
+    """What "the same image" means: the config digest and the layer digests; a manifest
+    re-encoded around the same config and layers is the same image. Schema 1 manifests have
+    no config digest: their manifest digest stands for the content."""
+    cfg = config_digest(image.manifest)
+    return (cfg or image.digest, tuple(layer.digest for layer in image.layers))
+
+
+def manifest_content(manifest: Manifest) -> tuple:
+    return (manifest.config_digest or manifest.digest,
+            tuple(layer.digest for layer in manifest.layers))
+
+
+def available_id(manifest: Manifest | Instance) -> str:
+    return manifest.digest.split(":", 1)[1]
 
 
 def delete_images(paths: Paths, store: Store, texts: list[str], force: bool = False) -> list[str]:

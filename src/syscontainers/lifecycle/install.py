@@ -19,7 +19,7 @@ from .. import faults
 from ..deploy import deployment as dl
 from ..deploy.hostfiles import install_host_files, remove_host_files
 from ..errors import ConfigError, ContainerExists, ImageNotFound, SysContainersError, UsageError
-from ..images.pull import stored_name
+from ..images.pull import PullOptions, stored_name
 from ..images.reference import default_container_name, parse_reference
 from ..images.store import Store
 from ..lock import host_lock
@@ -30,7 +30,7 @@ from . import build as b
 from . import syspackage
 from .files import remove_if_same, unlink_quiet, write_atomic
 from ..images.variables import check_set_names, image_variables
-from .images import _name_for, ensure_image
+from .images import _name_for, access_for, ensure_image
 from .remove import clean_incomplete
 from .runonce import RunRequest, run_image
 from .shadowing import check_not_shadowing
@@ -49,6 +49,8 @@ class InstallRequest:
     remote: str | None = None
     system_package: str = "auto"
     force: bool = False           # --set of a variable no template of the image uses
+    tls_verify: bool = True
+    creds: tuple[str, str] | None = None     # --src-creds; used for the pull, never stored
 
 
 def install(paths: Paths, req: InstallRequest, say: Say,
@@ -74,7 +76,8 @@ def install(paths: Paths, req: InstallRequest, say: Say,
         planned = req.name or _planned_name(store, req.image)
         if planned and _prepare_name(paths, store, planned, req, say, packaging):
             return 0
-        image, image_name = ensure_image(paths, store, req.image, say)
+        image, image_name = ensure_image(paths, store, req.image, say, options=PullOptions(
+            tls_verify=req.tls_verify, creds=req.creds))
         name = dl.validate_name(req.name or default_container_name(image_name))
         if name != planned and _prepare_name(paths, store, name, req, say, packaging, image):
             return 0
@@ -205,7 +208,9 @@ def _check_same(store: Store, name: str, req: InstallRequest, info: dl.InstallIn
 
 
 def _build_request(req: InstallRequest, name: str, image, image_name: str, runtime) -> b.BuildRequest:
-    return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote)
+    access = access_for(req.image, image_name, req.tls_verify, req.creds is not None)
+    return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote,
+                          access=access.info_fields())
 
 
 def _check_installable(image, image_name: str, req: InstallRequest) -> None:

@@ -1,5 +1,11 @@
 """update and rollback (SPEC 4), with the controlled mode's automatic rollback.
 
+The source is reached the way install reached it (the info file's access record,
+images.Access). It is asked for its manifest first; "the same image" means the same config
+and layers (a re-encoded manifest is no update), and then nothing is pulled. A source that
+cannot be asked is an error (SourceUnavailable) unless ``offline``: the stored image is used.
+docs/operations.md, "Updates: what is checked, --check, --offline, exit codes".
+
 A container whose host files a package owns (``--system-package=yes``) stays one: update
 packages the new deployment's host files (syspackage.package_host_files) before the switch,
 which installs that package with ``rpm -U``; rollback installs the older deployment's.
@@ -14,7 +20,9 @@ from typing import Callable
 from ..deploy import deployment as dl
 from ..deploy.rpmpackage import RpmTool, installed_package
 from ..deploy.values import carried_values
-from ..errors import ContainerNotFound, ServiceError, SysContainersError, UsageError
+from ..errors import ContainerNotFound, ImageNotFound, ServiceError, SysContainersError, UsageError
+from ..images.pull import pull_image, stored_name
+from ..images.reference import parse_reference
 from ..images.store import Store
 from ..images.variables import check_set_names, image_variables
 from ..lock import host_lock
@@ -22,7 +30,10 @@ from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
 from ..service.systemd import Systemd
 from . import build as b
-from .images import ensure_image
+from ..images.model import Image
+from ..images.transport import Manifest
+from .images import (Access, SourceUnavailable, access_for, ask_source, available_id, content,
+                     ensure_image, manifest_content)
 from .query import is_preinstalled
 from .switch import finish, reconcile, switch
 from .syspackage import package_host_files
@@ -39,6 +50,9 @@ class UpdateRequest:
     timeout: float = 10.0
     display: bool = False
     force: bool = False           # --set of a variable no template of the image uses
+    offline: bool = False                    # use the stored image; do not ask the source
+    creds: tuple[str, str] | None = None     # --src-creds (never stored)
+    tls_verify: bool = True                  # for the --rebase reference
 
 
 class UpdateFailed(SysContainersError):
@@ -66,13 +80,16 @@ def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = Non
         reconcile(paths, req.name, say, rpm)
         info = cur.read_info()
         store = Store(paths)
-        image, image_name = ensure_image(paths, store, req.rebase or info.image, say, update=True)
+        found = find_target(store, info, req)
+        image, image_name = _target_image(paths, store, found, req, say)
         _check_set(store, image, image_name, req)
-        if _unchanged(info, image, req):
+        if _unchanged(info, found.current, image, req):
             say("Latest version already installed.")
             return "unchanged"
         target = dl.other(paths, cur)
-        built = b.build(paths, store, _build_request(paths, req, info, image, image_name),
+        access = found.access if not req.rebase else access_for(
+            req.rebase, image_name, req.tls_verify, req.creds is not None)
+        built = b.build(paths, store, _build_request(paths, req, info, image, image_name, access),
                         target, replace_existing=True)
         try:
             if info.rpm_installed:
@@ -98,17 +115,109 @@ def _check_set(store: Store, image, image_name: str, req: UpdateRequest) -> None
         check_set_names(image_variables(store, image), req.set_values, image_name)
 
 
-def _unchanged(info: dl.InstallInfo, image, req: UpdateRequest) -> bool:
-    return image.id == info.revision and all(info.values.get(k) == v
-                                             for k, v in req.set_values.items())
+@dataclass(frozen=True)
+class Found:
+    """What update would deploy, found without writing anything."""
+
+    access: Access
+    current: Image | None        # the installed image, from the store (None: pruned)
+    manifest: object | None      # what the source serves now (None: not asked, --offline)
+    image: Image | None          # a stored image to deploy (None: it must be pulled)
+    image_name: str
+
+
+def find_target(store: Store, info: dl.InstallInfo, req: UpdateRequest) -> Found:
+    """Ask the source (unless ``offline``); an image with the installed content needs no pull."""
+    current = store.by_id(info.revision)
+    if req.rebase:
+        stored = _stored_rebase(store, req.rebase)
+        if stored is not None:
+            name = stored.name or req.rebase
+            return Found(access_for(req.rebase, name, req.tls_verify, req.creds is not None),
+                         current, None, stored, name)
+    access = _rebase_access(req) if req.rebase else Access.from_info(info)
+    if req.offline:
+        image = _stored(store, access, info.image if not req.rebase else None, current)
+        return Found(access, current, None, image, image.name or info.image)
+    try:
+        manifest = ask_source(access, req.creds)
+    except SourceUnavailable as e:
+        raise SourceUnavailable(f"cannot check {req.name} "
+                                f"for updates: {e} (--offline uses the stored image)") from None
+    if not req.rebase and current is not None and isinstance(manifest, Manifest) \
+            and manifest_content(manifest) == content(current):
+        return Found(access, current, manifest, current, info.image)
+    stored = store.by_id(available_id(manifest))
+    return Found(access, current, manifest, stored,
+                 info.image if not req.rebase else _rebase_name(req.rebase))
+
+
+def _stored_rebase(store: Store, text: str) -> Image | None:
+    """--rebase IMAGE names, as for install, an image of the store by its name or an ID
+    prefix: that one is used as stored (a reference with a transport, docker:// or http:, is
+    never a stored name, so its source is asked)."""
+    try:
+        return store.resolve(text)
+    except SysContainersError:
+        return None
+
+
+def _rebase_name(text: str) -> str:
+    """The name a registry reference is stored under (other transports: the text itself)."""
+    try:
+        ref = parse_reference(text)
+    except SysContainersError:
+        return text
+    return str(ref.docker) if ref.transport == "docker" else text
+
+
+def _rebase_access(req: UpdateRequest) -> Access:
+    return access_for(req.rebase, _rebase_name(req.rebase), req.tls_verify, req.creds is not None)
+
+
+def _stored(store: Store, access: Access, name: str | None, current: Image | None) -> Image:
+    """--offline: the image stored under the container's image name, else the installed image
+    itself (so --offline --set works after the name was deleted); for --rebase (``name``
+    None) the image the rebase reference is stored as."""
+    rebase = name is None
+    if rebase:
+        name = stored_name(access.parsed())
+    try:
+        return store.resolve(name)
+    except ImageNotFound:
+        if current is not None and not rebase:
+            return current
+    raise ImageNotFound(f"--offline: image {name} is not in the store (pull {access.reference} first)")
+
+
+def _target_image(paths: Paths, store: Store, found: Found, req: UpdateRequest,
+                  say: Say) -> tuple[Image, str]:
+    """The stored image when offline or unchanged, else a pull through the access record."""
+    if found.image is not None and (found.manifest is None or found.image is found.current):
+        return found.image, found.image_name
+    image = pull_image(paths, store, found.access.parsed(),
+                       found.access.pull_options(req.creds, update=True), say)
+    return image, image.name or found.image_name
+
+
+def _same_image(info: dl.InstallInfo, current: Image | None, image: Image) -> bool:
+    return image.id == info.revision or (current is not None and content(current) == content(image))
+
+
+def _unchanged(info: dl.InstallInfo, current: Image | None, image: Image, req: UpdateRequest) -> bool:
+    return _same_image(info, current, image) and all(info.values.get(k) == v
+                                                     for k, v in req.set_values.items())
 
 
 def _build_request(paths: Paths, req: UpdateRequest, info: dl.InstallInfo, image,
-                   image_name: str) -> b.BuildRequest:
-    """Re-read from the info file: values (overridden by --set, UUID kept), runtime, remote."""
+                   image_name: str, access: Access | None = None) -> b.BuildRequest:
+    """Re-read from the info file: values (overridden by --set, UUID kept), runtime, remote,
+    and how the image is reached (``access``, else the current record)."""
     runtime = probe_runtime(find_runtime(info.runtime or paths.config.runtime))
+    access = access or Access.from_info(info)
     return b.BuildRequest(req.name, image, image_name, carried_values(info.values, req.set_values),
-                          runtime, uuid=info.values.get("UUID"), remote=info.remote)
+                          runtime, uuid=info.values.get("UUID"), remote=info.remote,
+                          access=access.info_fields())
 
 
 def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
@@ -120,15 +229,22 @@ def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
     image, image_name = ensure_image(paths, store, ref, say, pull=False)
     if image is None:
         say(f"would pull {ref}, then update {req.name} to it")
+        say(NOT_ASKED)
         return "unchanged"
     _check_set(store, image, image_name, req)
-    if _unchanged(info, image, req):
+    if _unchanged(info, store.by_id(info.revision), image, req):
         say("Latest version already installed (of the images stored; nothing was fetched).")
+        say(NOT_ASKED)
         return "unchanged"
     built = b.build(paths, store, _build_request(paths, req, info, image, image_name),
                     dl.other(paths, cur), dry_run=True)
     _display(info, built, say)
+    say(NOT_ASKED)
     return "unchanged"
+
+
+NOT_ASKED = "  (the registry was not asked: --display shows the stored images; " \
+            "`update --check` asks it)"
 
 
 def _start_verified(paths, new: dl.Deployment, old: dl.Deployment, timeout: float, say: Say,
@@ -168,12 +284,17 @@ def rollback(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> N
         prev = dl.other(paths, cur)
         if not prev.exists():
             raise ContainerNotFound(f"Cannot find a previous deployment to rollback located at {prev.path}")
+        before, after = cur.read_info(), prev.read_info()
         try:
             if switch(paths, cur, prev, say, rpm):
                 Systemd(paths.user_mode).start(f"{name}.service")
         finally:
             finish(paths, name)
-        say(f"rolled back {name} to {prev.path}")
+        say(f"rolled back {name}: {_version(before)} -> {_version(after)}")
+
+
+def _version(info: dl.InstallInfo) -> str:
+    return f"{info.revision[:12]} ({info.image})"
 
 
 def _display(info: dl.InstallInfo, built: b.Built, say: Say) -> None:
@@ -187,4 +308,5 @@ def _display(info: dl.InstallInfo, built: b.Built, say: Say) -> None:
         say(f"  host files through the RPM package {installed_package(info.rpm_installed)} (rpm -U)")
 
 
-__all__ = ["update", "rollback", "UpdateRequest", "UpdateFailed", "ServiceError"]
+__all__ = ["update", "rollback", "UpdateRequest", "UpdateFailed", "ServiceError",
+           "SourceUnavailable", "find_target"]

@@ -1,0 +1,149 @@
+"""update --check: is an update available, and what would it change? (docs/operations.md,
+"Updates: what is checked, --check, --offline, exit codes").
+
+Reads only: the source is asked for its manifest (no blob is fetched), no lock is taken, and
+the store and the deployments are not changed. The files the update would render are rendered
+like ``update --display`` does (a throwaway dir, removed) when the image to render is in the
+store: the installed one (same image, other values), or a newer one pulled earlier. A newer
+image whose layers are not here cannot be rendered without fetching them; the report says so.
+(As for --display, an image stored by atomic, which has no merged tree yet, gets it built.)
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..deploy import deployment as dl
+from ..deploy.values import carried_values
+from ..images.store import Store
+from ..images.transport import Manifest
+from ..paths import Paths
+from . import build as b
+from .files import read_or_none
+from .images import available_id, content, manifest_content
+from .update import UpdateRequest, _build_request, _live, find_target
+
+# values that differ between NAME.0 and NAME.1 by construction: not what an operator asks about
+_PER_DEPLOYMENT = ("DESTDIR", "EXEC_START", "EXEC_STOP", "EXEC_STOPPOST", "EXEC_STARTPRE")
+DIR_CHECKSUM = "0"
+
+
+@dataclass
+class CheckReport:
+    name: str
+    current_id: str
+    current_image: str
+    available_id: str
+    available_image: str
+    asked: str | None                    # the reference asked; None: --offline
+    same_image: bool                     # same config and layers as the installed image
+    values: dict[str, list] = field(default_factory=dict)     # NAME: [installed, new]
+    files: list[str] | None = None       # rendered files that would change; None: not known
+    diffs: list[str] = field(default_factory=list)
+
+    @property
+    def update_available(self) -> bool:
+        return not self.same_image or bool(self.values)
+
+    def as_json(self) -> dict:
+        return {"container": self.name, "current": self.current_id,
+                "current_image": self.current_image, "available": self.available_id,
+                "available_image": self.available_image, "asked": self.asked,
+                "same_image": self.same_image, "update_available": self.update_available,
+                "values": self.values, "files": self.files,
+                **({"diff": "".join(self.diffs)} if self.diffs else {})}
+
+
+def check(paths: Paths, req: UpdateRequest, diff: bool = False) -> CheckReport:
+    """Raises SourceUnavailable when the source cannot be asked (and not ``req.offline``)."""
+    cur = _live(paths, req.name)
+    info = cur.read_info()
+    store = Store(paths)
+    found = find_target(store, info, req)
+    if found.manifest is None:
+        avail = found.image.id
+        same = avail == info.revision or (found.current is not None
+                                          and content(found.current) == content(found.image))
+    else:
+        avail = available_id(found.manifest)
+        same = avail == info.revision or (
+            found.current is not None and isinstance(found.manifest, Manifest)
+            and manifest_content(found.manifest) == content(found.current))
+    report = CheckReport(req.name, info.revision, info.image, avail,
+                         found.image_name if req.rebase else info.image,
+                         None if found.manifest is None else found.access.reference, same)
+    image = found.current if same else found.image
+    if same and all(info.values.get(k) == v for k, v in req.set_values.items()):
+        # what update would call "Latest version already installed.": nothing to render
+        report.files = []
+        return report
+    if image is None:          # a newer image whose layers are not in the store
+        new_values = carried_values(info.values, req.set_values)
+        report.values = _changed_values(info.values, {**info.values, **new_values})
+        return report
+    built = b.build(paths, store, _build_request(paths, req, info, image, report.available_image),
+                    dl.other(paths, cur), dry_run=True)
+    report.values = _changed_values(info.values, built.info.values)
+    report.files, report.diffs = _changed_files(paths, cur, info, built, diff)
+    return report
+
+
+def _changed_values(old: dict, new: dict) -> dict[str, list]:
+    return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k) and k not in _PER_DEPLOYMENT}
+
+
+def _changed_files(paths: Paths, cur: dl.Deployment, info: dl.InstallInfo, built: b.Built,
+                   diff: bool) -> tuple[list[str], list[str]]:
+    r = built.rendered
+    pairs = (("config.json", cur.path / "config.json", read_or_none(cur.path / "config.json"),
+              r.config_json),
+             ("unit", paths.unit_file(cur.name), read_or_none(cur.unit_copy), r.unit),
+             ("tmpfiles", paths.tmpfiles_file(cur.name), read_or_none(cur.tmpfiles_copy),
+              r.tmpfiles))
+    files, diffs = [], []
+    for label, path, old, new in pairs:
+        if old != new:
+            files.append(label)
+            if diff:
+                diffs.append(_diff(str(path), old, new))
+    for path in _changed_host_files(info, built.info):
+        files.append(f"host file {path}")
+        if diff:
+            diffs.append(_host_file_diff(path, built))
+    return files, diffs
+
+
+def _changed_host_files(old: dl.InstallInfo, new: dl.InstallInfo) -> list[str]:
+    """Host files (not directories) added, removed or with other content."""
+    a = {p: c for p, c in old.installed_files_checksum.items() if c != DIR_CHECKSUM}
+    z = {p: c for p, c in new.installed_files_checksum.items() if c != DIR_CHECKSUM}
+    return sorted(p for p in set(a) | set(z) if a.get(p) != z.get(p))
+
+
+def _diff(path: str, old: str | None, new: str | None) -> str:
+    lines = difflib.unified_diff((old or "").splitlines(keepends=True),
+                                 (new or "").splitlines(keepends=True),
+                                 fromfile=f"{path} (installed)" if old is not None else "/dev/null",
+                                 tofile=f"{path} (update)" if new is not None else "/dev/null")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _host_file_diff(path: str, built: b.Built) -> str:
+    """Templated host files are rendered in memory: their diff against the host's copy is
+    shown; copied files are only named (their source was in the throwaway render dir)."""
+    entry = next((h for h in built.rendered.host_files if h.dest == path), None)
+    try:
+        old = read_or_none(Path(path))
+    except (UnicodeDecodeError, OSError):
+        return f"--- {path}: content changes (not text; no diff shown)\n"
+    if entry is None:
+        return _diff(path, old, None)
+    if entry.content is None:
+        return f"--- {path}: content changes (a copied file; no diff shown)\n"
+    try:
+        return _diff(path, old, entry.content.decode())
+    except UnicodeDecodeError:
+        return f"--- {path}: binary content changes\n"
