@@ -27,8 +27,11 @@ pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
 
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory):
+    """Images of this module's own (a label no other test uses): the test host's store is
+    shared by the session, and --check must find v2 not stored yet."""
     root = tmp_path_factory.mktemp("trust-images")
-    return {tag: build_oci_layout(example_spec(index_html=f"hello {tag}\n"), root / tag, tag)
+    own = {"org.example.test": "update-trust"}
+    return {tag: build_oci_layout(example_spec(index_html=f"hello {tag}\n", labels=own), root / tag, tag)
             for tag in ("v1", "v2")}
 
 
