@@ -59,18 +59,35 @@ def exec_commands(runtime: Runtime, name: str, pidfile: str, user_mode: bool,
     """
     cgroup = " --systemd-cgroup" if (not user_mode and runtime.supports_systemd_cgroup) else ""
     quoted = f"'{name}'"  # names are validated: no quotes inside
+    runtime_word, pidfile = exec_quote(runtime.path), exec_quote(pidfile)
     template = service_template or ""
     uses = lambda var: f"${var}" in template or f"${{{var}}}" in template  # noqa: E731
     if runtime.supports_pid_file and uses("EXEC_STOPPOST") and uses("PIDFILE"):
         return ExecCommands(
-            start=f"{runtime.path}{cgroup} run -d --pid-file {pidfile} {quoted}",
+            start=f"{runtime_word}{cgroup} run -d --pid-file {pidfile} {quoted}",
             stop="",
             startpre="",
-            stoppost=f"{runtime.path} delete {quoted}",
+            stoppost=f"{runtime_word} delete {quoted}",
         )
     return ExecCommands(
-        start=f"{runtime.path}{cgroup} run {quoted}",
-        stop=f"{runtime.path}{cgroup} kill {quoted}",
+        start=f"{runtime_word}{cgroup} run {quoted}",
+        stop=f"{runtime_word}{cgroup} kill {quoted}",
         startpre="",
         stoppost="",
     )
+
+
+# Characters after which systemd would split, unquote or unescape a word of a command line.
+_EXEC_SPECIAL = frozenset(' \t"\'\\;')
+
+
+def exec_quote(word: str) -> str:
+    """One word of a systemd Exec line (systemd.service(5) "Command lines", see
+    docs/templates.md "Quoting on Exec lines"): ``%`` becomes ``%%`` (specifiers) and ``$``
+    becomes ``$$`` (environment expansion) always; a word with blanks, quotes, backslashes
+    or ``;`` is put in double quotes with ``\\`` and ``\\"`` escaped. Plain words are left
+    as they are, so the usual lines read as atomic wrote them."""
+    word = word.replace("%", "%%").replace("$", "$$")
+    if word and not any(c in _EXEC_SPECIAL for c in word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
