@@ -18,6 +18,8 @@ from typing import Callable
 from .. import faults
 from ..deploy import deployment as dl
 from ..deploy.hostfiles import install_host_files, remove_host_files
+from ..deploy.privileges import not_allowed
+from ..deploy.values import mask_text
 from ..errors import ContainerExists, SysContainersError, UsageError
 from ..images.reference import default_container_name
 from ..images.store import Store
@@ -44,11 +46,19 @@ class InstallRequest:
     display: bool = False
     remote: str | None = None
     system_package: str = "auto"
+    secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
+    allow: frozenset[str] = frozenset()          # --allow (deploy/privileges.py)
 
 
 def install(paths: Paths, req: InstallRequest, say: Say,
             packaging: syspackage.Packaging | None = None) -> None:
     """``packaging``: the host as --system-package sees it (None: probe the real one)."""
+    with b.secrets_masked(req.set_values, req.secret_names):
+        _install(paths, req, say, packaging)
+
+
+def _install(paths: Paths, req: InstallRequest, say: Say,
+             packaging: syspackage.Packaging | None) -> None:
     packaging = packaging or syspackage.Packaging.probe()
     # yes/build that cannot work here fail before anything is pulled; auto is decided later
     if syspackage.choose(req.system_package, packaging, paths.user_mode) == "build":
@@ -71,8 +81,9 @@ def install(paths: Paths, req: InstallRequest, say: Say,
         _check_installable(image, image_name, req)
         built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
                         dl.deployment(paths, name, 0))
-        for warning in built.rendered.warnings:
-            say(f"warning: {warning}")
+        _warn(built, say)
+        for line in b.privilege_lines(built):
+            say(line)
         mode = syspackage.choose(req.system_package, packaging, paths.user_mode, built.exports)
         activate(paths, built, say,
                  host_package=(lambda: syspackage.install_host_package(
@@ -112,7 +123,15 @@ def _present(paths: Paths, name: str, say: Say) -> bool:
 
 
 def _build_request(req: InstallRequest, name: str, image, image_name: str, runtime) -> b.BuildRequest:
-    return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote)
+    return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote,
+                          secret_names=frozenset(req.secret_names), allowed=frozenset(req.allow))
+
+
+def _warn(built: b.Built, say: Say) -> None:
+    for warning in built.rendered.warnings:
+        say(f"warning: {warning}")
+    for warning in b.secret_warnings(built.rendered, built.info.secret_values):
+        say(f"warning: {warning}")
 
 
 def _check_installable(image, image_name: str, req: InstallRequest) -> None:
@@ -137,8 +156,7 @@ def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say,
     _check_installable(image, image_name, req)
     built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
                     dl.deployment(paths, name, 0), dry_run=True)
-    for warning in built.rendered.warnings:
-        say(f"warning: {warning}")
+    _warn(built, say)
     _display(paths, built, say)
     if syspackage.choose(req.system_package, packaging, paths.user_mode, built.exports) == "yes":
         say(f"  host files through the RPM package {syspackage.package_name(name)} (rpm -i)")
@@ -200,6 +218,11 @@ def activate(paths: Paths, built: b.Built, say: Say,
 
 
 def _display(paths: Paths, built: b.Built, say: Say) -> None:
+    secrets = built.info.secret_values
+    _display_masked(paths, built, lambda text: say(mask_text(text, built.info.values, secrets)))
+
+
+def _display_masked(paths: Paths, built: b.Built, say: Say) -> None:
     name = built.deployment.name
     r = built.rendered
     say(f"would install {name} from {built.info.image} ({built.info.revision[:12]})")
@@ -213,3 +236,8 @@ def _display(paths: Paths, built: b.Built, say: Say) -> None:
             say("\n".join(f"    {line}" for line in text.rstrip().splitlines()))
     for h in r.host_files:
         say(f"  host file: {h.dest}")
+    for line in b.privilege_lines(built):
+        say(f"  {line}")
+    missing = not_allowed(built.privileges, built.info.allowed_privileges or ())
+    if missing:
+        say(f"  would be refused without --allow={','.join(dict.fromkeys(p.name for p in missing))}")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..deploy import deployment as dl
+from ..deploy.values import mask_text
 from ..errors import ConfigError, ContainerNotFound, ReferenceError_
 from ..images.reference import parse_docker_name
 from ..paths import Paths
@@ -41,11 +42,15 @@ def normalize_image(name: str) -> str:
 def _row(paths: Paths, name: str, dep: dl.Deployment, preinstalled: bool) -> ContainerRow | None:
     try:
         info = dep.read_info()
+    except dl.UnreadableInfo:
+        raise
     except ConfigError:
         return None
     return ContainerRow(
         name=name, image=normalize_image(info.image), image_id=info.revision,
-        created=int(info.created or 0), command=config_args(dep), runtime=info.runtime,
+        created=int(info.created or 0),
+        command=[mask_text(a, info.values, info.secret_values) for a in config_args(dep)],
+        runtime=info.runtime,
         type="user" if paths.user_mode else "system", preinstalled=preinstalled,
         status="no service", deployment=str(dep.path),
     )
