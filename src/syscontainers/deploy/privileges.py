@@ -173,7 +173,8 @@ def _capabilities(config: Mapping) -> list[Privilege]:
 
 def _devices(config: Mapping) -> list[Privilege]:
     """An allow rule without type and major number: every device of the host."""
-    rules = _list(_mapping(_mapping(_mapping(config.get("linux")).get("resources")).get("devices")))
+    resources = _mapping(_mapping(config.get("linux")).get("resources"))
+    rules = _list(resources.get("devices"))
     for rule in map(_mapping, rules):
         if rule.get("allow") and rule.get("type") in (None, "a") and rule.get("major") in (None, -1):
             return [Privilege("devices", "linux.resources.devices allows every device", True)]
