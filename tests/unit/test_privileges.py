@@ -162,3 +162,12 @@ def test_check_available_is_one_line():
     with pytest.raises(PrivilegeError) as e:
         check_available(["a", "b"], "image x")
     assert "\n" not in str(e.value) and "could never start" in str(e.value)
+
+
+def test_errors_raised_with_secrets_in_them_are_masked():
+    from syscontainers.errors import TemplateError
+    from syscontainers.lifecycle.build import secrets_masked
+    with pytest.raises(TemplateError) as e:
+        with secrets_masked({"TOKEN": "hunter2", "PORT": "80"}, {"TOKEN"}):
+            raise TemplateError("bad value hunter2 on port 80")
+    assert str(e.value) == "bad value *** on port 80"
