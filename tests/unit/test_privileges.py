@@ -171,3 +171,15 @@ def test_errors_raised_with_secrets_in_them_are_masked():
         with secrets_masked({"TOKEN": "hunter2", "PORT": "80"}, {"TOKEN"}):
             raise TemplateError("bad value hunter2 on port 80")
     assert str(e.value) == "bad value *** on port 80"
+
+
+def test_a_secret_copied_into_the_unit_is_warned_about(tmp_path):
+    import json
+
+    from syscontainers.lifecycle.build import secret_warnings
+    from tests.unit.test_render import CONFIG, render
+    unit = "[Service]\nExecStart=$EXEC_START\nEnvironment=TOKEN=$TOKEN\n"
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": unit},
+               sets=["TOKEN=hunter2", "OTHER=zq9"])
+    (warning,) = secret_warnings(r, {"TOKEN", "OTHER"})
+    assert "TOKEN" in warning and "systemd unit" in warning and "hunter2" not in warning
