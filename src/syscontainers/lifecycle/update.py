@@ -60,10 +60,25 @@ def _live(paths: Paths, name: str) -> dl.Deployment:
 def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = None) -> str:
     """Returns "updated" or "unchanged"; UpdateFailed after an automatic rollback.
     ``rpm``: the host's rpm (tests: one with a throwaway root)."""
-    with b.secrets_masked(req.set_values, req.secret_names):
+    values, secrets = _known_secrets(paths, req)
+    with b.secrets_masked(values, secrets):
         if req.display:
             return _display_only(paths, req, say)
         return _update(paths, req, say, rpm)
+
+
+def _known_secrets(paths: Paths, req: UpdateRequest) -> tuple[dict[str, str], set[str]]:
+    """The stored values and the new --set ones, and which are secret (to mask errors)."""
+    values, secrets = dict(req.set_values), set(req.secret_names)
+    cur = dl.current(paths, req.name) if dl.validate_name(req.name) else None
+    try:
+        info = cur.read_info() if cur is not None else None
+    except SysContainersError:
+        info = None
+    if info is not None:
+        values = {**{k: str(v) for k, v in info.values.items()}, **values}
+        secrets |= set(info.secret_values)
+    return values, secrets
 
 
 def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> str:
