@@ -258,3 +258,25 @@ def test_info_and_set_check_see_host_file_templates_and_renames(cli, tmp_path, s
     check_set_names(found, {"HOSTPORT": "1", "CONFNAME": "x", "RUN_DIRECTORY": "/r"}, "hf:t")
     with pytest.raises(UsageError, match=r"--set HOSTPROT: .*\(its variables: CONFNAME, HOSTPORT\)"):
         check_set_names(found, {"HOSTPROT": "1"}, "hf:t")
+
+
+def test_inspect_shows_the_privileges_installing_would_ask_for(cli, store_paths, tmp_path):
+    from dataclasses import replace
+
+    from tests.fixtures.examples import config_template
+    cfg = json.loads(config_template(("MESSAGE",)))
+    cfg["hooks"] = {"prestart": [{"path": "/usr/libexec/hook"}]}
+    spec = example_spec(required=("MESSAGE",))
+    spec = replace(spec, exports={**spec.exports, "config.json.template": json.dumps(cfg)})
+    build_oci_layout(spec, tmp_path / "layout", "hooked")
+    assert cli("pull", f"oci:{tmp_path / 'layout'}:hooked").code == 0
+    r = cli("images", "inspect", "layout:hooked")
+    assert r.code == 0, r.err
+    assert "Privileges: (with MESSAGE empty" in r.out
+    assert "  hooks: runs as the host's root at start/stop: /usr/libexec/hook [needs --allow]" in r.out
+    assert "  host-network: shares the host's network namespace" in r.out
+    data = json.loads(cli("images", "inspect", "--json", "layout:hooked").out)
+    assert {"name": "hooks", "detail": "runs as the host's root at start/stop: /usr/libexec/hook",
+            "dangerous": True} in data["privileges"]
+    assert data["host-cannot-grant"] == []
+    assert [p.name for p in store_paths.checkouts.iterdir() if "inspect-" in p.name] == []

@@ -333,3 +333,23 @@ def test_preinstalled_containers_are_listed_started_and_not_updated(sc, images, 
         sc.path("/etc/systemd/system/pre1.service").unlink(missing_ok=True)
         run("systemctl", "daemon-reload")
         run("umount", "-l", "/usr/lib", check=False)
+
+
+def test_run_directory_with_a_blank_starts_and_gets_its_pid_file(sc, images, testhost_units):
+    """RUN_DIRECTORY="/run/a b": the Exec lines quote the pid file (docs/templates.md)."""
+    port = free_port()
+    testhost_units.append("blank1.service")
+    sc.host.run("mkdir", "-p", "/run/a b")
+    try:
+        sc.ok("install", "--name", "blank1", "--set", f"PORT={port}",
+              "--set", "RUN_DIRECTORY=/run/a b", images["v1"])
+        sc.ok("start", "blank1")
+        assert http_get(port) == "hello v1\n"
+        assert sc.wait_status("blank1", "running") == "running"
+        pid = sc.host.run("cat", "/run/a b/container-blank1.pid").stdout.strip()
+        assert pid.isdigit()
+        sc.ok("uninstall", "blank1")
+        assert port_closed(port) and sc.traces("blank1") == []
+    finally:
+        sc.sc("uninstall", "--force", "blank1")
+        sc.host.run("rm", "-rf", "/run/a b", check=False)

@@ -175,6 +175,9 @@ def test_install_start_list_stop_uninstall(usc, images):
     assert usc.exists(TMPFILES / "uweb1.conf")
     assert usc.exists(STATE / "uweb1")                       # tmpfiles --user created it
     info = json.loads(usc.read(CHECKOUTS / "uweb1.0/info"))
+    # private to the user (docs/operations.md "File modes and secrets")
+    for path, mode in (("uweb1.0", "700"), ("uweb1.0/info", "600"), ("uweb1.0/config.json", "600")):
+        assert usc.host.run("stat", "-c", "%a %U", str(CHECKOUTS / path)).stdout.split() == [mode, USER]
     assert info["values"]["STATE_DIRECTORY"] == str(STATE)
     assert info["values"]["RUN_DIRECTORY"] == f"/run/user/{UID}"
     assert info["values"]["CONF_DIRECTORY"] == str(HOME / ".config")

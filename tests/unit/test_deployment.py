@@ -158,3 +158,56 @@ def test_every_info_field_has_a_type_check():
     from syscontainers.deploy.deployment import _INFO_TYPES, InstallInfo
 
     assert set(_INFO_TYPES) == set(InstallInfo.__dataclass_fields__)
+
+
+def test_write_private_is_0600_even_over_a_0644_file(tmp_path):
+    p = tmp_path / "info"
+    p.write_text("old")
+    os.chmod(p, 0o644)
+    dl.write_private(p, "new")
+    assert p.read_text() == "new" and os.stat(p).st_mode & 0o777 == 0o600
+
+
+def test_tighten_makes_an_old_deployment_private(tmp_path):
+    dep = dl.Deployment("web", 0, tmp_path / "web.0")
+    (dep.path / "rootfs").mkdir(parents=True)
+    os.chmod(dep.path / "rootfs", 0o755)
+    for name in ("info", "config.json", "web.service"):
+        (dep.path / name).write_text("{}")
+        os.chmod(dep.path / name, 0o644)
+    os.chmod(dep.path, 0o755)
+    assert dl.tighten(dep, user_mode=False)
+    assert os.stat(dep.path).st_mode & 0o777 == 0o700
+    assert all(os.stat(dep.path / n).st_mode & 0o777 == 0o600 for n in ("info", "config.json", "web.service"))
+    assert os.stat(dep.path / "rootfs").st_mode & 0o777 == 0o755   # the image's, untouched
+    assert not dl.tighten(dep, user_mode=False)
+
+
+def test_a_system_container_with_its_own_user_namespace_gets_a_traversable_dir():
+    userns = {"linux": {"namespaces": [{"type": "user"}, {"type": "mount"}]}}
+    assert dl.dir_mode(userns, user_mode=False) == 0o711
+    assert dl.dir_mode(userns, user_mode=True) == 0o700
+    assert dl.dir_mode({}, user_mode=False) == 0o700 and dl.dir_mode(None, False) == 0o700
+
+
+def test_info_keeps_secret_names_and_allowed_privileges():
+    info = dl.InstallInfo("img", "rev", "c", 1, {"T": "x"}, secret_values=["T"],
+                          allowed_privileges=["hooks"])
+    raw = json.loads(info.to_json())
+    assert raw["secret-values"] == ["T"] and raw["allowed-privileges"] == ["hooks"]
+    assert dl.InstallInfo.from_json(info.to_json(), "x") == info
+    old = dl.InstallInfo.from_json(json.dumps({"image": "img", "values": {}}), "x")
+    assert old.secret_values == [] and old.allowed_privileges is None
+
+
+def test_an_unreadable_info_file_is_one_clear_error(tmp_path, monkeypatch):
+    dep = dl.Deployment("web", 0, tmp_path / "web.0")
+    dep.path.mkdir()
+    dl.write_private(dep.info_path, "{}")
+
+    def refuse(self, *a, **kw):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(dep.info_path), "read_text", refuse)
+    with pytest.raises(dl.UnreadableInfo, match="private to the user"):
+        dep.read_info()

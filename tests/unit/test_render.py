@@ -430,3 +430,26 @@ def test_host_files_are_planned_with_the_values(tmp_path):
     assert r.rename_files == {"/etc/app.conf": "/etc/web.conf"}
     (entry,) = r.host_files
     assert entry.dest == "/etc/web.conf" and entry.content == b"port=81\n"
+
+
+def test_exec_lines_quote_a_pid_file_with_blanks(tmp_path):
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG)}, sets=["RUN_DIRECTORY=/run/a b"])
+    lines = r.unit.splitlines()
+    assert ('ExecStart=/usr/sbin/runc --systemd-cgroup run -d --pid-file '
+            '"/run/a b/container-web.pid" \'web\'') in lines
+    assert "PIDFile=/run/a b/container-web.pid" in lines
+
+
+def test_exec_quote_follows_systemd_command_line_rules():
+    from syscontainers.service.runtime import exec_quote
+    assert exec_quote("/run/x.pid") == "/run/x.pid"
+    assert exec_quote("/run/a b") == '"/run/a b"'
+    assert exec_quote('/run/"q"\\x') == '"/run/\\"q\\"\\\\x"'
+    assert exec_quote("/run/$HOME") == "/run/$$HOME"
+    assert exec_quote("/run/a;b") == '"/run/a;b"'
+    assert exec_quote("") == '""'
+
+
+def test_percent_in_the_pid_file_is_refused(tmp_path):
+    with pytest.raises(TemplateError, match="PIDFILE .* contains '%'"):
+        render(tmp_path, {"config.json": json.dumps(CONFIG)}, sets=["RUN_DIRECTORY=/run/%i"])

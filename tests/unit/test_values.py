@@ -189,3 +189,56 @@ def test_bounding_set_of_this_process_matches_proc():
     caps = capabilities.bounding_set()
     assert caps == capabilities.names_from_mask(mask)
     assert len(caps) == bin(mask & ((1 << 41) - 1)).count("1")
+
+
+# ---------------------------------------------------------------- --set-secret and masking
+
+class _Stdin:
+    def __init__(self, text: str, tty: bool = False):
+        import io
+        self._io, self._tty = io.StringIO(text), tty
+
+    def readline(self) -> str:
+        return self._io.readline()
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+def test_set_secret_reads_stdin_lines_and_files(tmp_path):
+    from syscontainers.deploy.values import parse_set_secret
+    f = tmp_path / "token"
+    f.write_text("s3cret=x\n")
+    got = parse_set_secret(["A", "B=@" + str(f), "C"], stdin=_Stdin("first line\nsecond\n"))
+    assert got == {"A": "first line", "B": "s3cret=x", "C": "second"}
+
+
+@pytest.mark.parametrize("item, message", [
+    ("A=plain", "NAME=@FILE"),
+    ("=@x", "NAME=@FILE"),
+    ("TOKEN=@/nonexistent/file", "cannot read /nonexistent/file"),
+    ("DESTDIR", "set by syscontainers"),
+    ("A", "no line left on stdin"),
+])
+def test_set_secret_errors_never_show_a_value(item, message):
+    from syscontainers.deploy.values import parse_set_secret
+    with pytest.raises(UsageError, match=message) as e:
+        parse_set_secret([item], stdin=_Stdin(""))
+    assert "plain" not in str(e.value)
+
+
+def test_a_name_in_both_set_and_set_secret_is_refused():
+    from syscontainers.deploy.values import merge_set
+    assert merge_set({"A": "1"}, {"B": "2"}) == {"A": "1", "B": "2"}
+    with pytest.raises(UsageError, match="B is given with both"):
+        merge_set({"B": "1"}, {"B": "2"})
+
+
+def test_mask_values_and_text():
+    from syscontainers.deploy.values import mask_text, mask_values
+    values = {"TOKEN": "abc", "LONG": "abcdef", "PORT": "8080", "EMPTY": ""}
+    assert mask_values(values, ["TOKEN", "EMPTY"]) == {"TOKEN": "***", "LONG": "abcdef",
+                                                        "PORT": "8080", "EMPTY": "***"}
+    assert mask_text("x=abcdef y=abc p=8080", values, ["TOKEN", "LONG", "EMPTY"]) == \
+        "x=*** y=*** p=8080"
+    assert mask_text("nothing", values, []) == "nothing"

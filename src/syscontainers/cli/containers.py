@@ -16,6 +16,7 @@ def register(sub) -> None:
     p.add_argument("--name", help="container name (default: from the image name)")
     p.add_argument("--set", dest="set_values", action="append", default=[], metavar="NAME=VALUE",
                    help="set a template variable (repeatable)")
+    _secret_and_allow(p)
     p.add_argument("--runtime", metavar="PATH", help="OCI runtime (default: runc)")
     p.add_argument("--system-package", choices=("auto", "build", "no", "yes"), default="auto")
     p.add_argument("--remote", metavar="DIR", help="use an existing rootfs instead of a checkout")
@@ -49,6 +50,7 @@ def register(sub) -> None:
     p.add_argument("--all", action="store_true", help="update every container (controlled)")
     p.add_argument("--rebase", metavar="IMAGE", help="switch to another image")
     p.add_argument("--set", dest="set_values", action="append", default=[], metavar="NAME=VALUE")
+    _secret_and_allow(p)
     p.add_argument("--controlled", action="store_true",
                    help="roll back automatically if the new version does not start")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
@@ -85,15 +87,39 @@ def register(sub) -> None:
         p.set_defaults(func=func)
 
 
+def _secret_and_allow(p) -> None:
+    p.add_argument("--set-secret", dest="set_secrets", action="append", default=[],
+                   metavar="NAME[=@FILE]",
+                   help="set a template variable from one line of stdin (or a file) and never "
+                        "print it (repeatable)")
+    p.add_argument("--allow", dest="allow", action="append", default=[], metavar="NAMES",
+                   help="grant privileges the image asks for (comma-separated, e.g. "
+                        "hooks,host-namespaces; see docs/operations.md)")
+
+
+def _values_and_secrets(args) -> tuple[dict, frozenset]:
+    from ..deploy.values import merge_set, parse_set, parse_set_secret
+
+    secrets = parse_set_secret(args.set_secrets)
+    return merge_set(parse_set(args.set_values), secrets), frozenset(secrets)
+
+
+def _allowed(args) -> frozenset:
+    from ..deploy.privileges import parse_allow
+
+    return parse_allow(args.allow)
+
+
 def _install(args) -> int:
-    from ..deploy.values import parse_set
     from ..lifecycle.install import InstallRequest, install
 
     ctx = make_context(args)
-    req = InstallRequest(image=args.image, name=args.name, set_values=parse_set(args.set_values),
+    values, secrets = _values_and_secrets(args)
+    req = InstallRequest(image=args.image, name=args.name, set_values=values,
                          runtime=args.runtime, display=args.display, remote=args.remote,
                          system_package=args.system_package, force=args.force,
-                         tls_verify=args.tls_verify, creds=_creds(args.src_creds))
+                         tls_verify=args.tls_verify, creds=_creds(args.src_creds),
+                         secret_names=secrets, allow=_allowed(args))
     return install(ctx.paths, req, sayer(ctx))
 
 
@@ -132,19 +158,20 @@ def _warn_broken(rows) -> None:
 
 
 def _update(args) -> int:
-    from ..deploy.values import parse_set
     from ..errors import UsageError
 
     ctx = make_context(args)
-    values = parse_set(args.set_values)
     if args.diff and not args.check:
         raise UsageError("--diff goes with --check")
     if args.check and args.display:
         raise UsageError("--check and --display do not go together (--check asks the source)")
     if args.all and (args.name or args.rebase):
         raise UsageError("update --all takes no NAME and no --rebase")
+    if args.all and (args.set_secrets or args.allow):
+        raise UsageError("update --all takes no --set-secret and no --allow; give them per container")
     if not args.all and not args.name:
         raise UsageError("update needs a container NAME (or --all)")
+    values, args.secrets = _values_and_secrets(args)
     names = _names(ctx) if args.all else [args.name]
     args.creds = _creds(args.src_creds)      # asked once (a terminal prompt), for every NAME
     if args.check:
@@ -166,7 +193,8 @@ def _request(args, name: str, values, controlled: bool):
 
     return UpdateRequest(name, args.rebase, values, controlled, args.timeout, args.display,
                          offline=args.offline, creds=args.creds,
-                         tls_verify=args.tls_verify, force=args.force)
+                         tls_verify=args.tls_verify, force=args.force,
+                         secret_names=args.secrets, allow=_allowed(args))
 
 
 def _run_update(paths, req, say) -> str:

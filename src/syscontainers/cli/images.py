@@ -162,11 +162,17 @@ def _list(args) -> int:
 
 
 def _inspect(args) -> int:
+    from ..lifecycle.review import review_image
+
     ctx = make_context(args)
     image = _store(ctx).resolve(args.image)
     data = {**_image_json(ctx, image), "commit": image.commit,
             "layers": [{"digest": layer.digest, "size": layer.size} for layer in image.layers],
             "manifest": image.manifest, "config": image.config}
+    review = review_image(ctx.paths, _store(ctx), image)
+    data["privileges"] = [{"name": p.name, "detail": p.detail, "dangerous": p.dangerous}
+                          for p in review.privileges]
+    data["host-cannot-grant"] = list(review.unavailable)
     if args.json:
         print_json(data)
         return 0
@@ -185,7 +191,18 @@ def _inspect(args) -> int:
     print("Labels:" + ("" if image.labels else " none"))
     for k, v in sorted(image.labels.items()):
         print(f"  {k}={v}")
+    _print_review(review)
     return 0
+
+
+def _print_review(review) -> None:
+    """What installing the image would ask of this host (docs/operations.md --allow)."""
+    print("Privileges:" + (f" ({review.note})" if review.note else "")
+          + ("" if review.privileges or review.note else " none"))
+    for p in review.privileges:
+        print(f"  {p.line()}")
+    if review.unavailable:
+        print("This host cannot grant: " + "; ".join(review.unavailable))
 
 
 # --- writing verbs -------------------------------------------------------------------------

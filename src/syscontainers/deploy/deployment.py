@@ -84,6 +84,55 @@ def name_collision(paths: Paths, name: str) -> str | None:
     return None
 
 
+class UnreadableInfo(ConfigError):
+    """The info file exists but this user may not read it (another user's deployment)."""
+
+
+# Deployments hold values given with --set / --set-secret (passwords, tokens) in the info
+# file and the rendered config.json: their dirs and files are private to the owner
+# (docs/operations.md "File modes and secrets"). The rootfs inside keeps the image's modes.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def dir_mode(config: dict | None, user_mode: bool) -> int:
+    """0700, except 0711 (traverse only) for a system container whose config.json has its own
+    user namespace: its root is then a host uid that must reach the rootfs through this dir
+    (the files inside stay 0600, so nothing of them is readable)."""
+    linux = (config or {}).get("linux") if isinstance(config, dict) else None
+    namespaces = linux.get("namespaces") if isinstance(linux, dict) else None
+    has_userns = any(isinstance(n, dict) and n.get("type") == "user" for n in namespaces or [])
+    return 0o711 if has_userns and not user_mode else PRIVATE_DIR_MODE
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only (also when it existed before)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+        f.write(text)
+
+
+def tighten(dep: "Deployment", user_mode: bool) -> bool:
+    """Make a deployment made before file modes were private (older versions, atomic) private
+    now: its dir 0700 (see :func:`dir_mode`), its own files (info, config.json, unit/tmpfiles
+    copies) 0600. The rootfs is left as the image has it. Returns whether anything changed."""
+    changed = False
+    if not dep.path.is_dir() or dep.path.is_symlink():
+        return False
+    try:
+        config = json.loads((dep.path / "config.json").read_text())
+    except (OSError, ValueError):
+        config = None
+    for path, mode in [(dep.path, dir_mode(config, user_mode))] + [
+            (p, PRIVATE_FILE_MODE) for p in dep.path.iterdir()
+            if p.name != "rootfs" and p.is_file() and not p.is_symlink()]:
+        if os.stat(path).st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+            changed = True
+    return changed
+
+
 @dataclass(frozen=True)
 class InstallInfo:
     """The ``info`` file (atomic's keys, kept as they are for compatibility)."""
@@ -109,6 +158,9 @@ class InstallInfo:
     source_transport: str | None = None       # docker, oci, oci-archive, docker-archive, docker-daemon
     source_tls_verify: bool | None = None     # docker only: false for http: / --tls-verify=false
     source_credentials: str | None = None     # "src-creds", "auth-file" or None
+    # Additions of this project (atomic ignores unknown keys; docs/formats.md "The info file"):
+    secret_values: list[str] = field(default_factory=list)       # names given --set-secret
+    allowed_privileges: list[str] | None = None   # --allow names; None: made before --allow
 
     def to_json(self) -> str:
         return json.dumps({k.replace("_", "-"): v for k, v in asdict(self).items()}, indent=4)
@@ -145,6 +197,7 @@ _INFO_TYPES = {
     "system_package": (str,), "remote": _OPTIONAL_STR, "use_links": (bool,), "runtime": (str,),
     "source": _OPTIONAL_STR, "source_transport": _OPTIONAL_STR,
     "source_tls_verify": (bool, type(None)), "source_credentials": _OPTIONAL_STR,
+    "secret_values": (list,), "allowed_privileges": (list, type(None)),
 }
 
 
@@ -175,6 +228,11 @@ class Deployment:
             text = self.info_path.read_text()
         except FileNotFoundError:
             raise ConfigError(f"deployment {self.path} has no info file") from None
+        except PermissionError:
+            raise UnreadableInfo(
+                f"cannot read {self.info_path}: deployments are private to the user who "
+                "installed them (root for system containers; docs/operations.md \"File modes "
+                "and secrets\")") from None
         except OSError as e:
             raise ConfigError(f"cannot read the info file {self.info_path}: {e.strerror}") from None
         except UnicodeDecodeError:

@@ -239,7 +239,18 @@ def _render_unit(exports: Exports, values: dict, image: str) -> str:
     else:
         template, what = _without_empty_exec_lines(values), "default unit"
     _check_line_safe(template, values, "unit file", continuation=True)
+    _check_pidfile(template, values)
     return render_template(template, values, what)
+
+
+def _check_pidfile(template: str, values: Mapping[str, str]) -> None:
+    """The Exec lines quote the pid file (runtime.exec_quote), but ``PIDFile=`` takes the
+    path as it is and systemd reads ``%`` there as a specifier: the two would name different
+    files and the service could never start (docs/templates.md "Quoting on Exec lines")."""
+    if "%" in values.get("PIDFILE", "") and "PIDFILE" in template_variables(template):
+        raise TemplateError(
+            f"PIDFILE {values['PIDFILE']!r} contains '%', which systemd reads as a specifier "
+            "in PIDFile=; choose a RUN_DIRECTORY (or PIDFILE) without '%'")
 
 
 def _for_user_manager(unit: str) -> str:

@@ -21,7 +21,7 @@ import os
 import shutil
 import sys
 import uuid as uuidlib
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, TextIO
 
 from ..errors import UsageError
 from ..service.runtime import ExecCommands
@@ -65,6 +65,70 @@ def _is_utf8(text: str) -> bool:
         return True
     except UnicodeEncodeError:
         return False
+
+
+SECRET_MASK = "***"
+
+
+def parse_set_secret(items: Iterable[str], stdin: TextIO | None = None) -> dict[str, str]:
+    """``--set-secret`` arguments to a dict (docs/operations.md "File modes and secrets").
+
+    ``NAME`` reads the value as one line from stdin (several bare NAMEs read one line each,
+    in order; a terminal does not echo it); ``NAME=@FILE`` reads the whole file (one trailing
+    newline dropped). A value never appears in an error message.
+    """
+    stdin = sys.stdin if stdin is None else stdin
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, source = item.partition("=")
+        if not name or (sep and not source.startswith("@")):
+            raise UsageError(f"--set-secret takes NAME (value read from stdin) or NAME=@FILE, "
+                             f"got {name or item!r}=...")
+        if name in FORCED_VARIABLES:
+            raise UsageError(f"{name} is set by syscontainers and cannot be given with --set-secret")
+        out[name] = _read_secret(name, source[1:] if sep else None, stdin)
+    return out
+
+
+def _read_secret(name: str, path: str | None, stdin: TextIO) -> str:
+    if path is not None:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError as e:
+            raise UsageError(f"--set-secret {name}: cannot read {path}: {e.strerror}") from None
+        return text[:-1] if text.endswith("\n") else text
+    if stdin.isatty():
+        import getpass
+        return getpass.getpass(f"value of {name}: ")
+    line = stdin.readline()
+    if not line:
+        raise UsageError(f"--set-secret {name}: no line left on stdin for its value")
+    return line.rstrip("\n")
+
+
+def merge_set(plain: Mapping[str, str], secret: Mapping[str, str]) -> dict[str, str]:
+    """``--set`` and ``--set-secret`` together; a name given by both is an error."""
+    both = sorted(set(plain) & set(secret))
+    if both:
+        raise UsageError(f"{both[0]} is given with both --set and --set-secret; give it once")
+    return {**plain, **secret}
+
+
+def mask_values(values: Mapping[str, str], secret_names: Iterable[str]) -> dict[str, str]:
+    """``values`` with every secret one replaced by ``***`` (for anything printed)."""
+    secret = set(secret_names)
+    return {k: (SECRET_MASK if k in secret else v) for k, v in values.items()}
+
+
+def mask_text(text: str, values: Mapping[str, str], secret_names: Iterable[str]) -> str:
+    """``text`` with every occurrence of a secret value replaced by ``***`` (templates may
+    copy a secret into a command line, a unit, an error message). Longest values first, so a
+    secret that contains another is masked whole."""
+    secrets = sorted({values[n] for n in secret_names if values.get(n)}, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, SECRET_MASK)
+    return text
 
 
 def carried_values(stored: Mapping[str, str], overrides: Mapping[str, str]) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,7 +20,12 @@ from ..deploy.checkout import syncfs
 from ..deploy.exports import Exports, read_exports
 from ..deploy.hostfiles import plan_host_files, planned_record
 from ..deploy.render import RenderedFiles, Target, deployment_values, render_deployment
-from ..errors import ConfigError, UsageError
+from ..deploy.capabilities import bounding_set
+from ..deploy.ocispec import missing_bind_sources
+from ..deploy.privileges import (Privilege, check_allowed, check_available, host_has_selinux,
+                                 review, unavailable)
+from ..deploy.values import mask_text
+from ..errors import ConfigError, SysContainersError, UsageError
 from ..images.model import Image
 from ..images.store import Store
 from ..paths import Paths
@@ -36,6 +42,8 @@ class BuildRequest:
     uuid: str | None = None       # kept across updates
     remote: str | None = None     # --remote DIR
     access: dict | None = None    # the info file's source* keys (images.Access.info_fields)
+    secret_names: frozenset[str] = frozenset()   # --set-secret names (info "secret-values")
+    allowed: frozenset[str] = frozenset()        # --allow names (info "allowed-privileges")
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,37 @@ class Built:
     info: dl.InstallInfo
     rendered: RenderedFiles
     exports: Exports
+    privileges: frozenset[Privilege] = frozenset()   # what the deployment asks of the host
+    unavailable: tuple[str, ...] = ()                # what this host cannot grant
+
+
+@contextmanager
+def secrets_masked(values: dict[str, str], secret_names):
+    """Errors raised inside carry ``***`` where their text had a secret value (a template
+    may copy a value into anything an error quotes; docs/operations.md "File modes and
+    secrets")."""
+    try:
+        yield
+    except SysContainersError as e:
+        e.message = mask_text(e.message, values, secret_names)
+        raise
+
+
+def secret_warnings(rendered: RenderedFiles, secret_names) -> list[str]:
+    """Where a secret lands outside the private deployment dir (unit, tmpfiles, host files
+    are readable as those files are on the host): one warning each."""
+    values = rendered.values
+    places = [("the systemd unit", rendered.unit), ("the tmpfiles file", rendered.tmpfiles)]
+    out = []
+    for name in sorted(secret_names):
+        secret = values.get(name)
+        if not secret:
+            continue
+        for where, text in places:
+            if text and secret in text:
+                out.append(f"the secret {name} is written into {where}, which is readable "
+                           "as unit files are; pass it through config.json instead")
+    return out
 
 
 def remote_rootfs(remote: str) -> Path:
@@ -64,7 +103,9 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
     partial = dl.partial_dir(paths, req.name, dep.index)
     remote = remote_rootfs(req.remote) if req.remote else None
     try:
-        partial.mkdir(mode=0o755)
+        # private to the owner: info and config.json hold --set values (secrets too)
+        partial.mkdir(mode=dl.PRIVATE_DIR_MODE)
+        os.chmod(partial, dl.PRIVATE_DIR_MODE)
         rootfs = _rootfs(paths, store, req.image, remote, partial)
         faults.point("build-checkout")
         exports = read_exports(rootfs, req.image_name)
@@ -73,11 +114,17 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
                         image_process=own_process(store, req.image, req.image_name, exports))
         values = deployment_values(exports, target, req.set_values, req.uuid)
         rendered = render_deployment(exports, values, target)
+        privs, problems = review_deployment(rendered, target)
+        if not dry_run:   # --display shows them instead
+            what = f"image {req.image_name}"
+            check_allowed(privs, req.allowed, what)
+            check_available(problems, what)
+        os.chmod(partial, dl.dir_mode(rendered.config, paths.user_mode))
         _write_files(partial, dep, rendered)
         info = _info(req, rendered, exports)
-        (partial / "info").write_text(info.to_json())
+        dl.write_private(partial / "info", info.to_json())
         if dry_run:
-            return Built(dep, info, rendered, exports)
+            return Built(dep, info, rendered, exports, privs, tuple(problems))
         if exports.manifest.no_container_service and not req.remote:
             _keep_only_exports(rootfs)   # the image only installs host files
         syncfs(partial)
@@ -86,7 +133,28 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
     finally:
         if partial.exists():
             dl.remove_tree(partial)
-    return Built(dep, info, rendered, exports)
+    return Built(dep, info, rendered, exports, privs, tuple(problems))
+
+
+def review_deployment(rendered: RenderedFiles, target: Target) -> tuple[frozenset[Privilege], list[str]]:
+    """The privileges a rendered deployment asks for, and what this host cannot grant
+    (docs/operations.md "Trust model and privileges (--allow)")."""
+    privs = review(rendered.config, rendered.host_files)
+    if not rendered.has_container_service:
+        return privs, []
+    problems = unavailable(
+        rendered.config, bounding=bounding_set(), selinux=host_has_selinux(str(target.host_root)),
+        missing_sources=missing_bind_sources(rendered.config, Path(target.host_root)),
+        tmpfiles=rendered.tmpfiles, host_files=rendered.host_files)
+    return privs, problems
+
+
+def privilege_lines(built: Built) -> list[str]:
+    """For the operator: what the deployment asks of the host (install, --display)."""
+    lines = [f"privilege {p.line()}" for p in sorted(built.privileges)]
+    if built.unavailable:
+        lines.append("this host cannot grant: " + "; ".join(built.unavailable))
+    return lines
 
 
 def own_process(store: Store, image: Image, label: str, exports: Exports):
@@ -125,11 +193,11 @@ def _rootfs(paths: Paths, store: Store, image: Image, remote: Path | None, parti
 
 def _write_files(partial: Path, dep: dl.Deployment, rendered: RenderedFiles) -> None:
     if rendered.config_json is not None:
-        (partial / "config.json").write_text(rendered.config_json)
+        dl.write_private(partial / "config.json", rendered.config_json)
     if rendered.unit is not None:
-        (partial / dep.unit_copy.name).write_text(rendered.unit)
+        dl.write_private(partial / dep.unit_copy.name, rendered.unit)
     if rendered.tmpfiles is not None:
-        (partial / dep.tmpfiles_copy.name).write_text(rendered.tmpfiles)
+        dl.write_private(partial / dep.tmpfiles_copy.name, rendered.tmpfiles)
 
 
 def _info(req: BuildRequest, rendered: RenderedFiles, exports: Exports) -> dl.InstallInfo:
@@ -151,6 +219,8 @@ def _info(req: BuildRequest, rendered: RenderedFiles, exports: Exports) -> dl.In
         use_links=m.use_links,
         runtime=req.runtime.path,
         **(req.access or {}),
+        secret_values=sorted(req.secret_names & set(rendered.values)),
+        allowed_privileges=sorted(req.allowed),
     )
 
 
@@ -169,7 +239,7 @@ def record_installed(dep: dl.Deployment, info: dl.InstallInfo, checksums: dict[s
         return info
     new = replace(info, installed_files=list(checksums), installed_files_checksum=dict(checksums))
     tmp = dep.path / ".info.tmp"
-    tmp.write_text(new.to_json())
+    dl.write_private(tmp, new.to_json())
     os.rename(tmp, dep.info_path)
     return new
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..deploy import deployment as dl
-from ..deploy.values import carried_values
+from ..deploy.values import carried_values, mask_text, mask_values
 from ..images.store import Store
 from ..images.transport import Manifest
 from ..paths import Paths
@@ -79,19 +79,24 @@ def check(paths: Paths, req: UpdateRequest, diff: bool = False) -> CheckReport:
         # what update would call "Latest version already installed.": nothing to render
         report.files = []
         return report
+    secrets = set(info.secret_values) | set(req.secret_names)
     if image is None:          # a newer image whose layers are not in the store
         new_values = carried_values(info.values, req.set_values)
-        report.values = _changed_values(info.values, {**info.values, **new_values})
+        report.values = _changed_values(info.values, {**info.values, **new_values}, secrets)
         return report
-    built = b.build(paths, store, _build_request(paths, req, info, image, report.available_image),
+    built = b.build(paths, store, _build_request(paths, req, cur, info, image, report.available_image),
                     dl.other(paths, cur), dry_run=True)
-    report.values = _changed_values(info.values, built.info.values)
-    report.files, report.diffs = _changed_files(paths, cur, info, built, diff)
+    report.values = _changed_values(info.values, built.info.values, secrets)
+    report.files, diffs = _changed_files(paths, cur, info, built, diff)
+    # a secret is never printed, not even inside a diff of config.json (docs/operations.md)
+    everything = {**info.values, **built.info.values}
+    report.diffs = [mask_text(mask_text(d, info.values, secrets), everything, secrets) for d in diffs]
     return report
 
 
-def _changed_values(old: dict, new: dict) -> dict[str, list]:
-    return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new))
+def _changed_values(old: dict, new: dict, secrets: set[str]) -> dict[str, list]:
+    shown_old, shown_new = mask_values(old, secrets), mask_values(new, secrets)
+    return {k: [shown_old.get(k), shown_new.get(k)] for k in sorted(set(old) | set(new))
             if old.get(k) != new.get(k) and k not in _PER_DEPLOYMENT}
 
 

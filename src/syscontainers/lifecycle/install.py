@@ -18,6 +18,8 @@ from typing import Callable
 from .. import faults
 from ..deploy import deployment as dl
 from ..deploy.hostfiles import install_host_files, remove_host_files
+from ..deploy.privileges import not_allowed
+from ..deploy.values import mask_text
 from ..errors import ConfigError, ContainerExists, ImageNotFound, SysContainersError, UsageError
 from ..images.pull import PullOptions, stored_name
 from ..images.reference import default_container_name, parse_reference
@@ -51,6 +53,8 @@ class InstallRequest:
     force: bool = False           # --set of a variable no template of the image uses
     tls_verify: bool = True
     creds: tuple[str, str] | None = None     # --src-creds; used for the pull, never stored
+    secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
+    allow: frozenset[str] = frozenset()          # --allow (deploy/privileges.py)
 
 
 def install(paths: Paths, req: InstallRequest, say: Say,
@@ -60,6 +64,12 @@ def install(paths: Paths, req: InstallRequest, say: Say,
     probe the real one)."""
     if req.name is not None:
         dl.validate_name(req.name)     # --name= (empty) is an error, not "the default name"
+    with b.secrets_masked(req.set_values, req.secret_names):
+        return _install(paths, req, say, packaging)
+
+
+def _install(paths: Paths, req: InstallRequest, say: Say,
+             packaging: syspackage.Packaging | None) -> int:
     packaging = packaging or syspackage.Packaging.probe()
     # yes/build that cannot work here fail before anything is pulled; auto is decided later
     if syspackage.choose(req.system_package, packaging, paths.user_mode) == "build":
@@ -95,8 +105,9 @@ def _install_image(paths: Paths, store: Store, req: InstallRequest, name: str, i
                    image_name: str, runtime, packaging: syspackage.Packaging, say: Say) -> None:
     built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
                     dl.deployment(paths, name, 0))
-    for warning in built.rendered.warnings:
-        say(f"warning: {warning}")
+    _warn(built, say)
+    for line in b.privilege_lines(built):
+        say(line)
     mode = syspackage.choose(req.system_package, packaging, paths.user_mode, built.exports)
     activate(paths, built, say,
              host_package=(lambda: syspackage.install_host_package(
@@ -210,7 +221,15 @@ def _check_same(store: Store, name: str, req: InstallRequest, info: dl.InstallIn
 def _build_request(req: InstallRequest, name: str, image, image_name: str, runtime) -> b.BuildRequest:
     access = access_for(req.image, image_name, req.tls_verify, req.creds is not None)
     return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote,
-                          access=access.info_fields())
+                          access=access.info_fields(), secret_names=frozenset(req.secret_names),
+                          allowed=frozenset(req.allow))
+
+
+def _warn(built: b.Built, say: Say) -> None:
+    for warning in built.rendered.warnings:
+        say(f"warning: {warning}")
+    for warning in b.secret_warnings(built.rendered, built.info.secret_values):
+        say(f"warning: {warning}")
 
 
 def _check_installable(image, image_name: str, req: InstallRequest) -> None:
@@ -245,8 +264,7 @@ def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say,
         return
     built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
                     dl.deployment(paths, name, 0), dry_run=True)
-    for warning in built.rendered.warnings:
-        say(f"warning: {warning}")
+    _warn(built, say)
     _display(paths, built, say)
     if syspackage.choose(req.system_package, packaging, paths.user_mode, built.exports) == "yes":
         say(f"  host files through the RPM package {syspackage.package_name(name)} (rpm -i)")
@@ -314,6 +332,11 @@ def activate(paths: Paths, built: b.Built, say: Say,
 
 
 def _display(paths: Paths, built: b.Built, say: Say) -> None:
+    secrets = built.info.secret_values
+    _display_masked(paths, built, lambda text: say(mask_text(text, built.info.values, secrets)))
+
+
+def _display_masked(paths: Paths, built: b.Built, say: Say) -> None:
     name = built.deployment.name
     r = built.rendered
     say(f"would install {name} from {built.info.image} ({built.info.revision[:12]})")
@@ -327,3 +350,8 @@ def _display(paths: Paths, built: b.Built, say: Say) -> None:
             say("\n".join(f"    {line}" for line in text.rstrip().splitlines()))
     for h in r.host_files:
         say(f"  host file: {h.dest}")
+    for line in b.privilege_lines(built):
+        say(f"  {line}")
+    missing = not_allowed(built.privileges, built.info.allowed_privileges or ())
+    if missing:
+        say(f"  would be refused without --allow={','.join(dict.fromkeys(p.name for p in missing))}")

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..deploy import deployment as dl
+from ..deploy.values import mask_text
 from ..errors import ConfigError, ContainerNotFound, ReferenceError_
 from ..images.reference import parse_docker_name
 from ..paths import Paths
@@ -55,7 +56,9 @@ def _row(paths: Paths, name: str, dep: dl.Deployment, preinstalled: bool) -> Con
         if not dep.exists():
             raise ConfigError(f"its deployment {dep.path} is missing (removed by hand?)")
         info = dep.read_info()
-        command = config_args(dep)
+        command = [mask_text(a, info.values, info.secret_values) for a in config_args(dep)]
+    except dl.UnreadableInfo:
+        raise    # another user's private deployment: one line, not a list of broken rows
     except ConfigError as e:
         return ContainerRow(name=name, image="", image_id="", created=0, command=[], runtime="",
                             type=kind, preinstalled=preinstalled, status=BROKEN,

@@ -116,7 +116,7 @@ def _write_preinstalled(buildroot: Path, dest: Path, req: PackageRequest,
     at their /usr/lib places. Returns the %files entries outside ``dest``."""
     entries = []
     if rendered.config_json is not None:
-        (dest / "config.json").write_text(rendered.config_json)
+        dl.write_private(dest / "config.json", rendered.config_json)
     for text, copy, packaged in (
             (rendered.unit, f"{req.name}.service", f"{PACKAGE_UNIT_DIR}/{req.name}.service"),
             (rendered.tmpfiles, f"tmpfiles-{req.name}.conf",
@@ -137,7 +137,7 @@ def _write_preinstalled(buildroot: Path, dest: Path, req: PackageRequest,
         installed_files_template=list(exports.manifest.installed_files_template),
         rename_installed_files=dict(rendered.rename_files), system_package="build",
         use_links=exports.manifest.use_links, runtime=req.runtime.path)
-    (dest / "info").write_text(info.to_json())
+    dl.write_private(dest / "info", info.to_json())
     return entries
 
 
@@ -241,7 +241,7 @@ def _record_package(dep: dl.Deployment, info: dl.InstallInfo, rpm_installed: str
     new = replace(info, installed_files=[], installed_files_checksum={},
                   rpm_installed=rpm_installed, system_package="yes")
     tmp = dep.path / ".info.tmp"
-    tmp.write_text(new.to_json())
+    dl.write_private(tmp, new.to_json())
     os.rename(tmp, dep.info_path)
 
 

@@ -13,13 +13,15 @@ which installs that package with ``rpm -U``; rollback installs the older deploym
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 from ..deploy import deployment as dl
+from ..deploy.privileges import not_allowed, review
 from ..deploy.rpmpackage import RpmTool, installed_package
-from ..deploy.values import carried_values
+from ..deploy.values import carried_values, mask_values
 from ..errors import ContainerNotFound, ImageNotFound, ServiceError, SysContainersError, UsageError
 from ..images.pull import pull_image, stored_name
 from ..images.reference import parse_reference
@@ -53,6 +55,8 @@ class UpdateRequest:
     offline: bool = False                    # use the stored image; do not ask the source
     creds: tuple[str, str] | None = None     # --src-creds (never stored)
     tls_verify: bool = True                  # for the --rebase reference
+    secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
+    allow: frozenset[str] = frozenset()          # --allow, added to the stored ones
 
 
 class UpdateFailed(SysContainersError):
@@ -72,12 +76,33 @@ def _live(paths: Paths, name: str) -> dl.Deployment:
 def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = None) -> str:
     """Returns "updated" or "unchanged"; UpdateFailed after an automatic rollback.
     ``rpm``: the host's rpm (tests: one with a throwaway root)."""
-    if req.display:
-        return _display_only(paths, req, say)
+    values, secrets = _known_secrets(paths, req)
+    with b.secrets_masked(values, secrets):
+        if req.display:
+            return _display_only(paths, req, say)
+        return _update(paths, req, say, rpm)
+
+
+def _known_secrets(paths: Paths, req: UpdateRequest) -> tuple[dict[str, str], set[str]]:
+    """The stored values and the new --set ones, and which are secret (to mask errors)."""
+    values, secrets = dict(req.set_values), set(req.secret_names)
+    cur = dl.current(paths, req.name) if dl.validate_name(req.name) else None
+    try:
+        info = cur.read_info() if cur is not None else None
+    except SysContainersError:
+        info = None
+    if info is not None:
+        values = {**{k: str(v) for k, v in info.values.items()}, **values}
+        secrets |= set(info.secret_values)
+    return values, secrets
+
+
+def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> str:
     with host_lock(paths):
         dl.clean_partials(paths, req.name)
         cur = _live(paths, req.name)
         reconcile(paths, req.name, say, rpm)
+        dl.tighten(cur, paths.user_mode)   # made before deployments were private (docs/operations.md)
         info = cur.read_info()
         store = Store(paths)
         found = find_target(store, info, req)
@@ -89,7 +114,7 @@ def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = Non
         target = dl.other(paths, cur)
         access = found.access if not req.rebase else access_for(
             req.rebase, image_name, req.tls_verify, req.creds is not None)
-        built = b.build(paths, store, _build_request(paths, req, info, image, image_name, access),
+        built = b.build(paths, store, _build_request(paths, req, cur, info, image, image_name, access),
                         target, replace_existing=True)
         try:
             if info.rpm_installed:
@@ -209,15 +234,35 @@ def _unchanged(info: dl.InstallInfo, current: Image | None, image: Image, req: U
                                                      for k, v in req.set_values.items())
 
 
-def _build_request(paths: Paths, req: UpdateRequest, info: dl.InstallInfo, image,
-                   image_name: str, access: Access | None = None) -> b.BuildRequest:
+def _build_request(paths: Paths, req: UpdateRequest, cur: dl.Deployment, info: dl.InstallInfo,
+                   image, image_name: str, access: Access | None = None) -> b.BuildRequest:
     """Re-read from the info file: values (overridden by --set, UUID kept), runtime, remote,
     and how the image is reached (``access``, else the current record)."""
     runtime = probe_runtime(find_runtime(info.runtime or paths.config.runtime))
     access = access or Access.from_info(info)
+    # a name once secret stays secret; --allow adds to what the operator allowed before
     return b.BuildRequest(req.name, image, image_name, carried_values(info.values, req.set_values),
                           runtime, uuid=info.values.get("UUID"), remote=info.remote,
-                          access=access.info_fields())
+                          access=access.info_fields(),
+                          secret_names=frozenset(info.secret_values) | req.secret_names,
+                          allowed=_granted(cur, info) | req.allow)
+
+
+def _granted(cur: dl.Deployment, info: dl.InstallInfo) -> frozenset[str]:
+    """The --allow names stored with the container. A deployment made before --allow existed
+    (older versions, atomic) has none stored: what it already has counts as granted, so an
+    update asking for no more goes through (docs/operations.md)."""
+    if info.allowed_privileges is not None:
+        return frozenset(info.allowed_privileges)
+    try:
+        config = json.loads((cur.path / "config.json").read_text())
+    except (OSError, ValueError):
+        config = {}
+    try:
+        plan = b.host_plan(cur, info)
+    except SysContainersError:
+        plan = ()
+    return frozenset(p.name for p in review(config, plan) if p.dangerous)
 
 
 def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
@@ -236,7 +281,7 @@ def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
         say("Latest version already installed (of the images stored; nothing was fetched).")
         say(NOT_ASKED)
         return "unchanged"
-    built = b.build(paths, store, _build_request(paths, req, info, image, image_name),
+    built = b.build(paths, store, _build_request(paths, req, cur, info, image, image_name),
                     dl.other(paths, cur), dry_run=True)
     _display(info, built, say)
     say(NOT_ASKED)
@@ -284,6 +329,8 @@ def rollback(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> N
         prev = dl.other(paths, cur)
         if not prev.exists():
             raise ContainerNotFound(f"Cannot find a previous deployment to rollback located at {prev.path}")
+        for dep in (cur, prev):
+            dl.tighten(dep, paths.user_mode)   # made before deployments were private (docs/operations.md)
         before, after = cur.read_info(), prev.read_info()
         try:
             if switch(paths, cur, prev, say, rpm):
@@ -299,10 +346,17 @@ def _version(info: dl.InstallInfo) -> str:
 
 def _display(info: dl.InstallInfo, built: b.Built, say: Say) -> None:
     say(f"would update {built.deployment.name}: {info.revision[:12]} -> {built.info.revision[:12]}")
+    secrets = built.info.secret_values
+    olds, news = mask_values(info.values, secrets), mask_values(built.info.values, secrets)
     for k in sorted(set(info.values) | set(built.info.values)):
-        old, new = info.values.get(k), built.info.values.get(k)
-        if old != new and k not in ("DESTDIR", "EXEC_START", "EXEC_STOP", "EXEC_STOPPOST", "EXEC_STARTPRE"):
-            say(f"  {k}: {old!r} -> {new!r}")
+        changed = info.values.get(k) != built.info.values.get(k)
+        if changed and k not in ("DESTDIR", "EXEC_START", "EXEC_STOP", "EXEC_STOPPOST", "EXEC_STARTPRE"):
+            say(f"  {k}: {olds.get(k)!r} -> {news.get(k)!r}")   # secrets: '***' -> '***'
+    for line in b.privilege_lines(built):
+        say(f"  {line}")
+    missing = not_allowed(built.privileges, built.info.allowed_privileges or ())
+    if missing:
+        say(f"  would be refused without --allow={','.join(dict.fromkeys(p.name for p in missing))}")
     say(f"  would write {built.deployment.path} and switch the {built.deployment.name} link to it")
     if info.rpm_installed:
         say(f"  host files through the RPM package {installed_package(info.rpm_installed)} (rpm -U)")

@@ -64,18 +64,19 @@ def exec_commands(runtime: Runtime, name: str, pidfile: str, user_mode: bool,
     docs/templates.md "Where the container runs").
     """
     quoted = f"'{name}'"  # names are validated: no quotes inside
+    runtime_word, pidfile = exec_quote(runtime.path), exec_quote(pidfile)
     template = service_template or ""
     uses = lambda var: f"${var}" in template or f"${{{var}}}" in template  # noqa: E731
     if runtime.supports_pid_file and uses("EXEC_STOPPOST") and uses("PIDFILE"):
         return ExecCommands(
-            start=f"{runtime.path} run -d --pid-file {pidfile} {quoted}",
+            start=f"{runtime_word} run -d --pid-file {pidfile} {quoted}",
             stop="",
             startpre="",
-            stoppost=f"{runtime.path} delete {quoted}",
+            stoppost=f"{runtime_word} delete {quoted}",
         )
     return ExecCommands(
-        start=f"{runtime.path} run {quoted}",
-        stop=f"{runtime.path} kill {quoted}",
+        start=f"{runtime_word} run {quoted}",
+        stop=f"{runtime_word} kill {quoted}",
         startpre="",
         stoppost="",
     )
@@ -117,3 +118,19 @@ def remove_container(runtime_path: str, name: str) -> bool:
 
 def _exists(runtime_path: str, name: str) -> bool:
     return run([runtime_path, "state", name], check=False).returncode == 0
+
+
+# Characters after which systemd would split, unquote or unescape a word of a command line.
+_EXEC_SPECIAL = frozenset(' \t"\'\\;')
+
+
+def exec_quote(word: str) -> str:
+    """One word of a systemd Exec line (systemd.service(5) "Command lines", see
+    docs/templates.md "Quoting on Exec lines"): ``%`` becomes ``%%`` (specifiers) and ``$``
+    becomes ``$$`` (environment expansion) always; a word with blanks, quotes, backslashes
+    or ``;`` is put in double quotes with ``\\`` and ``\\"`` escaped. Plain words are left
+    as they are, so the usual lines read as atomic wrote them."""
+    word = word.replace("%", "%%").replace("$", "$$")
+    if word and not any(c in _EXEC_SPECIAL for c in word):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
