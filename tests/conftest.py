@@ -2,7 +2,7 @@
 
 - ``registry``        docker-registry on 127.0.0.1 (session): ``.host``, ``.push(layout, tag,
                       repo)``, ``.mark()`` / ``.blob_gets(since)`` from its access log.
-- ``auth_registry``   the same with htpasswd auth, user ``alice`` / password ``secret``.
+- ``auth_registry``   the same with htpasswd auth, user ``alice`` / password ``pw-7c41e9d2``.
 - ``dockerd``         a private Docker daemon (session): ``.host`` (unix://...), ``.load(tar)``.
                       If it cannot start the test FAILS (it is never skipped).
 - ``store_paths``     a fresh system-mode :class:`Paths` with everything under tmp_path (units,
@@ -26,7 +26,8 @@ import pytest
 from tests.fixtures.dockerd import Dockerd
 from tests.fixtures.registry import Registry
 
-AUTH_USERS = {"alice": "secret"}
+# a password no file of ours contains by chance (tests grep for it to prove it is never stored)
+AUTH_USERS = {"alice": "pw-7c41e9d2"}
 
 
 @pytest.fixture(scope="session")

@@ -86,7 +86,7 @@ def test_bad_credentials_one_line(cli, auth_registry, layout):
     assert r.err.strip().splitlines() == [
         f"error: access to http:{auth_registry.host}/cli/private:plain denied by the registry: "
         "check the credentials (--src-creds, or the containers auth file)"]
-    r = cli("pull", "-q", "--src-creds", "alice:secret", f"http:{auth_registry.host}/cli/private:plain")
+    r = cli("pull", "-q", "--src-creds", "alice:pw-7c41e9d2", f"http:{auth_registry.host}/cli/private:plain")
     assert (r.code, r.out.strip()) == (0, f"{auth_registry.host}/cli/private:plain")
 
 

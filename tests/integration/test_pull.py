@@ -206,7 +206,7 @@ def test_auth_registry(auth_registry, images, store_paths):
     ref = f"http:{auth_registry.host}/private/app:v1"
     with pytest.raises(SysContainersError, match="denied by the registry"):
         pull(store, ref, store_paths, PullOptions(creds=("alice", "wrong")))
-    result = pull(store, ref, store_paths, PullOptions(creds=("alice", "secret")))
+    result = pull(store, ref, store_paths, PullOptions(creds=("alice", "pw-7c41e9d2")))
     assert result.image.id == v1.id
     assert leftovers(store_paths) == []
     assert not any("auth" in p for p in os.listdir(store_paths.storage))

@@ -111,7 +111,7 @@ def test_credentials_go_to_a_private_auth_file(auth_registry, pushed, tmp_path):
     v1, _ = pushed
     auth_registry.push(v1.layout, "v1", "secret/img")
     src = source(f"{auth_registry.host}/secret/img:v1", tmp_path, tls_verify=False,
-                 creds=("alice", "secret"))
+                 creds=("alice", "pw-7c41e9d2"))
     assert src.manifest().digest == v1.manifest.digest
     assert oct((tmp_path / "auth.json").stat().st_mode & 0o777) == "0o600"
 

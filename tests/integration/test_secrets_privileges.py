@@ -98,7 +98,7 @@ def test_a_secret_is_private_never_printed_and_runs(sc, images, testhost_units):
         assert "another-secret" not in upd.stdout + upd.stderr and SECRET not in upd.stdout
         assert "TOKEN: '***' -> '***'" in upd.stdout
         # an update carries the secrecy forward
-        sc.ok("update", "sec1", "--set", "PORT=%d" % port, "--set", "EXTRA=1")
+        sc.ok("update", "sec1", "--set", "PORT=%d" % port, "--set", "EXTRA=1", "--force")
         info = json.loads(sc.path(CHECKOUTS / "sec1.1/info").read_text())
         assert info["secret-values"] == ["TOKEN"] and SECRET not in sc.ok("list").out
         sc.ok("uninstall", "sec1")
@@ -130,7 +130,7 @@ def test_deployments_made_before_are_tightened_on_update_and_rollback(sc, images
         info = json.loads(sc.path(dep / "info").read_text())
         del info["secret-values"], info["allowed-privileges"]
         sc.path(dep / "info").write_text(json.dumps(info))
-        sc.ok("update", "old1", "--set", "EXTRA=1")
+        sc.ok("update", "old1", "--set", "EXTRA=1", "--force")
         assert mode(sc, dep) == 0o700 and mode(sc, dep / "info") == 0o600
         assert mode(sc, dep / "config.json") == 0o600
         assert mode(sc, CHECKOUTS / "old1.1") == 0o700
@@ -174,7 +174,7 @@ def test_an_update_asking_for_more_than_allowed_is_refused(sc, images):
         sc.ok("update", "more1", "--rebase", images["nons"], "--allow", "host-namespaces")
         info = json.loads(sc.path(CHECKOUTS / "more1.1/info").read_text())
         assert info["allowed-privileges"] == ["host-namespaces"]
-        sc.ok("update", "more1", "--set", "EXTRA=2")     # allowed once: kept with the container
+        sc.ok("update", "more1", "--set", "EXTRA=2", "--force")     # allowed once: kept with the container
     finally:
         sc.ok("uninstall", "more1")
 

@@ -435,7 +435,7 @@ def test_host_files_are_planned_with_the_values(tmp_path):
 def test_exec_lines_quote_a_pid_file_with_blanks(tmp_path):
     r = render(tmp_path, {"config.json": json.dumps(CONFIG)}, sets=["RUN_DIRECTORY=/run/a b"])
     lines = r.unit.splitlines()
-    assert ('ExecStart=/usr/sbin/runc --systemd-cgroup run -d --pid-file '
+    assert ('ExecStart=/usr/sbin/runc run -d --pid-file '
             '"/run/a b/container-web.pid" \'web\'') in lines
     assert "PIDFile=/run/a b/container-web.pid" in lines
 
