@@ -90,3 +90,80 @@ def test_in_use_image_ids_reads_both_deployments(paths):
         d.path.mkdir()
         d.info_path.write_text(dl.InstallInfo("img", rev, "", 0, {}).to_json())
     assert dl.in_use_image_ids(paths) == {"a" * 64, "b" * 64}
+
+
+def _watch_link(monkeypatch, link):
+    """Wrap every os call that can change a directory entry so that after each one the test
+    checks that ``link`` still resolves to a deployment (what a concurrent reader would see)."""
+    seen = []
+
+    def wrap(fn):
+        def call(*a, **kw):
+            result = fn(*a, **kw)
+            try:
+                seen.append(os.readlink(link))
+            except FileNotFoundError:
+                raise AssertionError(f"{link} missing after os.{fn.__name__}{a}") from None
+            return result
+        return call
+
+    for fname in ("unlink", "remove", "symlink", "rename", "replace", "link"):
+        monkeypatch.setattr(os, fname, wrap(getattr(os, fname)))
+    return seen
+
+
+def test_switch_link_never_leaves_the_link_missing(paths, monkeypatch):
+    """docs/operations.md: switching is one rename of a fresh link over NAME — a reader never
+    finds NAME missing. Every directory change switch_link makes is checked."""
+    d0, d1 = dl.deployment(paths, "sw", 0), dl.deployment(paths, "sw", 1)
+    d0.path.mkdir()
+    d1.path.mkdir()
+    dl.switch_link(paths, "sw", d0)
+    link = dl.link_path(paths, "sw")
+    seen = _watch_link(monkeypatch, link)
+    dl.switch_link(paths, "sw", d1)
+    assert os.readlink(link) == str(d1.path)
+    dl.switch_link(paths, "sw", d0)
+    assert os.readlink(link) == str(d0.path)
+    assert seen and set(seen) <= {str(d0.path), str(d1.path)}
+    assert [e.name for e in paths.checkouts.iterdir() if ".link-" in e.name] == []
+
+
+READER = """
+import os, sys
+link, n = sys.argv[1], int(sys.argv[2])
+missing = 0
+os.readlink(link)
+print("ready", flush=True)
+for _ in range(n):
+    try:
+        os.readlink(link)
+    except FileNotFoundError:
+        missing += 1
+print(missing, flush=True)
+"""
+
+
+def test_concurrent_reader_never_sees_a_missing_link(paths):
+    """A real reader in another process, reading the link while it is switched back and forth
+    (bounded: the reader does a fixed number of reads; the writer switches until it is done)."""
+    import subprocess
+    import sys
+    d0, d1 = dl.deployment(paths, "rd", 0), dl.deployment(paths, "rd", 1)
+    d0.path.mkdir()
+    d1.path.mkdir()
+    dl.switch_link(paths, "rd", d0)
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(dl.link_path(paths, "rd")), "200000"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        switches = 0
+        while reader.poll() is None and switches < 200000:
+            dl.switch_link(paths, "rd", (d0, d1)[switches % 2])
+            switches += 1
+        out, _ = reader.communicate(timeout=60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    assert reader.returncode == 0 and out.strip() == "0", f"reader saw the link missing {out.strip()} times"
