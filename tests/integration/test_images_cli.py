@@ -141,3 +141,14 @@ def test_prune_dry_run_then_real(cli, layout):
     assert cli("images", "verify", "layout:plain").code == 0      # the shared base survived
     again = cli("images", "prune", "--dry-run")
     assert "Would remove" not in again.out
+
+
+def test_unknown_config_key_is_an_error_not_a_default(cli, tmp_path, monkeypatch):
+    """docs/operations.md: a typo in the config file must not fall back to a default path."""
+    conf = tmp_path / "syscontainers.toml"
+    conf.write_text('checkout-path = "/srv/elsewhere"\n')
+    monkeypatch.setenv("SYSCONTAINERS_CONFIG", str(conf))
+    r = cli("images", "list")
+    assert r.code == 1 and r.out == ""
+    assert r.err == (f"error: unknown key 'checkout-path' in config file {conf} (known: "
+                     "checkout_path, ostree_repository, runtime, default_storage)\n")

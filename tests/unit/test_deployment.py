@@ -167,3 +167,19 @@ def test_concurrent_reader_never_sees_a_missing_link(paths):
             reader.kill()
             reader.wait()
     assert reader.returncode == 0 and out.strip() == "0", f"reader saw the link missing {out.strip()} times"
+
+
+def test_an_earlier_switch_marker_is_never_overwritten(paths):
+    """A controlled update's automatic rollback switches again before the first switch's
+    marker is gone; the first marker's "was running" (the service ran before the update)
+    must survive, or a crash then leaves the service stopped for good."""
+    import json
+    from syscontainers.lifecycle import switch
+    switch._write_marker(paths, "mk", True)
+    switch._write_marker(paths, "mk", False)
+    marker = dl.switching_marker(paths, "mk")
+    assert json.loads(marker.read_text()) == {"was-running": True}
+    switch.finish(paths, "mk")
+    assert not marker.exists()
+    switch._write_marker(paths, "mk", False)
+    assert json.loads(marker.read_text()) == {"was-running": False}

@@ -293,3 +293,39 @@ def test_gzip_bomb_is_refused_past_the_disk_budget(tmp_path):
         sanitize_layer(path, lambda data: written.append(len(data)), label="L",
                        max_tar_size=8 << 20)
     assert sum(written) <= (8 << 20) + (4 << 20)   # at most one inflate chunk past the limit
+
+
+# --- symlink target limits, global pax headers (docs/formats.md) ----------------------------
+
+def test_symlink_target_of_4095_bytes_passes_4096_is_refused(tmp_path):
+    ok = "t" * 4095
+    _, members = sanitize(tmp_path, make_tar([entry("s", tarfile.SYMTYPE, link=ok)]))
+    assert members["s"][0].linkname == ok
+    bad(tmp_path, make_tar([entry("s", tarfile.SYMTYPE, link=ok + "t")]),
+        "^layer L: symlink 's' has an empty or too long target")
+
+
+def test_empty_symlink_target_is_refused(tmp_path):
+    bad(tmp_path, make_tar([entry("s", tarfile.SYMTYPE, link="")]),
+        "symlink 's' has an empty or too long target")
+
+
+def _with_global_pax(records: dict) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT, pax_headers=records) as tf:
+        info, data = entry("etc/motd", data=b"hi\n")
+        tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("key", ["path", "linkpath", "size"])
+def test_global_pax_header_may_not_set_path_linkpath_or_size(tmp_path, key):
+    """A global header would rename every later entry (one for path names all of them
+    ../../x): refused, not applied nor ignored."""
+    bad(tmp_path, _with_global_pax({key: "../../outside" if key != "size" else "5"}),
+        "^layer L: global pax headers may not set path, linkpath or size")
+
+
+def test_other_global_pax_records_are_ignored(tmp_path):
+    _, members = sanitize(tmp_path, _with_global_pax({"comment": "made by hand"}))
+    assert members["etc/motd"][1] == b"hi\n" and set(members) == {"etc", "etc/motd"}

@@ -408,3 +408,23 @@ def test_host_files_are_planned_with_the_values(tmp_path):
     assert r.rename_files == {"/etc/app.conf": "/etc/web.conf"}
     (entry,) = r.host_files
     assert entry.dest == "/etc/web.conf" and entry.content == b"port=81\n"
+
+
+def test_type_forking_only_in_detached_mode(tmp_path):
+    """docs/templates.md: detached (runc run -d, a PID file) needs Type=forking; in foreground
+    mode it would make systemd wait for a fork that never comes, then kill the service."""
+    detached = render(tmp_path, {"config.json": json.dumps(CONFIG)}).unit.splitlines()
+    assert "Type=forking" in detached and "PIDFile=/run/container-web.pid" in detached
+    (tmp_path / "fg").mkdir()
+    fg = render(tmp_path / "fg", {"config.json": json.dumps(CONFIG)}, runtime=OLD_RUNC).unit
+    assert "Type=forking" not in fg and "ExecStart=/usr/sbin/runc run 'web'" in fg
+
+
+@pytest.mark.parametrize("kind, files", [
+    ("unit file", {"service.template": "[Service]\nExecStart=$EXEC_START\nEnvironment=X=$X\n"}),
+    ("tmpfiles file", {"tmpfiles.template": "d /run/$X 0700 - - - -\n"}),
+])
+def test_nul_in_a_used_value_is_refused(tmp_path, kind, files):
+    with pytest.raises(TemplateError) as e:
+        render(tmp_path, {"config.json": json.dumps(CONFIG), **files}, sets=["X=a\0b"])
+    assert str(e.value) == f"value of X contains a NUL character, invalid in the {kind}"
