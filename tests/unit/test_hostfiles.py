@@ -258,3 +258,26 @@ def test_failed_install_is_undone(tmp_path, root):
     with pytest.raises(HostFileError, match="cannot install /srv/c"):
         install_host_files(plan, root, previous=first.checksums)
     assert snapshot(root) == before  # /opt/web/a restored to "1", /opt/zz and /srv gone
+
+
+def test_template_of_exactly_4_mib_is_rendered_larger_is_refused(tmp_path):
+    """docs/templates.md: templates are UTF-8 and at most 4 MiB."""
+    manifest = ExportsManifest(installed_files_template=("/etc/big",))
+    hostfs = make_hostfs(tmp_path, {"etc/big": "x" * (4 * 1024 * 1024)})
+    [entry] = plan_host_files(hostfs, manifest, VALUES)
+    assert len(entry.content) == 4 * 1024 * 1024
+    (hostfs / "etc/big").write_text("x" * (4 * 1024 * 1024 + 1))
+    with pytest.raises(ConfigError) as e:
+        plan_host_files(hostfs, manifest, VALUES)
+    assert str(e.value) == "hostfs: template /etc/big is too large"
+
+
+def test_template_that_is_not_utf8_is_refused(tmp_path):
+    hostfs = make_hostfs(tmp_path, {"etc/latin1": ""})
+    (hostfs / "etc/latin1").write_bytes(b"caf\xe9 $PORT\n")
+    with pytest.raises(ConfigError) as e:
+        plan_host_files(hostfs, ExportsManifest(installed_files_template=("/etc/latin1",)), VALUES)
+    assert str(e.value) == "hostfs: template /etc/latin1 is not UTF-8 text"
+    # not a template: copied as bytes, never decoded
+    [entry] = plan_host_files(hostfs, ExportsManifest(), VALUES)
+    assert entry.content is None and entry.kind == "file"

@@ -329,3 +329,20 @@ def test_global_pax_header_may_not_set_path_linkpath_or_size(tmp_path, key):
 def test_other_global_pax_records_are_ignored(tmp_path):
     _, members = sanitize(tmp_path, _with_global_pax({"comment": "made by hand"}))
     assert members["etc/motd"][1] == b"hi\n" and set(members) == {"etc", "etc/motd"}
+
+
+def test_xattrs_are_not_imported(tmp_path):
+    """docs/formats.md: pax SCHILY.xattr.* records (file capabilities, labels) are dropped."""
+    info, data = entry("usr/bin/ping", data=b"elf")
+    info.pax_headers = {"SCHILY.xattr.security.capability": "\x01\x00\x00\x02",
+                        "SCHILY.xattr.user.note": "x"}
+    _, members = sanitize(tmp_path, make_tar([(info, data)]))
+    ping = members["usr/bin/ping"][0]
+    assert members["usr/bin/ping"][1] == b"elf"
+    assert not [k for k in ping.pax_headers if k.startswith("SCHILY.xattr")]
+
+
+@pytest.mark.parametrize("compress, name", [(bz2.compress, "bzip2"),
+                                            (lambda b: __import__("lzma").compress(b), "xz")])
+def test_bzip2_and_xz_layers_are_a_clear_error(tmp_path, compress, name):
+    bad(tmp_path, compress(make_tar([entry("a", data=b"1")])), name)
