@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +39,7 @@ def accepted() -> dict[str, str]:
 
 def results(module: str) -> dict[str, int | None]:
     meta = ROOT / "mutants/src/syscontainers" / (module.replace(".", "/") + ".py.meta")
-    return json.loads(meta.read_text())["exit_code_by_key"]
+    return json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
 
 
 def run(module: str) -> None:
@@ -66,6 +67,8 @@ def main(argv: list[str]) -> int:
     modules = argv or MODULES
     ok_list = accepted()
     if os.environ.get("MUTATION_REPORT_ONLY") != "1":
+        # a fresh copy each run: mutmut's test-to-function map must see the current tests
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         for module in modules:
             print(f"mutating {module} ...", flush=True)
             run(module)

@@ -346,3 +346,44 @@ def test_xattrs_are_not_imported(tmp_path):
                                             (lambda b: __import__("lzma").compress(b), "xz")])
 def test_bzip2_and_xz_layers_are_a_clear_error(tmp_path, compress, name):
     bad(tmp_path, compress(make_tar([entry("a", data=b"1")])), name)
+
+
+# --- tar header parsing, made precise by `make mutation` ----------------------------------
+
+def test_ustar_prefix_and_exactly_100_byte_names(tmp_path):
+    long_name = "d" * 80 + "/" + "f" * 60           # ustar: split into prefix + name
+    name100 = "n" * 100                              # fills the name field: no NUL after it
+    tar = make_tar([entry("d" * 80, tarfile.DIRTYPE), entry(long_name, data=b"L"),
+                    entry(name100, data=b"N")], fmt=tarfile.USTAR_FORMAT)
+    _, members = sanitize(tmp_path, tar)
+    assert members[long_name][1] == b"L" and members[name100][1] == b"N"
+
+
+def test_base256_ids_and_sizes(tmp_path):
+    """GNU tars store numbers too big for octal in base-256 (high bit set)."""
+    big = 0o7777777 + 12345
+    tar = make_tar([entry("big", data=b"x", uid=big, gid=big + 1)], fmt=tarfile.GNU_FORMAT)
+    _, members = sanitize(tmp_path, tar)
+    assert (members["big"][0].uid, members["big"][0].gid) == (big, big + 1)
+
+
+def test_negative_base256_number_is_refused(tmp_path):
+    tar = bytearray(make_tar([entry("neg", data=b"x")], fmt=tarfile.USTAR_FORMAT))
+    tar[108:116] = b"\xff" * 8                       # uid: a negative base-256 number
+    tar[148:156] = b"        "
+    tar[148:156] = b"%06o\0 " % sum(tar[:512])
+    bad(tmp_path, bytes(tar), r"malformed tar header \(negative number\)")
+
+
+def test_signed_header_checksum_of_old_tars_is_accepted(tmp_path):
+    """Some old tars summed the header bytes as signed chars: a byte > 127 then counts
+    negative. Both checksums are accepted, any other is not."""
+    tar = bytearray(make_tar([entry("old", data=b"x")], fmt=tarfile.USTAR_FORMAT))
+    tar[265:268] = b"\xe9t\xe9"                      # uname with bytes > 127
+    tar[148:156] = b"        "
+    signed = sum(tar[:512]) - 2 * sum(b for b in tar[:512] if b > 127)
+    tar[148:156] = b"%06o\0 " % signed
+    _, members = sanitize(tmp_path, bytes(tar))
+    assert members["old"][1] == b"x"
+    tar[148:156] = b"%06o\0 " % (signed + 2)
+    bad(tmp_path, bytes(tar), r"malformed tar header \(header checksum mismatch\)")
