@@ -3,7 +3,7 @@
 #   make test   installs what is missing, then runs the whole test suite
 PY := .venv/bin/python
 
-.PHONY: deps demo test unit bench clean
+.PHONY: deps demo test unit bench mutation clean
 
 deps:
 	./scripts/install-deps.sh
@@ -20,5 +20,11 @@ unit: deps
 bench: deps
 	$(PY) bench/run.py
 
+# Mutation testing (docs/testing.md, "Mutation testing"): slow, not part of `make test`; run
+# before each release. MODULES="deploy.deployment images.layers" restricts it.
+mutation: deps
+	./scripts/install-deps.sh --mutation
+	$(PY) scripts/mutation.py $(MODULES)
+
 clean:
-	rm -rf .venv build src/*.egg-info .pytest_cache
+	rm -rf .venv build src/*.egg-info .pytest_cache mutants

@@ -40,3 +40,7 @@ if ! .venv/bin/python -c 'import syscontainers, pytest, hypothesis, bcrypt' 2>/d
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e '.[test]'
 fi
+# --mutation (make mutation only): the mutation tool, the pyproject extra "mutation".
+if [ "${1:-}" = "--mutation" ] && [ ! -x .venv/bin/mutmut ]; then
+    .venv/bin/pip install -q -e '.[test,mutation]'
+fi

@@ -29,6 +29,30 @@ from tests.fixtures.registry import Registry
 # a password no file of ours contains by chance (tests grep for it to prove it is never stored)
 AUTH_USERS = {"alice": "pw-7c41e9d2"}
 
+# Hermetic tests: every HTTP(S) request to a host other than this machine goes to a proxy
+# address where nothing listens, so it fails at once instead of reaching the internet (skopeo
+# and Python honour these; loopback is never proxied). The test host's commands get the same
+# (tests/integration/sc_host.py).
+OFFLINE_ENV = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+               "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+               "NO_PROXY": "127.0.0.1,localhost,::1", "no_proxy": "127.0.0.1,localhost,::1"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline():
+    """No test reaches a host outside this machine (see OFFLINE_ENV)."""
+    import os
+    saved = {k: os.environ.get(k) for k in OFFLINE_ENV}
+    os.environ.update(OFFLINE_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
 
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory):

@@ -20,15 +20,21 @@ def host_lock(paths: Paths, timeout: float = 300.0) -> Iterator[None]:
     paths.ensure()
     fd = os.open(paths.lock_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise LockBusy(f"another syscontainers command holds {paths.lock_file}; try again later") from None
-                time.sleep(0.1)
+        _acquire(fd, paths, timeout)
         yield
     finally:
         os.close(fd)
+
+
+def _acquire(fd: int, paths: Paths, timeout: float) -> None:
+    """flock ``fd``, polling until ``timeout`` (a plain function, not inside the context
+    manager, so that `make mutation` can mutate it: docs/testing.md)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise LockBusy(f"another syscontainers command holds {paths.lock_file}; try again later") from None
+            time.sleep(0.1)

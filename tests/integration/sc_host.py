@@ -43,7 +43,9 @@ class ScHost:
     host: TestHost
 
     def sc(self, *args: str, env: dict | None = None, timeout: float = 180) -> ScResult:
-        cp = self.host.run(SC, *args, check=False, env=env, timeout=timeout)
+        from tests.conftest import OFFLINE_ENV   # hermetic: nothing outside this machine
+        cp = self.host.run(SC, *args, check=False, env={**OFFLINE_ENV, **(env or {})},
+                           timeout=timeout)
         return ScResult(cp.returncode, cp.stdout, cp.stderr)
 
     def ok(self, *args: str, **kw) -> ScResult:

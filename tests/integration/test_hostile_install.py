@@ -7,6 +7,7 @@ merged safely).
 
 from __future__ import annotations
 
+import re
 import tarfile
 
 import pytest
@@ -64,19 +65,49 @@ def canary_state(sc: ScHost) -> list[tuple[str, str]]:
                   for p in canary.rglob("*"))
 
 
+# The verdict for each case: the one-line error (after "error: layer sha256:<digest>: "), or
+# for a layer that is merged safely, what the merged rootfs holds instead of the escape.
+REJECTED = {
+    "bad-whiteout": "entry '.wh.': invalid whiteout name '.wh.'",
+    "dotdot": "entry '../../../../../srv/canary/pwned' contains '..'",
+    "hardlink-out": "hard link target '../../../../../srv/canary/file' contains '..'",
+    "same-layer-symlink": "entry 'link/pwned' goes through 'link', which is not a directory (symlink)",
+}
+MERGED = {   # path inside the rootfs that must be a plain directory, the file inside it
+    "absolute": ("srv/canary", "srv/canary/pwned"),
+    "cross-layer-symlink": ("etc2", "etc2/pwned"),
+    "cross-layer-symlink-rel": ("up", "up/pwned"),
+}
+
+
+def test_every_case_has_a_verdict():
+    assert set(REJECTED) | set(MERGED) == set(HOSTILE)
+
+
+def inside(sc: ScHost, test_flag: str, path: str) -> bool:
+    """``test FLAG PATH`` run inside the test host (so symlinks resolve there, not here)."""
+    return sc.host.run("test", test_flag, path, check=False).returncode == 0
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_image_never_escapes(sc, hostile_images, case):
     before = canary_state(sc)
     name = f"evil-{case}"
-    r = sc.sc("install", "--name", name, hostile_images[case])
-    assert canary_state(sc) == before == [("file", "precious\n")]
-    if r.code != 0:
-        assert len(r.err.strip().splitlines()) == 1, r.err     # one clear line, no traceback
-        assert "Traceback" not in r.err and sc.traces(name) == []
-        return
-    # merged safely: the later layer's directory replaced the symlink inside the rootfs
-    rootfs = sc.path(CHECKOUTS / f"{name}.0/rootfs")
-    assert not any(p.is_symlink() and p.name in ("etc2", "up", "link") for p in rootfs.iterdir()
-                   if (p / "pwned").exists())
-    sc.ok("uninstall", name)
-    assert canary_state(sc) == before
+    try:
+        r = sc.sc("install", "--name", name, hostile_images[case])
+        assert canary_state(sc) == before == [("file", "precious\n")]
+        if case in REJECTED:
+            assert r.code == 1 and "Traceback" not in r.err, r.err
+            assert re.fullmatch(r"error: layer sha256:[0-9a-f]{64}: " + re.escape(REJECTED[case]) + "\n",
+                                r.err), r.err
+            assert sc.traces(name) == []
+            return
+        assert r.code == 0, r.text
+        rootfs = f"{CHECKOUTS}/{name}.0/rootfs"
+        directory, file = MERGED[case]
+        assert inside(sc, "-d", f"{rootfs}/{directory}") and not inside(sc, "-L", f"{rootfs}/{directory}")
+        assert inside(sc, "-f", f"{rootfs}/{file}") and not inside(sc, "-L", f"{rootfs}/{file}")
+        sc.ok("uninstall", name)
+        assert canary_state(sc) == before and sc.traces(name) == []
+    finally:
+        sc.sc("uninstall", "--force", name)

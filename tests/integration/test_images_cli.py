@@ -64,19 +64,26 @@ def test_errors_are_one_line(cli, layout, registry, tmp_path):
                            (("pull", "127.0.0.1:1/x/y:1", "--tls-verify=false"),
                             "cannot reach registry 127.0.0.1:1: connection refused"),
                            (("pull", "ftp:x/y"), "unknown transport"),
-                           (("images", "inspect", "nothing:here"), ""),
-                           (("images", "delete", "nothing:here"), "")):
+                           (("images", "inspect", "nothing:here"), "error: image nothing:here not found"),
+                           (("images", "delete", "nothing:here"), "error: image nothing:here not found")):
         r = cli(*args)
-        assert r.code != 0, args
+        assert r.code == 1, args
         lines = r.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], (args, r.err)
+        if fragment.startswith("error: "):
+            assert lines[0] == fragment, (args, r.err)
 
 
-def test_short_name_warns(cli):
-    r = cli("pull", "syscontainers-no-such-image-for-tests")
-    assert r.code != 0
-    assert "warning: syscontainers-no-such-image-for-tests names no registry" in r.err
-    assert "docker.io" in r.err
+def test_short_name_warns(cli, layout):
+    """Hermetic: the short name's default-registry image is already stored, so nothing is
+    fetched (no test may reach docker.io)."""
+    assert cli("pull", f"oci:{layout}:web").code == 0
+    assert cli("images", "tag", "layout:web", "docker.io/library/sc-short-name:latest").code == 0
+    r = cli("pull", "sc-short-name")
+    assert r.code == 0, r.err
+    assert r.err == ("warning: sc-short-name names no registry: the default registry "
+                     "docker.io was used\n")
+    assert "Image docker.io/library/sc-short-name:latest is already present" in r.out
 
 
 def test_bad_credentials_one_line(cli, auth_registry, layout):
@@ -280,3 +287,20 @@ def test_inspect_shows_the_privileges_installing_would_ask_for(cli, store_paths,
             "dangerous": True} in data["privileges"]
     assert data["host-cannot-grant"] == []
     assert [p.name for p in store_paths.checkouts.iterdir() if "inspect-" in p.name] == []
+
+
+def test_unknown_config_key_is_an_error_not_a_default(cli, tmp_path, monkeypatch):
+    """docs/operations.md: a typo in the config file must not fall back to a default path."""
+    conf = tmp_path / "syscontainers.toml"
+    conf.write_text('checkout-path = "/srv/elsewhere"\n')
+    monkeypatch.setenv("SYSCONTAINERS_CONFIG", str(conf))
+    r = cli("images", "list")
+    assert r.code == 1 and r.out == ""
+    assert r.err == (f"error: unknown key 'checkout-path' in config file {conf} (known: "
+                     "checkout_path, ostree_repository, runtime, default_storage)\n")
+
+
+def test_tests_are_hermetic(cli):
+    """tests/conftest.py sends any request leaving this machine to a closed port."""
+    r = cli("pull", "docker.io/library/busybox:latest")
+    assert r.code == 1 and r.err == "error: cannot reach registry 127.0.0.1:9: connection refused\n"

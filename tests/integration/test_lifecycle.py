@@ -169,18 +169,33 @@ def test_an_operators_unit_is_never_replaced(sc, images):
 
 
 def test_bad_names_and_values_are_one_line_errors(sc, images):
-    for args in (("install", "--name", "../x", images["v1"]),
-                 ("install", "--name", "a", "--set", "NOEQUALS", images["v1"]),
-                 ("install", "--name", "nl1", "--set", "PORT=80\nExecStartPre=/bin/evil", images["v1"]),
-                 ("install", "--runtime", "/nonexistent/runc", images["v1"]),
-                 ("start", "nosuch"),
-                 ("install", "127.0.0.1:1/nothing/here:v1")):
+    """Each bad input: its own exit status and message (one line), nothing left behind."""
+    v1 = images["v1"]
+    cases = (
+        (("install", "--name", "../x", v1), 2,
+         "error: invalid container name '../x': use letters, digits and _ . @ - "
+         "(not starting with . or -, no '..')"),
+        (("install", "--name", "a", "--set", "NOEQUALS", v1), 2,
+         "error: Expected form NAME=VALUE, got 'NOEQUALS'"),
+        (("install", "--name", "nl1", "--set", "PORT=80\nExecStartPre=/bin/evil", v1), 1,
+         f"error: config.json rendered from config.json.template of image {v1} is not valid "
+         "JSON: Invalid control character "),
+        (("install", "--runtime", "/nonexistent/runc", v1), 1,
+         "error: the runtime /nonexistent/runc is not installed"),
+        (("start", "nosuch"), 1, "error: container nosuch is not installed"),
+        (("install", "127.0.0.1:1/nothing/here:v1"), 1,
+         "error: cannot reach registry 127.0.0.1:1: connection refused"),
+    )
+    for args, code, message in cases:
         r = sc.sc(*args)
-        assert r.code != 0, args
-        assert len(r.err.strip().splitlines()) == 1, (args, r.err)
-    assert sc.traces("nl1") == [] and sc.traces("a") == []
-    assert "the runtime /nonexistent/runc is not installed" in \
-        sc.sc("install", "--runtime", "/nonexistent/runc", images["v1"]).err
+        assert r.code == code, (args, r.text)
+        lines = r.err.strip().splitlines()
+        assert len(lines) == 1, (args, r.err)
+        if "nl1" in args:                      # the JSON parser's detail follows
+            assert lines[0].startswith(message), (args, r.err)
+        else:
+            assert lines[0] == message, (args, r.err)
+    assert sc.traces("nl1") == [] and sc.traces("a") == [] and sc.traces("x") == []
 
 
 def test_host_files_installed_and_removed(sc, images):

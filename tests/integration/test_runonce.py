@@ -84,9 +84,26 @@ def test_mount_umount_extract(sc, images):
         assert sc.host.run("touch", "/srv/mnt1/x", check=False).returncode != 0  # read-only
     finally:
         sc.ok("umount", "/srv/mnt1")
+    # --rw (docs/operations.md): the change lives in an upper dir under the storage dir
+    # until umount; the image itself never changes
+    state = "/var/lib/containers/atomic/.storage/mounts/srv_mnt2"
     sc.ok("mount", "--rw", images["tool"], "/srv/mnt2")
-    sc.host.run("sh", "-c", "echo changed > /srv/mnt2/etc/motd")
-    sc.ok("umount", "/srv/mnt2")
+    try:
+        sc.host.run("sh", "-c", "echo changed > /srv/mnt2/etc/motd")
+        assert sc.host.run("cat", "/srv/mnt2/etc/motd").stdout == "changed\n"
+        assert sc.host.run("cat", f"{state}/upper/etc/motd").stdout == "changed\n"
+        image_id = json.loads(sc.ok("images", "inspect", "--json", images["tool"]).out)["id"]
+        assert sc.host.run("cat", f"{state}/image-id").stdout == image_id
+    finally:
+        sc.ok("umount", "/srv/mnt2")
+    assert not sc.exists(state)
+    assert sc.host.run("mountpoint", "-q", "/srv/mnt2", check=False).returncode != 0
+    assert sc.host.run("ls", "-A", "/srv/mnt2").stdout == ""
+    sc.ok("mount", images["tool"], "/srv/mnt2")       # the image is unchanged
+    try:
+        assert sc.host.run("cat", "/srv/mnt2/etc/motd").stdout == "tool motd\n"
+    finally:
+        sc.ok("umount", "/srv/mnt2")
     sc.ok("extract", images["tool"], "/srv/ex1")
     motd = sc.path("/srv/ex1/etc/motd")
     assert motd.read_text() == "tool motd\n" and motd.stat().st_nlink == 1   # copies, not links

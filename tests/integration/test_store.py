@@ -386,3 +386,14 @@ def test_reads_a_repo_written_the_way_atomic_did(store, tmp_path):
     assert image.labels == {"atomic.type": "system"} and image.virtual_size == len(blob)
     assert store.read_file(image, "etc/hello") == b"world"      # merged tree built on demand
     assert store.verify(image) == []
+
+
+def test_verify_reports_a_missing_object(store, tmp_path):
+    """An object deleted from the repository is reported, never counted as intact."""
+    image = add_image(store, tmp_path, "example.com/v:2", [{"etc/gone": "soon gone\n", "etc/kept": "k"}])
+    repo = store._reader()
+    node = orepo.tree_lookup(repo, orepo.resolve(repo, "ociimage/" + image.layers[0].digest[7:]),
+                             "etc/gone")
+    (store.paths.repo / "objects" / node[1][:2] / f"{node[1][2:]}.file").unlink()
+    [bad] = store.verify(image)
+    assert (bad.path, bad.expected, bad.actual) == ("etc/gone", node[1], "(missing)")

@@ -393,3 +393,32 @@ def test_yes_update_and_rollback_install_the_other_deployments_package(sc, regis
     finally:
         sp("uninstall", check=False)
         sc.host.run("rm", "-rf", rpmroot)
+
+
+def test_yes_update_keeps_an_operators_edit_and_writes_rpmnew(sc, registry, tmp_path_factory):
+    """docs/operations.md: an operator's edit of a package-owned host file survives an update
+    (%config(noreplace)); the new version is written next to it as FILE.rpmnew."""
+    root = tmp_path_factory.mktemp("sp-rpmnew")
+    refs = {}
+    for tag, greeting, version in (("n1", "one", "1.0"), ("n2", "two", "2.0")):
+        built = build_oci_layout(host_files_spec(greeting, version), root / tag, tag)
+        refs[tag] = registry.push(built.layout, tag, "test/sprpmnew")
+    rpmroot = "/var/tmp/sc-sp-rpmnew-root"
+    sc.host.run("mkdir", "-p", f"{rpmroot}/etc")
+    sc.host.run("rpm", "--root", rpmroot, "--initdb")
+    python = str(REPO_ROOT / ".venv/bin/python")
+
+    def sp(*args: str, check: bool = True) -> None:
+        cp = sc.host.run(python, "-c", SP_DRIVER, args[0], "spn", rpmroot, *args[1:], check=False)
+        assert cp.returncode == 0 or not check, f"{args}: {cp.stdout}{cp.stderr}"
+
+    etc = sc.path(f"{rpmroot}/etc/sc-sp")
+    try:
+        sp("install", refs["n1"])
+        (etc / "static.txt").write_text("the operator's edit\n")
+        sp("update", refs["n2"])
+        assert (etc / "static.txt").read_text() == "the operator's edit\n"
+        assert (etc / "static.txt.rpmnew").read_text() == "static two\n"
+    finally:
+        sp("uninstall", check=False)
+        sc.host.run("rm", "-rf", rpmroot)

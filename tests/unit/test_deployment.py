@@ -211,3 +211,220 @@ def test_an_unreadable_info_file_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(type(dep.info_path), "read_text", refuse)
     with pytest.raises(dl.UnreadableInfo, match="private to the user"):
         dep.read_info()
+
+
+def _watch_link(monkeypatch, link):
+    """Wrap every os call that can change a directory entry so that after each one the test
+    checks that ``link`` still resolves to a deployment (what a concurrent reader would see)."""
+    seen = []
+
+    def wrap(fn):
+        def call(*a, **kw):
+            result = fn(*a, **kw)
+            try:
+                seen.append(os.readlink(link))
+            except FileNotFoundError:
+                raise AssertionError(f"{link} missing after os.{fn.__name__}{a}") from None
+            return result
+        return call
+
+    for fname in ("unlink", "remove", "symlink", "rename", "replace", "link"):
+        monkeypatch.setattr(os, fname, wrap(getattr(os, fname)))
+    return seen
+
+
+def test_switch_link_never_leaves_the_link_missing(paths, monkeypatch):
+    """docs/operations.md: switching is one rename of a fresh link over NAME — a reader never
+    finds NAME missing. Every directory change switch_link makes is checked."""
+    d0, d1 = dl.deployment(paths, "sw", 0), dl.deployment(paths, "sw", 1)
+    d0.path.mkdir()
+    d1.path.mkdir()
+    dl.switch_link(paths, "sw", d0)
+    link = dl.link_path(paths, "sw")
+    seen = _watch_link(monkeypatch, link)
+    dl.switch_link(paths, "sw", d1)
+    assert os.readlink(link) == str(d1.path)
+    dl.switch_link(paths, "sw", d0)
+    assert os.readlink(link) == str(d0.path)
+    assert seen and set(seen) <= {str(d0.path), str(d1.path)}
+    assert [e.name for e in paths.checkouts.iterdir() if ".link-" in e.name] == []
+
+
+READER = """
+import os, sys
+link, n = sys.argv[1], int(sys.argv[2])
+missing = 0
+os.readlink(link)
+print("ready", flush=True)
+for _ in range(n):
+    try:
+        os.readlink(link)
+    except FileNotFoundError:
+        missing += 1
+print(missing, flush=True)
+"""
+
+
+def test_concurrent_reader_never_sees_a_missing_link(paths):
+    """A real reader in another process, reading the link while it is switched back and forth
+    (bounded: the reader does a fixed number of reads; the writer switches until it is done)."""
+    import subprocess
+    import sys
+    d0, d1 = dl.deployment(paths, "rd", 0), dl.deployment(paths, "rd", 1)
+    d0.path.mkdir()
+    d1.path.mkdir()
+    dl.switch_link(paths, "rd", d0)
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(dl.link_path(paths, "rd")), "200000"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        switches = 0
+        while reader.poll() is None and switches < 200000:
+            dl.switch_link(paths, "rd", (d0, d1)[switches % 2])
+            switches += 1
+        out, _ = reader.communicate(timeout=60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    assert reader.returncode == 0 and out.strip() == "0", f"reader saw the link missing {out.strip()} times"
+
+
+def test_an_earlier_switch_marker_is_never_overwritten(paths):
+    """A controlled update's automatic rollback switches again before the first switch's
+    marker is gone; the first marker's "was running" (the service ran before the update)
+    must survive, or a crash then leaves the service stopped for good."""
+    import json
+    from syscontainers.lifecycle import switch
+    switch._write_marker(paths, "mk", True)
+    switch._write_marker(paths, "mk", False)
+    marker = dl.switching_marker(paths, "mk")
+    assert json.loads(marker.read_text()) == {"was-running": True}
+    switch.finish(paths, "mk")
+    assert not marker.exists()
+    switch._write_marker(paths, "mk", False)
+    assert json.loads(marker.read_text()) == {"was-running": False}
+
+
+# --- made precise by `make mutation` (docs/testing.md, "Mutation testing") ---------------
+
+def test_name_error_messages_are_exact():
+    with pytest.raises(UsageError) as e:
+        dl.validate_name("")
+    assert str(e.value) == "container name is empty"
+    with pytest.raises(UsageError) as e:
+        dl.validate_name("a b")
+    assert str(e.value) == ("invalid container name 'a b': use letters, digits and _ . @ - "
+                            "(not starting with . or -, no '..')")
+    with pytest.raises(UsageError) as e:
+        dl.validate_name("etcd.1")
+    assert str(e.value) == "invalid container name 'etcd.1': it must not end in .0 or .1"
+    with pytest.raises(UsageError) as e:
+        dl.validate_name("A" * 201)
+    assert str(e.value) == "container name is too long (201 > 200 characters)"
+
+
+def test_info_defaults_for_a_minimal_file_and_exact_errors():
+    info = dl.InstallInfo.from_json("{}", "x")
+    assert (info.image, info.revision, info.ostree_commit, info.created, info.values) == ("", "", "", 0, {})
+    assert info.system_package == "no"
+    assert dl.InstallInfo.from_json('{"system-package": "yes"}', "x").system_package == "yes"
+    assert dl.InstallInfo.from_json('{"system-package": null}', "x").system_package == "no"
+    with pytest.raises(ConfigError) as e:
+        dl.InstallInfo.from_json("[]", "/co/n.0/info")
+    assert str(e.value) == "invalid info file /co/n.0/info: not an object"
+
+
+def test_info_file_is_written_the_way_atomic_wrote_it():
+    info = dl.InstallInfo("i", "r", "c", 1, {"A": "1"})
+    text = info.to_json()
+    assert text.startswith('{\n    "image": "i",\n    "revision": "r",\n')
+    assert json.loads(text)["ostree-commit"] == "c"
+
+
+def test_read_info_errors_name_the_file(paths):
+    d = dl.deployment(paths, "ri", 0)
+    d.path.mkdir()
+    with pytest.raises(ConfigError) as e:
+        d.read_info()
+    assert str(e.value) == f"deployment {d.path} has no info file"
+    d.info_path.write_text("{")
+    with pytest.raises(ConfigError) as e:
+        d.read_info()
+    assert str(e.value).startswith(f"invalid info file {d.info_path}: ")
+
+
+def test_existing_lists_the_deployments_there_are(paths):
+    assert dl.existing(paths, "ex") == []
+    d1 = dl.deployment(paths, "ex", 1)
+    d1.path.mkdir()
+    assert dl.existing(paths, "ex") == [d1]
+    d0 = dl.deployment(paths, "ex", 0)
+    d0.path.mkdir()
+    assert dl.existing(paths, "ex") == [d0, d1]
+
+
+def test_markers_are_hidden_files_in_the_checkouts_dir(paths):
+    assert dl.switching_marker(paths, "mk") == paths.checkouts / ".mk.switching"
+    assert dl.installing_marker(paths, "mk") == paths.checkouts / ".mk.installing"
+
+
+def test_current_accepts_a_trailing_slash_and_ignores_other_links(paths):
+    os.symlink(str(paths.checkouts / "ts.1") + "/", paths.checkouts / "ts")
+    assert dl.current(paths, "ts") == dl.deployment(paths, "ts", 1)
+    os.symlink("/somewhere/else", paths.checkouts / "junk")
+    assert dl.current(paths, "junk") is None
+    (paths.checkouts / "plain").mkdir()
+    assert dl.current(paths, "plain") is None
+    (paths.checkouts / "ts.1").mkdir()
+    assert dl.installed_names(paths) == ["ts"]
+
+
+def test_remove_link(paths):
+    d0 = dl.deployment(paths, "rl", 0)
+    d0.path.mkdir()
+    dl.switch_link(paths, "rl", d0)
+    dl.remove_link(paths, "rl")
+    assert not os.path.lexists(dl.link_path(paths, "rl")) and d0.path.is_dir()
+    dl.remove_link(paths, "rl")                 # already gone: fine
+
+
+def test_remove_tree_never_follows_a_link(paths, tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "sub/f").write_text("keep")
+    link = paths.checkouts / "lnk"
+    os.symlink(outside, link)
+    dl.remove_tree(link)
+    assert not os.path.lexists(link) and (outside / "sub/f").read_text() == "keep"
+    f = paths.checkouts / "file"
+    f.write_text("x")
+    dl.remove_tree(f)
+    assert not f.exists()
+    dl.remove_tree(paths.checkouts / "missing")      # nothing there: fine
+
+
+def test_clean_partials_for_one_name_keeps_the_others(paths):
+    mine = dl.partial_dir(paths, "cp", 0)
+    other = dl.partial_dir(paths, "cpx", 1)
+    link_tmp = paths.checkouts / ".cp.link-123"
+    for d in (mine, other):
+        d.mkdir()
+    os.symlink("x", link_tmp)
+    assert set(dl.clean_partials(paths, "cp")) == {mine, link_tmp}
+    assert other.is_dir() and not mine.exists() and not os.path.lexists(link_tmp)
+
+
+def test_in_use_skips_unreadable_deployments_and_empty_revisions(paths):
+    revs = {}
+    for i, name in enumerate(["a1", "b2", "c3", "d4", "e5", "f6"]):
+        d = dl.deployment(paths, name, i % 2)
+        d.path.mkdir()
+        revs[name] = f"{i}" * 64
+        d.info_path.write_text(dl.InstallInfo("img", revs[name], "", 0, {}).to_json())
+    for name in ("bad", "zbad", "mbad"):
+        dl.deployment(paths, name, 0).path.mkdir()           # no info file
+    d = dl.deployment(paths, "empty", 1)
+    d.path.mkdir()
+    d.info_path.write_text(dl.InstallInfo("img", "", "", 0, {}).to_json())
+    assert dl.in_use_image_ids(paths) == set(revs.values())

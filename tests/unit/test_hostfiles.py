@@ -258,3 +258,86 @@ def test_failed_install_is_undone(tmp_path, root):
     with pytest.raises(HostFileError, match="cannot install /srv/c"):
         install_host_files(plan, root, previous=first.checksums)
     assert snapshot(root) == before  # /opt/web/a restored to "1", /opt/zz and /srv gone
+
+
+def test_template_of_exactly_4_mib_is_rendered_larger_is_refused(tmp_path):
+    """docs/templates.md: templates are UTF-8 and at most 4 MiB."""
+    manifest = ExportsManifest(installed_files_template=("/etc/big",))
+    hostfs = make_hostfs(tmp_path, {"etc/big": "x" * (4 * 1024 * 1024)})
+    [entry] = plan_host_files(hostfs, manifest, VALUES)
+    assert len(entry.content) == 4 * 1024 * 1024
+    (hostfs / "etc/big").write_text("x" * (4 * 1024 * 1024 + 1))
+    with pytest.raises(ConfigError) as e:
+        plan_host_files(hostfs, manifest, VALUES)
+    assert str(e.value) == "hostfs: template /etc/big is too large"
+
+
+def test_template_that_is_not_utf8_is_refused(tmp_path):
+    hostfs = make_hostfs(tmp_path, {"etc/latin1": ""})
+    (hostfs / "etc/latin1").write_bytes(b"caf\xe9 $PORT\n")
+    with pytest.raises(ConfigError) as e:
+        plan_host_files(hostfs, ExportsManifest(installed_files_template=("/etc/latin1",)), VALUES)
+    assert str(e.value) == "hostfs: template /etc/latin1 is not UTF-8 text"
+    # not a template: copied as bytes, never decoded
+    [entry] = plan_host_files(hostfs, ExportsManifest(), VALUES)
+    assert entry.content is None and entry.kind == "file"
+
+
+# --- made precise by `make mutation` (docs/testing.md, "Mutation testing") ---------------
+
+def test_top_level_entries_and_dirs_listed_after_a_non_empty_one(tmp_path):
+    hostfs = make_hostfs(tmp_path, {"a/x": "x", "b": None, "c": "c"})
+    plan = plan_host_files(hostfs, ExportsManifest(), VALUES)
+    assert [(e.dest, e.kind) for e in plan] == [("/a/x", "file"), ("/b", "dir"), ("/c", "file")]
+
+
+def test_created_directory_keeps_its_mode_and_is_ours(tmp_path, root):
+    hostfs = make_hostfs(tmp_path, {"var/lib/web": None})
+    (hostfs / "var/lib/web").chmod(0o750)
+    installed = install_host_files(plan_host_files(hostfs, ExportsManifest(), VALUES), root)
+    assert stat.S_IMODE(os.stat(root / "var/lib/web").st_mode) == 0o750
+    assert installed.checksums["/var/lib/web"] == "0"
+    # on update it stays ours (recorded again), and removal takes it
+    again = install_host_files(plan_host_files(hostfs, ExportsManifest(), VALUES), root,
+                               previous=installed.checksums)
+    assert again.checksums["/var/lib/web"] == "0"
+    remove_host_files(again.checksums, root)
+    assert not (root / "var/lib/web").exists()
+
+
+def test_conflict_messages_are_exact(tmp_path, root):
+    (root / "etc/web.conf").mkdir()
+    hostfs = make_hostfs(tmp_path, {"etc/web.conf": "a"})
+    with pytest.raises(HostFileConflict) as e:
+        install_host_files(plan_host_files(hostfs, ExportsManifest(), VALUES), root)
+    assert str(e.value) == "cannot install /etc/web.conf: a directory is in the way"
+    (root / "etc/web.d").write_text("file")
+    hostfs2 = make_hostfs(tmp_path, {"etc/web.d": None}, name="hostfs2")
+    with pytest.raises(HostFileConflict) as e:
+        install_host_files(plan_host_files(hostfs2, ExportsManifest(), VALUES), root)
+    assert str(e.value) == "cannot create directory /etc/web.d: a file is in the way"
+
+
+def test_a_failed_install_removes_the_directories_it_made(tmp_path, root):
+    (root / "opt").mkdir()
+    (root / "opt/zz").mkdir()                 # where the last file goes: a directory
+    hostfs = make_hostfs(tmp_path, {"opt/new/sub/a": "a", "opt/zz": "z"})
+    with pytest.raises(HostFileConflict):
+        install_host_files(plan_host_files(hostfs, ExportsManifest(), VALUES), root)
+    assert not (root / "opt/new").exists()
+    hostfs = make_hostfs(tmp_path, {"opt/new/sub/a": "a", "opt/new/d": None}, name="h3")
+    plan = plan_host_files(hostfs, ExportsManifest(), VALUES)
+    (root / "opt/new").mkdir()
+    (root / "opt/new/d").write_text("in the way, found late")
+    os.chmod(root / "opt/new", 0o755)
+    with pytest.raises(HostFileConflict):
+        install_host_files(plan, root)
+    assert sorted(os.listdir(root / "opt/new")) == ["d"]
+
+
+@pytest.mark.parametrize("new", ["/", "/etc/./a", "/etc/a\rb", "/etc//a"])
+def test_unclean_rename_targets_are_refused_exactly(tmp_path, new):
+    hostfs = make_hostfs(tmp_path, {"etc/a": "a"})
+    with pytest.raises(ConfigError) as e:
+        plan_host_files(hostfs, ExportsManifest(rename_files={"/etc/a": new}), VALUES)
+    assert str(e.value).endswith(f"{new!r} is not a clean absolute path")

@@ -293,3 +293,97 @@ def test_gzip_bomb_is_refused_past_the_disk_budget(tmp_path):
         sanitize_layer(path, lambda data: written.append(len(data)), label="L",
                        max_tar_size=8 << 20)
     assert sum(written) <= (8 << 20) + (4 << 20)   # at most one inflate chunk past the limit
+
+
+# --- symlink target limits, global pax headers (docs/formats.md) ----------------------------
+
+def test_symlink_target_of_4095_bytes_passes_4096_is_refused(tmp_path):
+    ok = "t" * 4095
+    _, members = sanitize(tmp_path, make_tar([entry("s", tarfile.SYMTYPE, link=ok)]))
+    assert members["s"][0].linkname == ok
+    bad(tmp_path, make_tar([entry("s", tarfile.SYMTYPE, link=ok + "t")]),
+        "^layer L: symlink 's' has an empty or too long target")
+
+
+def test_empty_symlink_target_is_refused(tmp_path):
+    bad(tmp_path, make_tar([entry("s", tarfile.SYMTYPE, link="")]),
+        "symlink 's' has an empty or too long target")
+
+
+def _with_global_pax(records: dict) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT, pax_headers=records) as tf:
+        info, data = entry("etc/motd", data=b"hi\n")
+        tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("key", ["path", "linkpath", "size"])
+def test_global_pax_header_may_not_set_path_linkpath_or_size(tmp_path, key):
+    """A global header would rename every later entry (one for path names all of them
+    ../../x): refused, not applied nor ignored."""
+    bad(tmp_path, _with_global_pax({key: "../../outside" if key != "size" else "5"}),
+        "^layer L: global pax headers may not set path, linkpath or size")
+
+
+def test_other_global_pax_records_are_ignored(tmp_path):
+    _, members = sanitize(tmp_path, _with_global_pax({"comment": "made by hand"}))
+    assert members["etc/motd"][1] == b"hi\n" and set(members) == {"etc", "etc/motd"}
+
+
+def test_xattrs_are_not_imported(tmp_path):
+    """docs/formats.md: pax SCHILY.xattr.* records (file capabilities, labels) are dropped."""
+    info, data = entry("usr/bin/ping", data=b"elf")
+    info.pax_headers = {"SCHILY.xattr.security.capability": "\x01\x00\x00\x02",
+                        "SCHILY.xattr.user.note": "x"}
+    _, members = sanitize(tmp_path, make_tar([(info, data)]))
+    ping = members["usr/bin/ping"][0]
+    assert members["usr/bin/ping"][1] == b"elf"
+    assert not [k for k in ping.pax_headers if k.startswith("SCHILY.xattr")]
+
+
+@pytest.mark.parametrize("compress, name", [(bz2.compress, "bzip2"),
+                                            (lambda b: __import__("lzma").compress(b), "xz")])
+def test_bzip2_and_xz_layers_are_a_clear_error(tmp_path, compress, name):
+    bad(tmp_path, compress(make_tar([entry("a", data=b"1")])), name)
+
+
+# --- tar header parsing, made precise by `make mutation` ----------------------------------
+
+def test_ustar_prefix_and_exactly_100_byte_names(tmp_path):
+    long_name = "d" * 80 + "/" + "f" * 60           # ustar: split into prefix + name
+    name100 = "n" * 100                              # fills the name field: no NUL after it
+    tar = make_tar([entry("d" * 80, tarfile.DIRTYPE), entry(long_name, data=b"L"),
+                    entry(name100, data=b"N")], fmt=tarfile.USTAR_FORMAT)
+    _, members = sanitize(tmp_path, tar)
+    assert members[long_name][1] == b"L" and members[name100][1] == b"N"
+
+
+def test_base256_ids_and_sizes(tmp_path):
+    """GNU tars store numbers too big for octal in base-256 (high bit set)."""
+    big = 0o7777777 + 12345
+    tar = make_tar([entry("big", data=b"x", uid=big, gid=big + 1)], fmt=tarfile.GNU_FORMAT)
+    _, members = sanitize(tmp_path, tar)
+    assert (members["big"][0].uid, members["big"][0].gid) == (big, big + 1)
+
+
+def test_negative_base256_number_is_refused(tmp_path):
+    tar = bytearray(make_tar([entry("neg", data=b"x")], fmt=tarfile.USTAR_FORMAT))
+    tar[108:116] = b"\xff" * 8                       # uid: a negative base-256 number
+    tar[148:156] = b"        "
+    tar[148:156] = b"%06o\0 " % sum(tar[:512])
+    bad(tmp_path, bytes(tar), r"malformed tar header \(negative number\)")
+
+
+def test_signed_header_checksum_of_old_tars_is_accepted(tmp_path):
+    """Some old tars summed the header bytes as signed chars: a byte > 127 then counts
+    negative. Both checksums are accepted, any other is not."""
+    tar = bytearray(make_tar([entry("old", data=b"x")], fmt=tarfile.USTAR_FORMAT))
+    tar[265:268] = b"\xe9t\xe9"                      # uname with bytes > 127
+    tar[148:156] = b"        "
+    signed = sum(tar[:512]) - 2 * sum(b for b in tar[:512] if b > 127)
+    tar[148:156] = b"%06o\0 " % signed
+    _, members = sanitize(tmp_path, bytes(tar))
+    assert members["old"][1] == b"x"
+    tar[148:156] = b"%06o\0 " % (signed + 2)
+    bad(tmp_path, bytes(tar), r"malformed tar header \(header checksum mismatch\)")

@@ -453,3 +453,99 @@ def test_exec_quote_follows_systemd_command_line_rules():
 def test_percent_in_the_pid_file_is_refused(tmp_path):
     with pytest.raises(TemplateError, match="PIDFILE .* contains '%'"):
         render(tmp_path, {"config.json": json.dumps(CONFIG)}, sets=["RUN_DIRECTORY=/run/%i"])
+
+
+def test_type_forking_only_in_detached_mode(tmp_path):
+    """docs/templates.md: detached (runc run -d, a PID file) needs Type=forking; in foreground
+    mode it would make systemd wait for a fork that never comes, then kill the service."""
+    detached = render(tmp_path, {"config.json": json.dumps(CONFIG)}).unit.splitlines()
+    assert "Type=forking" in detached and "PIDFile=/run/container-web.pid" in detached
+    (tmp_path / "fg").mkdir()
+    fg = render(tmp_path / "fg", {"config.json": json.dumps(CONFIG)}, runtime=OLD_RUNC).unit
+    assert "Type=forking" not in fg and "ExecStart=/usr/sbin/runc run 'web'" in fg
+
+
+@pytest.mark.parametrize("kind, files", [
+    ("unit file", {"service.template": "[Service]\nExecStart=$EXEC_START\nEnvironment=X=$X\n"}),
+    ("tmpfiles file", {"tmpfiles.template": "d /run/$X 0700 - - - -\n"}),
+])
+def test_nul_in_a_used_value_is_refused(tmp_path, kind, files):
+    with pytest.raises(TemplateError) as e:
+        render(tmp_path, {"config.json": json.dumps(CONFIG), **files}, sets=["X=a\0b"])
+    assert str(e.value) == f"value of X contains a NUL character, invalid in the {kind}"
+
+
+# ---------------------------------------------------------------- made precise by `make mutation`
+
+def test_exec_commands_are_the_values_used_in_the_unit(tmp_path):
+    from syscontainers.deploy.render import ExecCommands
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG)})
+    v = r.values
+    assert r.exec == ExecCommands(v["EXEC_START"], v["EXEC_STOP"], v["EXEC_STARTPRE"], v["EXEC_STOPPOST"])
+    assert r.exec.stoppost == "/usr/sbin/runc delete 'web'" and r.exec.stop == ""
+    (tmp_path / "fg").mkdir()
+    fg = render(tmp_path / "fg", {"config.json": json.dumps(CONFIG)}, runtime=OLD_RUNC)
+    assert fg.exec == ExecCommands("/usr/sbin/runc run 'web'", "/usr/sbin/runc kill 'web'", "", "")
+
+
+def test_generated_tmpfiles_look_for_sources_in_the_targets_root(tmp_path):
+    (tmp_path / "host/srv/only-in-this-root").mkdir(parents=True)
+    cfg = dict(CONFIG, mounts=[
+        {"destination": "/a", "type": "bind", "source": "/srv/only-in-this-root"},
+        {"destination": "/b", "type": "bind", "source": "/srv/sc-test-missing"},
+    ])
+    r = render(tmp_path, {"config.json": json.dumps(cfg)}, uid=1000, gid=1001)
+    assert r.tmpfiles == "d /srv/sc-test-missing 0700 1000 1001 - -\n"
+
+
+def test_tmpfiles_quoting_of_every_special_character():
+    from syscontainers.deploy.render import tmpfiles_for_missing
+    paths = ["/plain", "/a b", '/q"x', "/back\\s", "/nl\nx", "/cr\rx", "/tab\tx", "/p%x", "/s'q"]
+    assert tmpfiles_for_missing(paths, "1", "2").splitlines() == [
+        "d /plain 0700 1 2 - -", 'd "/a b" 0700 1 2 - -', 'd "/q\\"x" 0700 1 2 - -',
+        'd "/back\\\\s" 0700 1 2 - -', 'd "/nl\\nx" 0700 1 2 - -', 'd "/cr\\rx" 0700 1 2 - -',
+        'd "/tab\\tx" 0700 1 2 - -', "d /p%%x 0700 1 2 - -", 'd "/s\'q" 0700 1 2 - -']
+
+
+def test_config_json_is_written_with_four_space_indent(tmp_path):
+    r = render(tmp_path, {"config.json.template": CONFIG_TEMPLATE}, sets=["PORT=1", "ADDTL_MOUNTS="])
+    assert r.config_json.startswith('{\n    "ociVersion": "1.0.2",\n') and r.config_json.endswith("}\n")
+
+
+def test_invalid_rendered_config_names_the_template_and_the_image(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        render(tmp_path, {"config.json.template": CONFIG_TEMPLATE},
+               sets=["PORT=1", 'ADDTL_MOUNTS=,{"destination": }'])
+    assert str(e.value).startswith("config.json rendered from config.json.template of image "
+                                   "example.com/web:1 is not valid JSON: ")
+
+
+def test_carriage_return_in_a_unit_value_is_refused(tmp_path):
+    unit = "[Service]\nExecStart=$EXEC_START\nEnvironment=X=$X\n"
+    with pytest.raises(TemplateError) as e:
+        render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": unit}, sets=["X=a\rb"])
+    assert str(e.value) == "value of X contains a newline; it would add a line to the unit file"
+
+
+def test_every_used_value_is_checked_even_after_a_missing_one(tmp_path):
+    """A is missing (reported later by the renderer); B, after it, must still be checked."""
+    unit = "[Service]\nExecStart=$EXEC_START\nEnvironment=A=$A B=$B\n"
+    with pytest.raises(TemplateError) as e:
+        render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": unit}, sets=["B=1\n2"])
+    assert str(e.value) == "value of B contains a newline; it would add a line to the unit file"
+
+
+def test_trailing_backslash_is_fine_in_tmpfiles(tmp_path):
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG), "tmpfiles.template": "d /run/$X 0700 - - - -\n"},
+               sets=["X=a\\"])
+    assert r.tmpfiles == "d /run/a\\ 0700 - - - -\n"
+
+
+def test_user_mode_rewrites_only_wantedby_lines(tmp_path):
+    template = ("[Unit]\nAfter=multi-user.target\nDescription=x=multi-user.target\n[Service]\n"
+                "ExecStart=$EXEC_START\n[Install]\nWantedBy=multi-user.target\n")
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": template},
+               user_mode=True, uid=1000, gid=1000)
+    lines = r.unit.splitlines()
+    assert "After=multi-user.target" in lines and "Description=x=multi-user.target" in lines
+    assert "WantedBy=default.target" in lines

@@ -17,7 +17,7 @@ from syscontainers.deploy.rpmpackage import (
     HostFacts, PackageFile, PackagingError, build_rpm, decide_system_package, installed_package,
     package_meta, package_name, probe_host, render_spec, rpm_file_name,
 )
-from syscontainers.errors import UsageError
+from syscontainers.errors import CommandError, UsageError
 from syscontainers.lifecycle.syspackage import Packaging, choose, ships_package_content
 
 RPM_HOST = HostFacts(rpm_based=True, ostree_booted=False)
@@ -183,9 +183,10 @@ def test_hostile_labels_run_nothing_and_open_no_section(tmp_path):
 def test_build_rpm_failure_is_one_line(tmp_path):
     spec = render_spec(package_meta("web", IMAGE_ID, {}), [PackageFile("/etc/missing", "file")])
     (tmp_path / "root").mkdir()
-    with pytest.raises(Exception) as e:
+    with pytest.raises(CommandError) as e:
         build_rpm(spec, tmp_path / "root", tmp_path / "work")
-    assert "rpmbuild" in str(e.value) and "\n" not in str(e.value)
+    assert str(e.value) == ("building the RPM package (rpmbuild): File not found: "
+                            f"{tmp_path / 'root'}/etc/missing")
 
 
 def test_rpm_output_stays_in_the_work_dir(tmp_path):

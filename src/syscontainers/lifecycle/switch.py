@@ -112,8 +112,10 @@ def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
         dl.switch_link(paths, name, dst)
         faults.point("switch-link")
     except BaseException:
+        # A failed host-file install undid its own writes: the source's files are still
+        # there, so they, not the target's, are what the restore replaces.
         _restore(paths, systemd, src, src_info,
-                 installed if installed is not None else dst_info.installed_files_checksum,
+                 installed if installed is not None else src_info.installed_files_checksum,
                  (was_running, was_enabled), rpm, say)
         raise
     _activate(paths, systemd, dst, dst_info, enable=was_enabled)
