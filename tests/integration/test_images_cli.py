@@ -240,7 +240,7 @@ def test_info_and_set_check_see_host_file_templates_and_renames(cli, tmp_path, s
     --set of them is no typo."""
     from syscontainers.errors import UsageError
     from syscontainers.images.store import Store
-    from syscontainers.images.variables import check_set_names, image_variables
+    from syscontainers.deploy.variables import check_set_names, image_variables
 
     manifest = {"installedFilesTemplate": ["/etc/app.conf"],
                 "renameFiles": {"/etc/app.conf": "/etc/${CONFNAME}.conf"},

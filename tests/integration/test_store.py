@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from syscontainers.errors import AmbiguousImage, BadImage, ImageNotFound, StoreError
-from syscontainers.images import ostree_repo as orepo
 from syscontainers.images.model import Layer
 from syscontainers.images.store import Store
 from tests.fixtures.images import File, Symlink, layer_blob
@@ -34,7 +33,7 @@ def store(store_paths):
 
 
 def refs(store) -> dict[str, str]:
-    return orepo.list_refs(store._reader())
+    return store._reader().list_refs()
 
 
 def show_key(store, ref: str, key: str) -> str:
@@ -202,7 +201,7 @@ def test_write_image_format_matches_atomic(store, tmp_path):
     image = store.write_image("example.com/fmt/img:v1", manifest, digest, config)
     ref = "ociimage/example.com_2Ffmt_2Fimg_3Av1"
     assert show_key(store, ref, "docker.digest") == f"'{digest}'"
-    meta = orepo.commit_metadata(store._reader(), refs(store)[ref])
+    meta = store._reader().commit_metadata(refs(store)[ref])
     assert meta["docker.manifest"] == manifest and meta["signatures"] == "0"
     config_ref = "ociimage/" + json.loads(manifest)["config"]["digest"][7:]
     assert show_key(store, config_ref, "docker.size") == f"'{len(config)}'"
@@ -297,7 +296,7 @@ def test_prune_keeps_what_tagged_images_need(store, tmp_path):
     store.delete(b)                                 # its merged tree goes with its last name
     store.delete(c, in_use_ids={c.id})              # kept: a container uses it
     assert f"syscontainers/merged/{b.id}" not in refs(store)
-    orepo.set_ref(store._reader(), "ociimage/bad_zzname", a.commit)
+    store._reader().set_ref("ociimage/bad_zzname", a.commit)
     storage = store.paths.layers_dir
     (storage / b.layers[1].digest[7:]).mkdir(parents=True)
     (storage / a.layers[1].digest[7:]).mkdir()
@@ -327,7 +326,7 @@ def test_verify_detects_a_changed_object(store, tmp_path):
                         "lnk": Symlink("etc/x")}])
     assert store.verify(image) == []
     repo = store._reader()
-    node = orepo.tree_lookup(repo, orepo.resolve(repo, "ociimage/" + image.layers[0].digest[7:]),
+    node = repo.tree_lookup(repo.resolve("ociimage/" + image.layers[0].digest[7:]),
                              "usr/bin/tool")
     obj = store.paths.repo / "objects" / node[1][:2] / f"{node[1][2:]}.file"
     with open(obj, "r+b") as f:                                  # in place, like a write
