@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import tarfile
@@ -20,7 +21,7 @@ import pytest
 from syscontainers.errors import AmbiguousImage, BadImage, ImageNotFound, StoreError
 from syscontainers.images.model import Layer
 from syscontainers.images.store import Store
-from tests.fixtures.images import File, Symlink, layer_blob
+from tests.fixtures.images import File, Symlink, layer_blob, whiteout
 from tests.fixtures.store_images import (add_image, add_layer, blob_layer, checkout,
                                          image_documents, snapshot)
 
@@ -385,3 +386,73 @@ def test_reads_a_repo_written_the_way_atomic_did(store, tmp_path):
     assert image.labels == {"atomic.type": "system"} and image.virtual_size == len(blob)
     assert store.read_file(image, "etc/hello") == b"world"      # merged tree built on demand
     assert store.verify(image) == []
+
+
+def test_reading_the_merged_tree_never_writes(store, tmp_path):
+    """An image without a merged commit (as atomic stored it): read_file and list_dir merge its
+    layers in memory and write nothing (they run without the host lock); checkout writes the
+    merged commit (docs/architecture.md, "Store seam")."""
+    image = add_image(store, tmp_path, "example.com/lazy:1",
+                      [{"etc/a": "1", "etc/b": "2", "bin/sh": File("sh", 0o755)},
+                       whiteout("etc/a") | {"etc/c": "3", "lnk": Symlink("etc/c")}])
+    merged = f"syscontainers/merged/{image.id}"
+    store._reader().set_ref(merged, None)
+    objects_before = sorted(p.name for p in (store.paths.repo / "objects").rglob("*"))
+    assert store.list_dir(image, "etc") == ["b", "c"]
+    assert store.list_dir(image, "/") == ["bin", "etc", "lnk"]
+    assert store.read_file(image, "etc/c") == b"3"
+    assert store.read_file(image, "etc/a") is None                   # whited out
+    assert store.read_file(image, "lnk") is None                     # a symlink: not followed
+    assert store.read_file(image, "etc") is None and store.list_dir(image, "etc/b") is None
+    assert store.read_file(image, "etc/../etc/c") is None
+    assert merged not in refs(store)
+    assert sorted(p.name for p in (store.paths.repo / "objects").rglob("*")) == objects_before
+    store.checkout(image, tmp_path / "rootfs")
+    assert merged in refs(store)
+    assert (tmp_path / "rootfs" / "etc" / "c").read_text() == "3"
+    assert store.list_dir(image, "etc") == ["b", "c"]                # now from the commit
+    assert store.read_file(image, "etc/../etc/c") is None
+
+
+def test_a_checkout_holds_the_repository_lock_against_prune(store, tmp_path, monkeypatch):
+    """While the merged tree is resolved and checked out, libostree's repository lock is held
+    shared, so a prune (which deletes objects under the exclusive lock) cannot run. libostree
+    locks ``.lock`` with an open-file-description lock, which conflicts with a POSIX record
+    lock even in the same process: the probe below."""
+    import fcntl
+
+    from syscontainers.images.store import checkout as checkout_module
+
+    image = add_image(store, tmp_path, "example.com/locked:1", [{"a": "1"}])
+    seen = []
+    real = checkout_module.checkout_commit
+
+    def probe(repo, commit, dest, user_mode, copy=False):
+        fd = os.open(store.paths.repo / ".lock", os.O_RDWR)
+        try:
+            with pytest.raises(OSError):
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seen.append(commit)
+        finally:
+            os.close(fd)
+        real(repo, commit, dest, user_mode, copy=copy)
+
+    monkeypatch.setattr(checkout_module, "checkout_commit", probe)
+    store.checkout(image, tmp_path / "rootfs")
+    assert seen == [store.merged_commit(image)] and (tmp_path / "rootfs" / "a").exists()
+    fd = os.open(store.paths.repo / ".lock", os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)                # released afterwards
+    finally:
+        os.close(fd)
+
+
+def test_a_damaged_repository_is_one_store_error(store, tmp_path):
+    image = add_image(store, tmp_path, "example.com/dmg:1", [{"etc/a": "1"}, {"etc/b": "2"}])
+    repo = store._reader()
+    tree, _meta = repo.commit_root(repo.layer_commit(image.layers[0].digest))
+    (store.paths.repo / "objects" / tree[:2] / f"{tree[2:]}.dirtree").unlink()
+    for call in (lambda: store.verify(image), lambda: store.prune(set(), dry_run=True)):
+        with pytest.raises(StoreError, match=f"the OSTree repository at {store.paths.repo} is "
+                                             "damaged: .*ostree fsck"):
+            call()

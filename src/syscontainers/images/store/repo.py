@@ -32,6 +32,11 @@ PIPE_SIZE = 1 << 20
 AT_FDCWD = -100
 
 
+def _damaged(repo: "Repo", e: GLib.Error) -> StoreError:
+    return StoreError(f"the OSTree repository at {repo.path} is damaged: {e.message} (check it "
+                      "with `ostree fsck`; pulling the image again restores missing objects)")
+
+
 def _reads(method):
     """A GLib error while reading means the repository lost or garbled an object."""
     @functools.wraps(method)
@@ -39,19 +44,20 @@ def _reads(method):
         try:
             return method(self, *args, **kwargs)
         except GLib.Error as e:
-            raise StoreError(f"the OSTree repository at {self.path} is damaged: {e.message} "
-                             "(check it with `ostree fsck`; pulling the image again restores "
-                             "missing objects)") from None
+            raise _damaged(self, e) from None
     return wrapper
 
 
 def _writes(method):
-    """A GLib error while writing is usually the disk (full, read-only) or permissions."""
+    """A GLib error while writing is usually the disk (full, read-only) or permissions; but a
+    write that reads first (prune walks every commit) may find an object missing: damage."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
         except GLib.Error as e:
+            if e.matches(Gio.io_error_quark(), Gio.IOErrorEnum.NOT_FOUND):
+                raise _damaged(self, e) from None
             raise StoreError(f"cannot write to the OSTree repository at {self.path}: "
                              f"{e.message}") from None
     return wrapper

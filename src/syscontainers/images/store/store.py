@@ -38,10 +38,6 @@ CONFIG_FILE = "content"
 MANIFEST_FILE = "manifest.json"
 
 
-def open_store(paths: Paths) -> "Store":
-    return Store(paths)
-
-
 def _hex(digest: str) -> str:
     return digest.split(":", 1)[1]
 
