@@ -1,9 +1,13 @@
-"""Template variables of an image (``images info``, docs/templates.md): what an operator may or must ``--set``.
+"""Template variables of an image (``images info``, docs/templates.md): what an operator may
+or must ``--set``.
 
 Scans ``/exports/*.template`` of the image's merged tree (so whiteouts of later layers are
 honoured), the host files manifest.json names in ``installedFilesTemplate`` and the new paths
-of its ``renameFiles`` (both rendered at install too), drops the variables the tool sets itself, and splits the rest into those with a
-default (the image's ``defaultValues``, or a value the OS provides) and those ``--set`` must give.
+of its ``renameFiles`` (both rendered at install too), drops the variables the tool sets
+itself, and splits the rest into those with a default (the image's ``defaultValues``, or a
+value the OS provides) and those ``--set`` must give. It reads the image through
+``Store.read_file``/``list_dir``, which never write (docs/architecture.md, "Store seam"), and
+lives in deploy/ because it uses deploy's exports, template and values modules.
 """
 
 from __future__ import annotations
