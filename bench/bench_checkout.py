@@ -45,11 +45,11 @@ def prepare(work: Path, ref: str) -> tuple[Path, str]:
 
 def bench_checkout(work: Path, data: str, ref: str, layout: Path, tag: str,
                    layer_digests: list[str], runs: int) -> Row:
-    from syscontainers.deploy.checkout import checkout_commit
-    from syscontainers.images.ostree_repo import open_repo as orepo_open
+    from syscontainers.images.store.checkout import checkout_commit
+    from syscontainers.images.store.repo import Repo
 
     def open_repo(path: Path):
-        return orepo_open(path, "bare", create=False)
+        return Repo.open(path, "bare", create=False)
 
     say(f"checkout {data}")
     repo, merged = prepare(work, ref)

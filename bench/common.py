@@ -151,7 +151,7 @@ def du_bytes(*paths: Path) -> int:
 
 
 def syncfs(path: Path) -> None:
-    from syscontainers.deploy.checkout import syncfs as _syncfs
+    from syscontainers.images.store.checkout import syncfs as _syncfs
     _syncfs(path)
 
 

@@ -247,7 +247,7 @@ def test_info_and_set_check_see_host_file_templates_and_renames(cli, tmp_path, s
     --set of them is no typo."""
     from syscontainers.errors import UsageError
     from syscontainers.images.store import Store
-    from syscontainers.images.variables import check_set_names, image_variables
+    from syscontainers.deploy.variables import check_set_names, image_variables
 
     manifest = {"installedFilesTemplate": ["/etc/app.conf"],
                 "renameFiles": {"/etc/app.conf": "/etc/${CONFNAME}.conf"},
@@ -304,3 +304,25 @@ def test_tests_are_hermetic(cli):
     """tests/conftest.py sends any request leaving this machine to a closed port."""
     r = cli("pull", "docker.io/library/busybox:latest")
     assert r.code == 1 and r.err == "error: cannot reach registry 127.0.0.1:9: connection refused\n"
+
+
+def test_a_damaged_repository_is_one_line_not_an_internal_error(cli, layout, store_paths):
+    """An object lost from the repository (a disk error, a cleanup by hand): the verbs that read
+    it say in one line that the repository is damaged, through the store's Repo wrapper
+    (docs/architecture.md, "Store seam"), never as an internal error or a traceback."""
+    from syscontainers.images.store import Store
+
+    assert cli("pull", f"oci:{layout}:plain").code == 0
+    store = Store(store_paths)
+    image = store.resolve("layout:plain")
+    repo = store._reader()
+    tree, _meta = repo.commit_root(repo.layer_commit(image.layers[-1].digest))
+    (store_paths.repo / "objects" / tree[:2] / f"{tree[2:]}.dirtree").unlink()
+    for args in (("images", "verify", "layout:plain"), ("images", "prune", "--dry-run"),
+                 ("images", "prune")):
+        r = cli(*args)
+        assert r.code not in (0, 70), (args, r.err)
+        lines = r.err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in r.err, (args, r.err)
+        assert f"the OSTree repository at {store_paths.repo} is damaged" in lines[0], args
+    assert store.find("layout:plain") is not None          # nothing was removed

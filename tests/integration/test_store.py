@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import subprocess
 import sys
 import tarfile
@@ -18,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from syscontainers.errors import AmbiguousImage, BadImage, ImageNotFound, StoreError
-from syscontainers.images import ostree_repo as orepo
 from syscontainers.images.model import Layer
 from syscontainers.images.store import Store
-from tests.fixtures.images import File, Symlink, layer_blob
+from tests.fixtures.images import File, Symlink, layer_blob, whiteout
 from tests.fixtures.store_images import (add_image, add_layer, blob_layer, checkout,
                                          image_documents, snapshot)
 
@@ -34,7 +34,7 @@ def store(store_paths):
 
 
 def refs(store) -> dict[str, str]:
-    return orepo.list_refs(store._reader())
+    return store._reader().list_refs()
 
 
 def show_key(store, ref: str, key: str) -> str:
@@ -202,7 +202,7 @@ def test_write_image_format_matches_atomic(store, tmp_path):
     image = store.write_image("example.com/fmt/img:v1", manifest, digest, config)
     ref = "ociimage/example.com_2Ffmt_2Fimg_3Av1"
     assert show_key(store, ref, "docker.digest") == f"'{digest}'"
-    meta = orepo.commit_metadata(store._reader(), refs(store)[ref])
+    meta = store._reader().commit_metadata(refs(store)[ref])
     assert meta["docker.manifest"] == manifest and meta["signatures"] == "0"
     config_ref = "ociimage/" + json.loads(manifest)["config"]["digest"][7:]
     assert show_key(store, config_ref, "docker.size") == f"'{len(config)}'"
@@ -297,7 +297,7 @@ def test_prune_keeps_what_tagged_images_need(store, tmp_path):
     store.delete(b)                                 # its merged tree goes with its last name
     store.delete(c, in_use_ids={c.id})              # kept: a container uses it
     assert f"syscontainers/merged/{b.id}" not in refs(store)
-    orepo.set_ref(store._reader(), "ociimage/bad_zzname", a.commit)
+    store._reader().set_ref("ociimage/bad_zzname", a.commit)
     storage = store.paths.layers_dir
     (storage / b.layers[1].digest[7:]).mkdir(parents=True)
     (storage / a.layers[1].digest[7:]).mkdir()
@@ -327,7 +327,7 @@ def test_verify_detects_a_changed_object(store, tmp_path):
                         "lnk": Symlink("etc/x")}])
     assert store.verify(image) == []
     repo = store._reader()
-    node = orepo.tree_lookup(repo, orepo.resolve(repo, "ociimage/" + image.layers[0].digest[7:]),
+    node = repo.tree_lookup(repo.resolve("ociimage/" + image.layers[0].digest[7:]),
                              "usr/bin/tool")
     obj = store.paths.repo / "objects" / node[1][:2] / f"{node[1][2:]}.file"
     with open(obj, "r+b") as f:                                  # in place, like a write
@@ -392,8 +392,77 @@ def test_verify_reports_a_missing_object(store, tmp_path):
     """An object deleted from the repository is reported, never counted as intact."""
     image = add_image(store, tmp_path, "example.com/v:2", [{"etc/gone": "soon gone\n", "etc/kept": "k"}])
     repo = store._reader()
-    node = orepo.tree_lookup(repo, orepo.resolve(repo, "ociimage/" + image.layers[0].digest[7:]),
-                             "etc/gone")
+    node = repo.tree_lookup(repo.resolve("ociimage/" + image.layers[0].digest[7:]), "etc/gone")
     (store.paths.repo / "objects" / node[1][:2] / f"{node[1][2:]}.file").unlink()
     [bad] = store.verify(image)
     assert (bad.path, bad.expected, bad.actual) == ("etc/gone", node[1], "(missing)")
+
+
+def test_reading_the_merged_tree_never_writes(store, tmp_path):
+    """An image without a merged commit (as atomic stored it): read_file and list_dir merge its
+    layers in memory and write nothing (they run without the host lock); checkout writes the
+    merged commit (docs/architecture.md, "Store seam")."""
+    image = add_image(store, tmp_path, "example.com/lazy:1",
+                      [{"etc/a": "1", "etc/b": "2", "bin/sh": File("sh", 0o755)},
+                       whiteout("etc/a") | {"etc/c": "3", "lnk": Symlink("etc/c")}])
+    merged = f"syscontainers/merged/{image.id}"
+    store._reader().set_ref(merged, None)
+    objects_before = sorted(p.name for p in (store.paths.repo / "objects").rglob("*"))
+    assert store.list_dir(image, "etc") == ["b", "c"]
+    assert store.list_dir(image, "/") == ["bin", "etc", "lnk"]
+    assert store.read_file(image, "etc/c") == b"3"
+    assert store.read_file(image, "etc/a") is None                   # whited out
+    assert store.read_file(image, "lnk") is None                     # a symlink: not followed
+    assert store.read_file(image, "etc") is None and store.list_dir(image, "etc/b") is None
+    assert store.read_file(image, "etc/../etc/c") is None
+    assert merged not in refs(store)
+    assert sorted(p.name for p in (store.paths.repo / "objects").rglob("*")) == objects_before
+    store.checkout(image, tmp_path / "rootfs")
+    assert merged in refs(store)
+    assert (tmp_path / "rootfs" / "etc" / "c").read_text() == "3"
+    assert store.list_dir(image, "etc") == ["b", "c"]                # now from the commit
+    assert store.read_file(image, "etc/../etc/c") is None
+
+
+def test_a_checkout_holds_the_repository_lock_against_prune(store, tmp_path, monkeypatch):
+    """While the merged tree is resolved and checked out, libostree's repository lock is held
+    shared, so a prune (which deletes objects under the exclusive lock) cannot run. libostree
+    locks ``.lock`` with an open-file-description lock, which conflicts with a POSIX record
+    lock even in the same process: the probe below."""
+    import fcntl
+
+    from syscontainers.images.store import checkout as checkout_module
+
+    image = add_image(store, tmp_path, "example.com/locked:1", [{"a": "1"}])
+    seen = []
+    real = checkout_module.checkout_commit
+
+    def probe(repo, commit, dest, user_mode, copy=False):
+        fd = os.open(store.paths.repo / ".lock", os.O_RDWR)
+        try:
+            with pytest.raises(OSError):
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seen.append(commit)
+        finally:
+            os.close(fd)
+        real(repo, commit, dest, user_mode, copy=copy)
+
+    monkeypatch.setattr(checkout_module, "checkout_commit", probe)
+    store.checkout(image, tmp_path / "rootfs")
+    assert seen == [store.merged_commit(image)] and (tmp_path / "rootfs" / "a").exists()
+    fd = os.open(store.paths.repo / ".lock", os.O_RDWR)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)                # released afterwards
+    finally:
+        os.close(fd)
+
+
+def test_a_damaged_repository_is_one_store_error(store, tmp_path):
+    image = add_image(store, tmp_path, "example.com/dmg:1", [{"etc/a": "1"}, {"etc/b": "2"}])
+    repo = store._reader()
+    tree, _meta = repo.commit_root(repo.layer_commit(image.layers[0].digest))
+    (store.paths.repo / "objects" / tree[:2] / f"{tree[2:]}.dirtree").unlink()
+    for call in (lambda: store.verify(image), lambda: store.prune(set(), dry_run=True)):
+        with pytest.raises(StoreError, match=f"the OSTree repository at {store.paths.repo} is "
+                                             "damaged: .*ostree fsck"):
+            call()

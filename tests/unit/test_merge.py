@@ -10,7 +10,6 @@ import tarfile
 
 import pytest
 
-from syscontainers.images import ostree_repo as orepo
 from syscontainers.images.store import Store
 from tests.fixtures.images import Dir, File, HardLink, Raw, Symlink, opaque, whiteout
 from tests.fixtures.store_images import add_image, checkout, snapshot
@@ -121,11 +120,11 @@ def test_untouched_layer_trees_are_reused(store, tmp_path):
     image = add_image(store, tmp_path, "example.com/merge/reuse:v1",
                       [{"usr/lib/a": "1", "usr/lib/b": "2"}, {"etc/c": "3"}])
     repo = store._reader()
-    merged_tree, _ = orepo.commit_root(repo, store.merged_commit(image))
-    lower_tree, _ = orepo.commit_root(repo, orepo.resolve(repo, "ociimage/" +
+    merged_tree, _ = repo.commit_root(store.merged_commit(image))
+    lower_tree, _ = repo.commit_root(repo.resolve("ociimage/" +
                                                           image.layers[0].digest[7:]))
-    _files, merged_dirs = orepo.load_dirtree(repo, merged_tree)
-    _files, lower_dirs = orepo.load_dirtree(repo, lower_tree)
+    _files, merged_dirs = repo.load_dirtree(merged_tree)
+    _files, lower_dirs = repo.load_dirtree(lower_tree)
     assert dict((n, t) for n, t, _m in merged_dirs)["usr"] == \
         dict((n, t) for n, t, _m in lower_dirs)["usr"]
 
@@ -134,10 +133,10 @@ def test_merged_tree_is_built_for_images_that_have_none(store, tmp_path):
     image = add_image(store, tmp_path, "example.com/merge/late:v1", [{"a": "1"}, {"b": "2"}])
     repo = store._reader()
     first = store.merged_commit(image)
-    orepo.set_ref(repo, f"syscontainers/merged/{image.id}", None)    # as after atomic's pull
+    repo.set_ref(f"syscontainers/merged/{image.id}", None)    # as after atomic's pull
     second = store.merged_commit(image)
-    assert orepo.resolve(repo, f"syscontainers/merged/{image.id}") == second
-    assert orepo.commit_root(repo, first) == orepo.commit_root(repo, second)
+    assert repo.resolve(f"syscontainers/merged/{image.id}") == second
+    assert repo.commit_root(first) == repo.commit_root(second)
     assert store.read_file(image, "b") == b"2"
 
 

@@ -273,7 +273,7 @@ def _verify(args) -> int:
 
 
 def _info(args) -> int:
-    from ..images.variables import image_variables
+    from ..deploy.variables import image_variables
 
     ctx = make_context(args)
     store = _store(ctx)

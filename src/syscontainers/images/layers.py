@@ -8,8 +8,8 @@ decompressing, parsing every header itself), validates every entry against the e
 it, and writes a *new* canonical tar that holds only checked entries: normalised relative names,
 explicit parent directories, hard links to earlier regular files or symlinks, no device nodes, no
 extension headers but the pax ``path``/``linkpath``/``size``/``uid``/``gid`` it writes itself.
-libostree imports that stream (see ostree_repo.import_tar_stream), so whatever libostree sees
-passed these checks first; a bad layer raises :class:`BadImage` with one line.
+libostree imports that stream (see store/repo.py, Repo.import_tar_stream), so whatever libostree
+sees passed these checks first; a bad layer raises :class:`BadImage` with one line.
 
 Rules (documented in docs/formats.md):
 - names: leading ``/`` and ``./`` dropped, empty and ``.`` components collapsed; ``..`` anywhere,
@@ -95,7 +95,7 @@ def check_whiteout_name(basename: str) -> None:
 
 @dataclass(frozen=True)
 class DiskBudget:
-    """The room a layer has on the repository's disk (layer_import.disk_budget)."""
+    """The room a layer has on the repository's disk (store/layer_import.disk_budget)."""
 
     free: int       # bytes free for us on the repository's filesystem
     reserve: int    # bytes that stay free whatever happens

@@ -1,8 +1,13 @@
-"""Records that describe images in the store. Immutable; built by store.py, read by everyone."""
+"""Records that describe images in the store. Immutable; built by the store package, read by
+everyone. The store's modules (store, prune, verify) share these and import nothing of each
+other's records, so they form no import circle."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# The ref of an image's merged tree is MERGED_PREFIX + image ID (docs/formats.md).
+MERGED_PREFIX = "syscontainers/merged/"
 
 
 @dataclass(frozen=True)
@@ -53,3 +58,22 @@ class BlobEntry:
     commit: str
     size: int              # commit metadata docker.size (0 when absent)
     created: int           # the commit's timestamp (when it was imported)
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What ``images prune`` removed (or, in a dry run, would remove)."""
+
+    removed_refs: tuple[str, ...]
+    removed_dirs: tuple[str, ...]
+    bytes_freed: int
+
+
+@dataclass(frozen=True)
+class TamperedFile:
+    """A file of a layer whose object no longer hashes to its name (``images verify``)."""
+
+    layer: str      # layer digest
+    path: str       # path inside the layer
+    expected: str   # checksum the object is named by
+    actual: str     # checksum of its content now

@@ -16,7 +16,7 @@ from pathlib import Path
 from .. import faults, safejson
 from ..deploy import deployment as dl
 from ..deploy import ocispec
-from ..deploy.checkout import syncfs
+from ..images.store.checkout import syncfs
 from ..deploy.exports import Exports, read_exports
 from ..deploy.hostfiles import plan_host_files, planned_record
 from ..deploy.render import RenderedFiles, Target, deployment_values, render_deployment

@@ -31,7 +31,7 @@ from ..service.systemd import Systemd
 from . import build as b
 from . import syspackage
 from .files import remove_if_same, unlink_quiet, write_atomic
-from ..images.variables import check_set_names, image_variables
+from ..deploy.variables import check_set_names, image_variables
 from .images import _name_for, access_for, ensure_image
 from .remove import clean_incomplete
 from .runonce import RunRequest, run_image

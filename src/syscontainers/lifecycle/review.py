@@ -16,7 +16,7 @@ from ..deploy.privileges import Privilege
 from ..errors import RuntimeMissing, SysContainersError
 from ..images.model import Image
 from ..images.store import Store
-from ..images.variables import image_variables
+from ..deploy.variables import image_variables
 from ..paths import Paths
 from ..service.runtime import DEFAULT_RUNTIME, Runtime, find_runtime, probe_runtime
 from . import build as b

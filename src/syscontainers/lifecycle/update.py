@@ -26,7 +26,7 @@ from ..errors import ContainerNotFound, ImageNotFound, ServiceError, SysContaine
 from ..images.pull import pull_image, stored_name
 from ..images.reference import parse_reference
 from ..images.store import Store
-from ..images.variables import check_set_names, image_variables
+from ..deploy.variables import check_set_names, image_variables
 from ..lock import host_lock
 from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime

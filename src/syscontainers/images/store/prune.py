@@ -1,4 +1,4 @@
-"""What ``images prune`` removes from the repository (SPEC 2).
+"""What ``images prune`` removes from the repository (docs/operations.md).
 
 Removed refs:
 - layer refs (``ociimage/<64 hex>``) that no tagged image lists as a layer or as its config
@@ -16,12 +16,10 @@ import re
 import shutil
 from pathlib import Path
 
-from ..errors import ReferenceError_
-from . import imagemeta
-from . import ostree_repo as orepo
-from .ostree_repo import OSTree
-from .reference import LAYER_PREFIX, decode_name, is_layer_ref
-from .store import MERGED_PREFIX, PruneReport
+from ...errors import ReferenceError_
+from .. import imagemeta
+from ..model import MERGED_PREFIX, PruneReport
+from ..reference import LAYER_PREFIX, decode_name, is_layer_ref
 
 LAYER_DIR_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -51,26 +49,6 @@ def _unneeded(ref: str, needed: set[str], keep_ids: set[str]) -> bool:
     return False
 
 
-def _reachable(repo, commits) -> set:
-    found = set()
-    for commit in set(commits):
-        _, reach = repo.traverse_commit(commit, -1, None)
-        found.update(key.unpack() for key in reach)
-    return found
-
-
-def _would_free(repo, kept_commits) -> int:
-    reachable = _reachable(repo, kept_commits)
-    _, objects = repo.list_objects(OSTree.RepoListObjectsFlags.LOOSE, None)
-    total = 0
-    for key in objects:
-        name = key.unpack()
-        if name not in reachable:
-            _, size = repo.query_object_storage_size(OSTree.ObjectType(name[1]), name[0], None)
-            total += size
-    return total
-
-
 def _remove_layer_storage(root: Path, keep: set[str], dry_run: bool) -> list[str]:
     """Per-layer checkouts (``.storage/layers/<hex>``) of layers no longer stored."""
     removed = []
@@ -86,17 +64,18 @@ def _remove_layer_storage(root: Path, keep: set[str], dry_run: bool) -> list[str
 
 def prune_repo(repo, tagged: dict, in_use_ids: set[str], dry_run: bool,
                layers_dir: Path) -> PruneReport:
-    """Prune ``repo`` given its tagged images ({id: Image}) and the IDs containers use."""
+    """Prune ``repo`` (a Repo) given its tagged images ({id: Image}) and the IDs containers
+    use."""
     needed = _needed_blobs(tagged)
-    refs = orepo.list_refs(repo)
+    refs = repo.list_refs()
     remove = sorted(r for r in refs if _unneeded(r, needed, set(tagged) | in_use_ids))
     kept = {r: c for r, c in refs.items() if r not in remove}
     keep_layers = {r[len(LAYER_PREFIX):] for r in kept if is_layer_ref(r)}
     if dry_run:
-        freed = _would_free(repo, kept.values())
+        freed = repo.unreachable_size(kept.values())
     else:
         for ref in remove:
-            orepo.set_ref(repo, ref, None)
-        _, _total, _pruned, freed = repo.prune(OSTree.RepoPruneFlags.REFS_ONLY, -1, None)
+            repo.set_ref(ref, None)
+        freed = repo.prune_unreachable()
     dirs = _remove_layer_storage(layers_dir, keep_layers, dry_run)
     return PruneReport(tuple(remove), tuple(dirs), freed)

@@ -1,21 +1,25 @@
-"""Template variables of an image (SPEC 2 "info"): what an operator may or must ``--set``.
+"""Template variables of an image (``images info``, docs/templates.md): what an operator may
+or must ``--set``.
 
 Scans ``/exports/*.template`` of the image's merged tree (so whiteouts of later layers are
 honoured), the host files manifest.json names in ``installedFilesTemplate`` and the new paths
-of its ``renameFiles`` (both rendered at install too), drops the variables the tool sets itself, and splits the rest into those with a
-default (the image's ``defaultValues``, or a value the OS provides) and those ``--set`` must give.
+of its ``renameFiles`` (both rendered at install too), drops the variables the tool sets
+itself, and splits the rest into those with a default (the image's ``defaultValues``, or a
+value the OS provides) and those ``--set`` must give. It reads the image through
+``Store.read_file``/``list_dir``, which never write (docs/architecture.md, "Store seam"), and
+lives in deploy/ because it uses deploy's exports, template and values modules.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..deploy.exports import ExportsManifest, parse_manifest
-from ..deploy.template import template_variables
-from ..deploy.values import FORCED_VARIABLES
-from ..deploy.values import OS_VARIABLES as ALL_OS_VARIABLES
 from ..errors import ConfigError, UsageError
-from .model import Image
+from ..images.model import Image
+from .exports import ExportsManifest, parse_manifest
+from .template import template_variables
+from .values import FORCED_VARIABLES
+from .values import OS_VARIABLES as ALL_OS_VARIABLES
 
 # Set by the tool whatever happens: not the operator's business.
 TOOL_VARIABLES = frozenset(FORCED_VARIABLES) | {"RUNTIME", "ATOMIC"}

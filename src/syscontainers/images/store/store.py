@@ -1,4 +1,5 @@
-"""The libostree repository: images and layers (SPEC 2). Format details: docs/formats.md.
+"""The image store over the libostree repository: images and layers. Format details:
+docs/formats.md.
 
 On-disk format (atomic / containers-image ``ostree:`` transport compatible):
 - layer  : commit on ``ociimage/<layer digest hex>`` of the layer tree as is (whiteouts kept),
@@ -14,47 +15,27 @@ On-disk format (atomic / containers-image ``ostree:`` transport compatible):
            mistakes it for an image; metadata ``docker.manifest`` and ``docker.digest`` again, so
            an image kept only by its merged tree can still be listed.
 
-gi is imported lazily (ostree_repo, merge), so importing this module costs nothing.
+gi is imported lazily (repo.py, on the first access), so importing this module costs nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
-from ..errors import AmbiguousImage, BadImage, ImageNotFound, ReferenceError_, StoreError
-from ..paths import Paths
-from . import imagemeta
-from .model import BlobEntry, Image, Layer
-from .reference import (LAYER_PREFIX, decode_name, image_ref_name, is_layer_ref,
+from ...errors import AmbiguousImage, BadImage, ImageNotFound, ReferenceError_, StoreError
+from ...paths import Paths
+from .. import imagemeta
+from ..model import MERGED_PREFIX, BlobEntry, Image, Layer, PruneReport, TamperedFile
+from ..reference import (LAYER_PREFIX, decode_name, image_ref_name, is_layer_ref,
                         layer_ref_name, parse_docker_name, validate_digest)
 
 log = logging.getLogger(__name__)
 
-MERGED_PREFIX = "syscontainers/merged/"
 CONFIG_FILE = "content"
 MANIFEST_FILE = "manifest.json"
-
-
-@dataclass(frozen=True)
-class PruneReport:
-    removed_refs: tuple[str, ...]
-    removed_dirs: tuple[str, ...]
-    bytes_freed: int
-
-
-@dataclass(frozen=True)
-class TamperedFile:
-    layer: str      # layer digest
-    path: str       # path inside the layer
-    expected: str   # checksum the object is named by
-    actual: str     # checksum of its content now
-
-
-def open_store(paths: Paths) -> "Store":
-    return Store(paths)
 
 
 def _hex(digest: str) -> str:
@@ -84,15 +65,17 @@ class Store:
         self._repo = None
 
     def _reader(self):
+        """The Repo wrapper (repo.py, the only module that loads gi), or None when the
+        repository does not exist yet."""
         if self._repo is None:
-            from . import ostree_repo as orepo
-            self._repo = orepo.open_repo(self.paths.repo, self.paths.repo_mode, create=False)
+            from .repo import Repo
+            self._repo = Repo.open(self.paths.repo, self.paths.repo_mode, create=False)
         return self._repo
 
     def _writer(self):
         if self._reader() is None:
-            from . import ostree_repo as orepo
-            self._repo = orepo.open_repo(self.paths.repo, self.paths.repo_mode, create=True)
+            from .repo import Repo
+            self._repo = Repo.open(self.paths.repo, self.paths.repo_mode, create=True)
         return self._repo
 
     # --- reading ---------------------------------------------------------------------------
@@ -115,17 +98,16 @@ class Store:
         repo = self._reader()
         if repo is None:
             return []
-        from . import ostree_repo as orepo
         configs = {_hex(d) for d in (imagemeta.config_digest(i.manifest)
                                      for i in self.images(include_dangling=True)) if d}
         entries = []
-        for ref, commit in sorted(orepo.list_refs(repo, LAYER_PREFIX).items()):
+        for ref, commit in sorted(repo.list_refs(LAYER_PREFIX).items()):
             if not is_layer_ref(ref) or self._record(repo, commit, ()) is not None:
                 continue
             blob = ref[len(LAYER_PREFIX):]
             entries.append(BlobEntry(blob, "config" if blob in configs else "layer", commit,
                                      self._layer_size(repo, "sha256:" + blob, 0),
-                                     orepo.commit_timestamp(repo, commit)))
+                                     repo.commit_timestamp(commit)))
         return entries
 
     def resolve(self, name_or_id: str) -> Image:
@@ -161,8 +143,7 @@ class Store:
         repo = self._reader()
         if repo is None:
             return None
-        from . import ostree_repo as orepo
-        commit = orepo.resolve(repo, image_ref_name(name))
+        commit = repo.resolve(image_ref_name(name))
         if commit is None:
             return None
         record = self._record(repo, commit, ())
@@ -183,16 +164,14 @@ class Store:
         repo = self._reader()
         if repo is None:
             return None
-        from . import ostree_repo as orepo
-        commit = orepo.resolve(repo, MERGED_PREFIX + image_id)
+        commit = repo.resolve(MERGED_PREFIX + image_id)
         return None if commit is None else self._record(repo, commit, ())
 
     def has_layer(self, digest: str) -> bool:
         repo = self._reader()
         if repo is None:
             return False
-        from . import ostree_repo as orepo
-        return orepo.resolve(repo, layer_ref_name(digest)) is not None
+        return repo.resolve(layer_ref_name(digest)) is not None
 
     def _by_name(self, text: str) -> Image | None:
         candidates = [text]
@@ -220,10 +199,9 @@ class Store:
         repo = self._reader()
         if repo is None:
             return {}
-        from . import ostree_repo as orepo
         records: dict[str, Image | None] = {}
         groups: dict[str, Image] = {}
-        for ref, commit in sorted(orepo.list_refs(repo, LAYER_PREFIX).items()):
+        for ref, commit in sorted(repo.list_refs(LAYER_PREFIX).items()):
             if is_layer_ref(ref):
                 continue
             try:
@@ -244,9 +222,8 @@ class Store:
         repo = self._reader()
         if repo is None:
             return []
-        from . import ostree_repo as orepo
         found = []
-        for ref, commit in sorted(orepo.list_refs(repo).items()):
+        for ref, commit in sorted(repo.list_refs().items()):
             if is_layer_ref(ref) or ref.startswith(MERGED_PREFIX):
                 record = self._record(repo, commit, ())
                 if record is not None:
@@ -255,8 +232,7 @@ class Store:
 
     def _record(self, repo, commit: str, names: tuple[str, ...]) -> Image | None:
         """The Image described by a commit holding docker.manifest; None for other commits."""
-        from . import ostree_repo as orepo
-        meta = orepo.commit_metadata(repo, commit)
+        meta = repo.commit_metadata(commit)
         raw = meta.get("docker.manifest")
         if not isinstance(raw, str):
             return None
@@ -273,7 +249,7 @@ class Store:
             config = self._config(repo, config_digest)
         created = imagemeta.parse_created(config.get("created"))
         if created is None:
-            created = orepo.commit_timestamp(repo, commit)
+            created = repo.commit_timestamp(commit)
         layers = tuple(Layer(d, self._layer_size(repo, d, size)) for d, size in layer_items)
         return Image(id=image_id, digest=f"sha256:{image_id}", names=names, commit=commit,
                      manifest_raw=raw, manifest=manifest, layers=layers, config=config,
@@ -291,69 +267,96 @@ class Store:
     def _config(self, repo, digest: str | None) -> dict:
         if digest is None:
             return {}
-        from . import ostree_repo as orepo
-        commit = orepo.resolve(repo, layer_ref_name(digest))
+        commit = repo.resolve(layer_ref_name(digest))
         if commit is None:
             return {}
-        return imagemeta.parse_config(orepo.read_blob_path(repo, commit, CONFIG_FILE))
+        return imagemeta.parse_config(repo.read_blob_path(commit, CONFIG_FILE))
 
     @staticmethod
     def _layer_size(repo, digest: str, fallback: int) -> int:
-        from . import ostree_repo as orepo
-        commit = orepo.resolve(repo, layer_ref_name(digest))
+        commit = repo.resolve(layer_ref_name(digest))
         if commit is None:
             return fallback
         try:
-            return int(orepo.commit_metadata(repo, commit).get("docker.size"))
+            return int(repo.commit_metadata(commit).get("docker.size"))
         except (TypeError, ValueError):
             return fallback
 
     # --- merged tree -----------------------------------------------------------------------
+    # The lock rule (docs/architecture.md, "Store seam"): reading verbs (images info, mount,
+    # extract, run) call checkout/read_file/list_dir without the host lock. read_file and
+    # list_dir never write: an image without a merged commit (one atomic stored) is merged in
+    # memory for them. checkout needs a commit, so it may write the merged commit; it holds
+    # libostree's shared repository lock from resolving the merged ref to the end of the
+    # checkout. Prune deletes objects under libostree's exclusive lock, so it waits rather
+    # than pull objects from under a reader; two readers writing the same merged commit at once
+    # write the same content-addressed objects, which is harmless.
     def merged_commit(self, image: Image) -> str:
         """The commit of the image's merged tree, built (and kept on its ref) if missing."""
-        from . import ostree_repo as orepo
         repo = self._writer()
+        with repo.shared_lock():
+            return self._merged_commit(repo, image)
+
+    def _merged_commit(self, repo, image: Image) -> str:
         ref = MERGED_PREFIX + image.id
-        commit = orepo.resolve(repo, ref)
+        commit = repo.resolve(ref)
         if commit is not None:
             return commit
-        with orepo.transaction(repo):
+        with repo.transaction():
             commit = self._build_merged(repo, image.layers, image.manifest_raw, image.digest,
                                         image.name or image.id)
-            repo.transaction_set_ref(None, ref, commit)
+            repo.set_ref_in_transaction(ref, commit)
         return commit
 
     def checkout(self, image: Image, dest: Path, copy: bool = False) -> None:
         """The image's merged tree at ``dest`` (which must not exist): hard links into this
         repository (``copy``: plain copies, for trees the operator may edit)."""
-        from ..deploy.checkout import checkout_commit
+        from .checkout import checkout_commit
 
-        commit = self.merged_commit(image)
-        checkout_commit(self._writer(), commit, dest, self.paths.user_mode, copy=copy)
+        repo = self._writer()
+        with repo.shared_lock():
+            commit = self._merged_commit(repo, image)
+            checkout_commit(repo, commit, dest, self.paths.user_mode, copy=copy)
+
+    @staticmethod
+    def _layer_trees(repo, layers, label: str) -> list:
+        from .merge import layer_tree
+        return [layer_tree(repo, repo.layer_commit(layer.digest, label)) for layer in layers]
 
     def _build_merged(self, repo, layers, manifest_raw: str, digest: str, label: str) -> str:
-        from . import ostree_repo as orepo
-        from .merge import layer_tree, merge_layers
-        trees = []
-        for layer in layers:
-            trees.append(layer_tree(repo, orepo.layer_commit(repo, layer.digest, label)))
-        return merge_layers(repo, trees, {"docker.manifest": manifest_raw,
-                                          "docker.digest": digest})
+        from .merge import merge_layers
+        return merge_layers(repo, self._layer_trees(repo, layers, label),
+                            {"docker.manifest": manifest_raw, "docker.digest": digest})
 
     def read_file(self, image: Image, path: str) -> bytes | None:
-        """A regular file of the merged tree (symlinks are not followed); None if absent."""
-        from . import ostree_repo as orepo
-        return orepo.read_blob_path(self._writer(), self.merged_commit(image), path)
+        """A regular file of the merged tree (symlinks are not followed); None if absent.
+        Never writes (see the lock rule above)."""
+        return self._read_merged(image, path, want="file")
 
     def list_dir(self, image: Image, path: str) -> list[str] | None:
-        """Sorted names in a directory of the merged tree; None if it is not a directory."""
-        from . import ostree_repo as orepo
-        repo = self._writer()
-        node = orepo.tree_lookup(repo, self.merged_commit(image), path)
-        if node is None or node[0] != "dir":
-            return None
-        files, dirs = orepo.load_dirtree(repo, node[1])
-        return sorted([n for n, _ in files] + [n for n, _t, _m in dirs])
+        """Sorted names in a directory of the merged tree; None if it is not a directory.
+        Never writes (see the lock rule above)."""
+        return self._read_merged(image, path, want="dir")
+
+    def _read_merged(self, image: Image, path: str, want: str):
+        from .merge import merged_view, view_lookup
+        repo = self._reader()
+        if repo is None:
+            raise ImageNotFound(f"image {image.name or image.id} not found")
+        with repo.shared_lock():
+            commit = repo.resolve(MERGED_PREFIX + image.id)
+            if commit is not None:
+                node = repo.tree_lookup(commit, path)
+                if node is not None and node[0] == "dir":
+                    files, dirs = repo.load_dirtree(node[1])
+                    node = ("dir", sorted([n for n, _ in files] + [n for n, _t, _m in dirs]))
+            else:
+                label = image.name or image.id
+                node = view_lookup(merged_view(repo, self._layer_trees(repo, image.layers,
+                                                                        label)), path)
+            if node is None or node[0] != want:
+                return None
+            return node[1] if want == "dir" else repo.read_file_object(node[1])
 
     # --- importing -------------------------------------------------------------------------
     def import_layer(self, layer: Layer, blob: Path, diff_id: str | None = None) -> str:
@@ -376,7 +379,6 @@ class Store:
                     config_raw: bytes | None) -> Image:
         """Store image ``name`` (its layers already imported): config blob, image ref and
         merged tree, in one transaction. Returns the stored image."""
-        from . import ostree_repo as orepo
         validate_digest(digest)
         manifest = imagemeta.parse_manifest(manifest_raw, name)
         layers = [Layer(d, s) for d, s in imagemeta.layer_digests(manifest, name)]
@@ -385,20 +387,20 @@ class Store:
             raise StoreError(f"image {name}: layer {missing[0]} is not in the store")
         config_digest = self._checked_config(manifest, config_raw, name)
         repo = self._writer()
-        with orepo.transaction(repo):
-            if config_digest and orepo.resolve(repo, layer_ref_name(config_digest)) is None:
-                tree = orepo.mtree_with_files(repo, {CONFIG_FILE: config_raw})
-                commit = orepo.write_commit(repo, tree, {"docker.size": str(len(config_raw))})
-                repo.transaction_set_ref(None, layer_ref_name(config_digest), commit)
-            tree = orepo.mtree_with_files(repo, {MANIFEST_FILE: manifest_raw.encode()})
-            commit = orepo.write_commit(repo, tree, {"docker.manifest": manifest_raw,
+        with repo.transaction():
+            if config_digest and repo.resolve(layer_ref_name(config_digest)) is None:
+                tree = repo.mtree_with_files({CONFIG_FILE: config_raw})
+                commit = repo.write_commit(tree, {"docker.size": str(len(config_raw))})
+                repo.set_ref_in_transaction(layer_ref_name(config_digest), commit)
+            tree = repo.mtree_with_files({MANIFEST_FILE: manifest_raw.encode()})
+            commit = repo.write_commit(tree, {"docker.manifest": manifest_raw,
                                                      "signatures": "0", "docker.digest": digest})
-            repo.transaction_set_ref(None, image_ref_name(name), commit)
+            repo.set_ref_in_transaction(image_ref_name(name), commit)
             image_id = self._image_id(digest, config_digest, commit)
             merged_ref = MERGED_PREFIX + image_id
-            if orepo.resolve(repo, merged_ref) is None:
+            if repo.resolve(merged_ref) is None:
                 merged = self._build_merged(repo, layers, manifest_raw, digest, name)
-                repo.transaction_set_ref(None, merged_ref, merged)
+                repo.set_ref_in_transaction(merged_ref, merged)
         image = self.find(name)
         if image is None:
             raise StoreError(f"image {name} could not be read back from the store")
@@ -419,28 +421,26 @@ class Store:
     # --- writing ---------------------------------------------------------------------------
     def tag(self, image: Image, new_name: str) -> None:
         """A second name for the same commit (an existing ``new_name`` is moved)."""
-        from . import ostree_repo as orepo
-        orepo.set_ref(self._writer(), image_ref_name(new_name), image.commit)
+        self._writer().set_ref(image_ref_name(new_name), image.commit)
 
     def delete(self, image: Image, in_use_ids: frozenset[str] | set[str] = frozenset()
                ) -> list[str]:
         """Remove the image refs of ``image.names`` (an unnamed image: its ``ociimage/<id>``
         ref); then its merged tree, unless another name or ``in_use_ids`` still need it.
         Returns the names removed. Objects go at the next prune."""
-        from . import ostree_repo as orepo
         repo = self._reader()
         if repo is None:
             return []
         removed = []
         refs = [(n, image_ref_name(n)) for n in image.names] or [(None, LAYER_PREFIX + image.id)]
         for name, ref in refs:
-            if orepo.resolve(repo, ref) is not None:
-                orepo.set_ref(repo, ref, None)
+            if repo.resolve(ref) is not None:
+                repo.set_ref(ref, None)
                 if name is not None:
                     removed.append(name)
         if image.id not in self._tagged() and image.id not in in_use_ids:
-            if orepo.resolve(repo, MERGED_PREFIX + image.id) is not None:
-                orepo.set_ref(repo, MERGED_PREFIX + image.id, None)
+            if repo.resolve(MERGED_PREFIX + image.id) is not None:
+                repo.set_ref(MERGED_PREFIX + image.id, None)
         return removed
 
     def prune(self, in_use_ids: set[str], dry_run: bool = False) -> PruneReport:

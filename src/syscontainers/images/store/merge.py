@@ -1,4 +1,4 @@
-"""An image's layers merged into one tree, built inside the repository (SPEC 2 and 7).
+"""An image's layers merged into one tree, built inside the repository (docs/formats.md).
 
 Why not check the layers out on top of each other: with libostree 2022.7 a lower layer's
 ``etc -> /host/dir`` symlink makes a higher layer's ``etc/x`` land in the host directory. Here the
@@ -22,8 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import ostree_repo as orepo
-from .layers import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, check_whiteout_name
+from ..layers import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, check_whiteout_name
 
 AUTOCREATED_KEY = "syscontainers.autocreated"
 
@@ -58,8 +57,8 @@ class LayerTree:
 
 
 def layer_tree(repo, commit: str) -> LayerTree:
-    tree, _meta = orepo.commit_root(repo, commit)
-    auto = orepo.commit_metadata(repo, commit).get(AUTOCREATED_KEY) or ()
+    tree, _meta = repo.commit_root(commit)
+    auto = repo.commit_metadata(commit).get(AUTOCREATED_KEY) or ()
     return LayerTree(tree, frozenset(auto))
 
 
@@ -83,7 +82,7 @@ class _Merger:
         """Apply layer dirtree ``tree`` onto ``target``; True if ``target`` was empty and now
         holds exactly ``tree`` (no whiteouts inside), so the object can be reused."""
         was_empty = not target.files and not target.dirs
-        files, dirs = orepo.load_dirtree(self.repo, tree)
+        files, dirs = self.repo.load_dirtree(tree)
         verbatim = was_empty
         for name, _csum in files:
             if not _is_whiteout(name):
@@ -124,7 +123,7 @@ class _Merger:
         if d.tree is not None:
             return d.tree
         dirs = [(name, self.write(sub), sub.meta) for name, sub in d.dirs.items()]
-        d.tree = orepo.write_dirtree(self.repo, list(d.files.items()), dirs)
+        d.tree = self.repo.write_dirtree(list(d.files.items()), dirs)
         return d.tree
 
 
@@ -133,11 +132,37 @@ def merge_layers(repo, layers: list[LayerTree], metadata: dict) -> str:
 
     Must run inside a transaction. The layers' objects must be in ``repo``.
     """
-    root_meta = orepo.dirmeta_checksum(repo)
+    root_meta = repo.dirmeta_checksum()
     root = _Dir(root_meta)
     merger = _Merger(repo)
     for layer in layers:
         merger.apply(root, layer.tree, "", layer.autocreated)
     root.meta = root_meta
     tree = merger.write(root)
-    return orepo.write_commit_of_tree(repo, tree, root_meta, metadata)
+    return repo.write_commit_of_tree(tree, root_meta, metadata)
+
+
+def merged_view(repo, layers: list[LayerTree]) -> _Dir:
+    """The merged tree of ``layers`` in memory only, nothing written: what readers without
+    the host lock use for an image that has no merged commit yet (see store.py, the lock
+    rule)."""
+    root = _Dir("")
+    merger = _Merger(repo)
+    for layer in layers:
+        merger.apply(root, layer.tree, "", layer.autocreated)
+    return root
+
+
+def view_lookup(root: _Dir, path: str) -> tuple | None:
+    """("file", csum) or ("dir", sorted names) for ``path`` in a :func:`merged_view`; like
+    Repo.tree_lookup, never through a symlink, never ``..``."""
+    node = root
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    for i, part in enumerate(parts):
+        if part in node.dirs:
+            node = node.dirs[part]
+        elif part in node.files and i == len(parts) - 1:
+            return ("file", node.files[part])
+        else:
+            return None
+    return ("dir", sorted(list(node.files) + list(node.dirs)))

@@ -13,14 +13,14 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import BadImage
-from . import ostree_repo as orepo
-from .layers import BufferedWriter, DiskBudget, LayerSummary, sanitize_layer
+from ...errors import BadImage
+from ..layers import BufferedWriter, DiskBudget, LayerSummary, sanitize_layer
 from .merge import AUTOCREATED_KEY
-from .model import Layer
-from .reference import layer_ref_name
+from ..model import Layer
+from ..reference import layer_ref_name
 
-log = logging.getLogger(__name__)
+# The logger keeps its documented name (docs/formats.md) since the module moved into store/.
+log = logging.getLogger("syscontainers.images.layer_import")
 
 
 def _file_digest(path: Path) -> str:
@@ -64,11 +64,11 @@ def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
                  strip_setid: bool) -> str:
     """Import ``blob`` as ``layer`` unless present; return the layer commit checksum."""
     ref = layer_ref_name(layer.digest)            # validates the digest first
-    existing = orepo.resolve(repo, ref)
+    existing = repo.resolve(ref)
     if existing is not None:
         return existing
 
-    budget = disk_budget(repo.get_dfd())
+    budget = disk_budget(repo.dfd())
 
     def produce(fd: int) -> LayerSummary:
         out = BufferedWriter(fd)
@@ -77,9 +77,9 @@ def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
         out.flush()
         return summary
 
-    with orepo.transaction(repo):
+    with repo.transaction():
         try:
-            mtree, summary = orepo.import_tar_stream(repo, produce)
+            mtree, summary = repo.import_tar_stream(produce)
         except BadImage:
             # A corrupt download reads as garbage: say so rather than blame an entry.
             actual = _file_digest(blob)
@@ -88,9 +88,9 @@ def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
                                f"(it hashes to {actual})") from None
             raise
         _check(layer, summary, diff_id)
-        mtree.set_metadata_checksum(orepo.dirmeta_checksum(repo))
-        commit = orepo.write_commit(repo, mtree, _metadata(summary))
-        repo.transaction_set_ref(None, ref, commit)
+        repo.set_tree_root_meta(mtree)
+        commit = repo.write_commit(mtree, _metadata(summary))
+        repo.set_ref_in_transaction(ref, commit)
     if summary.skipped:
         shown = ", ".join(summary.skipped[:5]) + (" ..." if len(summary.skipped) > 5 else "")
         log.warning("layer %s: %d device node(s) or FIFO(s) not imported: %s",

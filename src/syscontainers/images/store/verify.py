@@ -9,26 +9,18 @@ of the recomputed checksum: layers are imported without xattrs, and a host may l
 
 from __future__ import annotations
 
-from . import ostree_repo as orepo
-from .model import Layer
-from .ostree_repo import GLib, OSTree
-from .store import TamperedFile
+from ..model import Layer, TamperedFile
 
 MISSING = "(missing)"
 
 
 def _recompute(repo, checksum: str) -> str:
-    try:
-        _, stream, info, _xattrs = repo.load_file(checksum, None)
-        _, csum = OSTree.checksum_file_from_input(info, GLib.Variant("a(ayay)", []), stream,
-                                                  OSTree.ObjectType.FILE, None)
-    except GLib.Error:
-        return MISSING
-    return OSTree.checksum_from_bytes(csum)
+    actual = repo.recompute_file_checksum(checksum)
+    return MISSING if actual is None else actual
 
 
 def _walk(repo, tree: str, prefix: str):
-    files, dirs = orepo.load_dirtree(repo, tree)
+    files, dirs = repo.load_dirtree(tree)
     for name, csum in files:
         yield f"{prefix}{name}", csum
     for name, sub, _meta in dirs:
@@ -40,7 +32,7 @@ def verify_layers(repo, layers: tuple[Layer, ...]) -> list[TamperedFile]:
     seen: dict[str, str] = {}
     bad = []
     for layer in layers:
-        tree, _meta = orepo.commit_root(repo, orepo.layer_commit(repo, layer.digest))
+        tree, _meta = repo.commit_root(repo.layer_commit(layer.digest))
         for path, csum in _walk(repo, tree, ""):
             if csum not in seen:
                 seen[csum] = _recompute(repo, csum)

@@ -3,6 +3,8 @@
 The store builds ONE merged commit per image (layers applied in the repository), so a checkout
 is a single pass of link(2) into an empty directory: no union of layer after layer, which with
 libostree 2022.7 lets a lower layer's symlink redirect a higher layer's files onto the host.
+deploy/ and lifecycle/ reach this through ``Store.checkout(image, dest)``; libostree itself is
+called by repo.py.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 import ctypes
 import os
 from pathlib import Path
-
-from ..errors import StoreError
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -29,22 +29,12 @@ def syncfs(path: Path) -> None:
 
 
 def checkout_commit(repo, commit: str, dest: Path, user_mode: bool, copy: bool = False) -> None:
-    """Check ``commit`` out at ``dest`` (which must not exist) with hard links only (or, with
-    ``copy``, as plain copies for trees the operator may edit).
+    """Check ``commit`` out of ``repo`` (a Repo) at ``dest`` (which must not exist) with hard
+    links only (or, with ``copy``, as plain copies for trees the operator may edit), then make
+    it durable.
 
     System mode keeps owners and modes (bare repo); user mode uses ostree's user checkout,
     which drops setuid/setgid bits and ownership.
     """
-    from gi.repository import GLib, OSTree
-
-    opts = OSTree.RepoCheckoutAtOptions()
-    opts.mode = OSTree.RepoCheckoutMode.USER if user_mode else OSTree.RepoCheckoutMode.NONE
-    opts.overwrite_mode = OSTree.RepoCheckoutOverwriteMode.NONE
-    opts.no_copy_fallback = not copy
-    opts.force_copy = copy
-    opts.process_whiteouts = False
-    try:
-        repo.checkout_at(opts, -100, str(dest), commit, None)  # -100 = AT_FDCWD
-    except GLib.Error as e:
-        raise StoreError(f"checkout of {commit[:12]} into {dest} failed: {e.message}") from None
+    repo.checkout(commit, dest, user_mode, copy=copy)
     syncfs(dest)
