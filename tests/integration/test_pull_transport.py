@@ -158,3 +158,27 @@ def test_docker_daemon_source_with_daemon_host(dockerd, pushed, tmp_path):
     with pytest.raises(TransportError, match="cannot reach the docker daemon"):
         source("docker-daemon:example.com/daemon/src:v1", tmp_path,
                daemon_host=f"unix://{tmp_path}/no.sock").manifest()
+
+
+def test_oci_archive_index_resolves_inside_the_source(tmp_path):
+    """An index in an OCI archive: the instance is read from the archive's blobs, checked
+    against its digest, and a copy delivers that same instance."""
+    _, images = build_multiarch_layout(
+        {"arm64": ImageSpec(architecture="arm64", labels={"arch": "arm64"}),
+         "amd64": ImageSpec(labels={"arch": "amd64"})}, tmp_path / "multi", "m")
+    archive = export_oci_archive(tmp_path / "multi", tmp_path / "multi.tar")
+    src = source(f"oci-archive:{archive}:m", tmp_path)
+    m = src.manifest()
+    assert (m.digest, m.raw) == (images["amd64"].manifest.digest, images["amd64"].manifest_raw)
+    src.copy(tmp_path / "out", tmp_path / "blobs")
+    assert src.config(m, tmp_path / "blobs") == images["amd64"].config_raw
+
+
+def test_index_whose_instance_blob_is_corrupt_is_refused(tmp_path):
+    _, images = build_multiarch_layout(
+        {"amd64": ImageSpec(labels={"arch": "amd64"})}, tmp_path / "multi", "m")
+    blob = tmp_path / "multi" / "blobs" / "sha256" / images["amd64"].manifest.digest[7:]
+    os.chmod(blob, 0o644)
+    blob.write_bytes(images["amd64"].manifest_raw + b" ")
+    with pytest.raises(BadImage, match="does not match its digest"):
+        source(f"oci:{tmp_path / 'multi'}:m", tmp_path).manifest()

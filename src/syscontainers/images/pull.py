@@ -1,4 +1,4 @@
-"""Pull: reference -> transport (skopeo) -> store (SPEC 2 "Pull").
+"""Pull: reference -> transport (skopeo) -> store (docs/architecture.md, "The flow").
 
 The caller holds :func:`syscontainers.lock.host_lock` (pull does not take it, so that install
 can pull inside its own locked section).
@@ -194,5 +194,6 @@ def _diff_ids(manifest: Manifest, config_raw: bytes, layers: tuple[Layer, ...],
 # --- names ---------------------------------------------------------------------------------
 
 def stored_name(ref: ImageRef) -> str:
-    """The name a pull of ``ref`` stores (docs/formats.md; a file source checks its file)."""
+    """The name a pull of ``ref`` stores (docs/architecture.md, "Transport seam"; a file
+    source checks its file)."""
     return open_source(ref).stored_name()

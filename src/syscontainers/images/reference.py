@@ -1,4 +1,4 @@
-"""Image references (SPEC 2): parsing, normalization, OSTree ref name encoding.
+"""Image references: parsing, normalization, OSTree ref name encoding.
 
 A reference is ``[transport:]name``. Every transport is turned into an :class:`ImageRef` here
 and nowhere else. ``ImageRef.transport`` is data: only ``images.transport.open_source`` looks
@@ -102,7 +102,7 @@ class ImageRef:
         """The name the image is stored under (before archive-derived names replace it)."""
         if self.docker is not None:
             return str(self.docker)
-        # SPEC 2: REF verbatim when it reads as name:tag, else <file basename>:<REF or latest>.
+        # docs/architecture.md, "Transport seam": REF verbatim when it reads as name:tag, else <file basename>:<REF or latest>.
         ref = self.ref or ""
         if ref and _NAME_RE.match(ref) and ":" in ref.split("/")[-1]:
             return ref
@@ -113,7 +113,7 @@ class ImageRef:
 
 
 def parse_reference(text: str, default_registry: str = DOCKER_HUB) -> ImageRef:
-    """Parse ``[transport:]name`` (SPEC 2), accepting atomic's spellings too."""
+    """Parse ``[transport:]name``, accepting atomic's spellings too."""
     if not text or text.strip() != text:
         raise ReferenceError_(f"invalid image reference {text!r}")
     original = text

@@ -112,7 +112,7 @@ class SkopeoSource:
 
     # -- questions answered without skopeo (defaults: a source that is not a registry)
     def stored_name(self) -> str:
-        """The name a pull of this source stores (docs/formats.md, image names)."""
+        """The name a pull of this source stores (docs/architecture.md, "Transport seam")."""
         return self.ref.store_name()
 
     def registry_name(self) -> str | None:

@@ -4,7 +4,8 @@ and docker archive (``docker-archive:``, atomic's ``dockertar:``).
 skopeo cannot name one instance of an OCI index in a file, so the index is resolved here:
 the host platform's manifest is read from the layout's (or archive's) blob store and checked
 against its digest; after the copy, the blob skopeo chose must be that one. A docker archive
-names its image itself (``RepoTags``), which is the stored name (docs/formats.md).
+names its image itself (``RepoTags``), which is the stored name (docs/architecture.md,
+"Transport seam").
 """
 
 from __future__ import annotations
