@@ -146,3 +146,38 @@ def test_no_transport_test_outside_the_transport_package():
                  if "images/transport" not in path.as_posix()
                  for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+class _Destination:
+    """A fake ImageDestination holding one complete image: pull must not need more."""
+
+    def __init__(self, image):
+        self.image, self.writes = image, []
+
+    def find(self, name):
+        return self.image if name == self.image.name else None
+
+    def has_layer(self, digest):
+        return digest in {layer.digest for layer in self.image.layers}
+
+    def import_layers(self, items):
+        self.writes.append(items)
+
+    def write_image(self, *args):
+        self.writes.append(args)
+
+
+def test_pull_depends_on_the_destination_protocol_only(tmp_path):
+    from syscontainers.images import pull as pull_mod
+    from syscontainers.images.model import Image, Layer
+    from syscontainers.paths import Paths
+
+    assert "images.store" not in Path(pull_mod.__file__).read_text()
+    (tmp_path / "layout").mkdir()
+    image = Image(id="1" * 64, digest="sha256:" + "1" * 64, names=("layout:v1",), commit="c",
+                  manifest_raw="{}", manifest={}, layers=(Layer(H1, 1), Layer(H2, 2)))
+    dest, said = _Destination(image), []
+    result = pull_mod.pull(dest, f"oci:{tmp_path / 'layout'}:v1", Paths.__new__(Paths),
+                           say=said.append)
+    assert (result.skipped, result.image, dest.writes) == (True, image, [])
+    assert said == ["Image layout:v1 is already present"]
