@@ -76,8 +76,8 @@ class PullResult:
     skipped: bool                 # nothing done: already present / up to date
 
 
-def pull_image(paths: Paths, store: ImageDestination, reference: str | ImageRef, options: PullOptions = PullOptions(),
-               say: Say = _silent) -> Image:
+def pull_image(paths: Paths, store: ImageDestination, reference: str | ImageRef,
+               options: PullOptions = PullOptions(), say: Say = _silent) -> Image:
     """:func:`pull`, for verbs that only need the image."""
     return pull(store, reference, paths, options, say).image
 

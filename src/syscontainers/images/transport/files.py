@@ -63,7 +63,8 @@ class FileSource(SkopeoSource):
     def copy(self, layout: Path, blob_dir: Path) -> None:
         super().copy(layout, blob_dir)
         # skopeo chose the list's instance itself: it must be the one manifest() returned.
-        if self._instance and not (blob_dir / "sha256" / self._instance.split(":", 1)[1]).is_file():
+        chosen = self._instance and blob_dir / "sha256" / self._instance.split(":", 1)[1]
+        if chosen and not chosen.is_file():
             raise BadImage(f"{self.what}: the {host_platform()[1]} image of the list was not copied")
 
 
