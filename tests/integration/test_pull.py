@@ -226,3 +226,18 @@ def test_update_follows_a_moved_tag_fetching_only_new_layers(registry, images, s
     assert sorted(registry.blob_gets(mark)) == sorted([v2.layers[-1].digest, v2.config.digest])
     assert store.find(f"{registry.host}/pull/moving:stable").id == v2.id
     assert leftovers(store_paths) == []
+
+
+def test_oci_index_pull_is_up_to_date_the_second_time(tmp_path, store_paths):
+    """The index is resolved before the copy, so an update of the same content is a no-op."""
+    _, images = build_multiarch_layout(
+        {"arm64": ImageSpec(architecture="arm64", labels={"arch": "arm64"}),
+         "amd64": ImageSpec(labels={"arch": "amd64"})}, tmp_path / "multi", "m")
+    store = Store(store_paths)
+    first = pull(store, f"oci:{tmp_path / 'multi'}:m", store_paths)
+    assert first.image.id == images["amd64"].id and first.image.labels == {"arch": "amd64"}
+    lines = []
+    again = pull(store, f"oci:{tmp_path / 'multi'}:m", store_paths, PullOptions(update=True),
+                 lines.append)
+    assert again.skipped and again.image.id == first.image.id
+    assert lines == [f"Image {first.name} is up to date ({first.image.digest})"]

@@ -8,7 +8,7 @@ import pytest
 
 from syscontainers.errors import BadImage, TransportError
 from syscontainers.images.reference import parse_reference
-from syscontainers.images.transport import Instance, Source, SourceOptions, sha256_digest
+from syscontainers.images.transport import Source, SourceOptions, open_source, sha256_digest
 from tests.fixtures.images import (ImageSpec, build_multiarch_layout, build_oci_layout,
                                    export_docker_archive, export_oci_archive)
 
@@ -27,7 +27,7 @@ def pushed(registry, tmp_path_factory):
 
 
 def source(text: str, tmp_path, **kw) -> Source:
-    return Source(parse_reference(text), SourceOptions(**kw), tmp_path)
+    return open_source(parse_reference(text), SourceOptions(**kw), tmp_path)
 
 
 def test_oci_manifest_is_the_exact_bytes_the_registry_serves(registry, pushed, tmp_path):
@@ -59,12 +59,14 @@ def test_manifest_list_resolves_to_host_platform(registry, tmp_path):
     m = src.manifest()
     assert m.digest == images["amd64"].manifest.digest
     assert src.pinned.endswith(f"@{images['amd64'].manifest.digest}")
-    # A file transport cannot name the instance: it is read after the copy.
+    # A file transport cannot name the instance: the source reads it from the layout itself,
+    # and the copy must deliver that same instance.
     oci = source(f"oci:{tmp_path / 'multi'}:m", tmp_path)
     inst = oci.manifest()
-    assert inst == Instance(images["amd64"].manifest.digest)
+    assert inst.digest == images["amd64"].manifest.digest
+    assert inst.raw == images["amd64"].manifest_raw
     oci.copy(tmp_path / "out", tmp_path / "blobs")
-    assert oci.instance_manifest(inst, tmp_path / "blobs").raw == images["amd64"].manifest_raw
+    assert (tmp_path / "blobs" / "sha256" / inst.digest[7:]).read_bytes() == images["amd64"].manifest_raw
 
 
 def test_sparse_placeholder_blob_is_not_fetched(registry, pushed, tmp_path):
@@ -156,3 +158,27 @@ def test_docker_daemon_source_with_daemon_host(dockerd, pushed, tmp_path):
     with pytest.raises(TransportError, match="cannot reach the docker daemon"):
         source("docker-daemon:example.com/daemon/src:v1", tmp_path,
                daemon_host=f"unix://{tmp_path}/no.sock").manifest()
+
+
+def test_oci_archive_index_resolves_inside_the_source(tmp_path):
+    """An index in an OCI archive: the instance is read from the archive's blobs, checked
+    against its digest, and a copy delivers that same instance."""
+    _, images = build_multiarch_layout(
+        {"arm64": ImageSpec(architecture="arm64", labels={"arch": "arm64"}),
+         "amd64": ImageSpec(labels={"arch": "amd64"})}, tmp_path / "multi", "m")
+    archive = export_oci_archive(tmp_path / "multi", tmp_path / "multi.tar")
+    src = source(f"oci-archive:{archive}:m", tmp_path)
+    m = src.manifest()
+    assert (m.digest, m.raw) == (images["amd64"].manifest.digest, images["amd64"].manifest_raw)
+    src.copy(tmp_path / "out", tmp_path / "blobs")
+    assert src.config(m, tmp_path / "blobs") == images["amd64"].config_raw
+
+
+def test_index_whose_instance_blob_is_corrupt_is_refused(tmp_path):
+    _, images = build_multiarch_layout(
+        {"amd64": ImageSpec(labels={"arch": "amd64"})}, tmp_path / "multi", "m")
+    blob = tmp_path / "multi" / "blobs" / "sha256" / images["amd64"].manifest.digest[7:]
+    os.chmod(blob, 0o644)
+    blob.write_bytes(images["amd64"].manifest_raw + b" ")
+    with pytest.raises(BadImage, match="does not match its digest"):
+        source(f"oci:{tmp_path / 'multi'}:m", tmp_path).manifest()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 
 from syscontainers.errors import BadImage, TransportError
 from syscontainers.images.pull import archive_name
-from syscontainers.images.transport import (host_platform, image_manifest, is_manifest_list,
-                                            pick_platform, skopeo_error)
+from syscontainers.images.reference import parse_reference
+from syscontainers.images.transport import (SourceOptions, host_platform, image_manifest,
+                                            is_manifest_list, open_source, pick_platform,
+                                            skopeo_error)
 from tests.fixtures.images import ImageSpec, build_oci_layout, export_docker_archive
 
 H1 = "sha256:" + "1" * 64
@@ -87,3 +91,98 @@ def test_archive_name_sources(tmp_path):
     (tmp_path / "4.tar").write_text("not a tar")
     with pytest.raises(BadImage):
         archive_name(tmp_path / "4.tar")
+
+
+# --- the seam: one factory, sources answer the questions callers used to branch on ---------
+
+@pytest.mark.parametrize("text, family, skopeo", [
+    ("docker://reg.example/a/b:1", "RegistrySource", "docker://reg.example/a/b:1"),
+    ("http:reg.example:5000/a:1", "RegistrySource", "docker://reg.example:5000/a:1"),
+    ("docker-daemon:reg.example/a:2", "DaemonSource", "docker-daemon:reg.example/a:2"),
+    ("docker:busybox", "DaemonSource", "docker-daemon:docker.io/library/busybox:latest"),
+    ("oci:/srv/l:v1", "OciLayoutSource", "oci:/srv/l:v1"),
+    ("oci-archive:/srv/a.tar", "OciArchiveSource", "oci-archive:/srv/a.tar"),
+    ("dockertar:/srv/d.tar", "DockerArchiveSource", "docker-archive:/srv/d.tar"),
+])
+def test_open_source_picks_one_family_per_transport(text, family, skopeo):
+    src = open_source(parse_reference(text))
+    assert type(src).__name__ == family
+    assert src.pinned == skopeo and src.what == text
+
+
+def test_sources_answer_what_callers_used_to_test_the_transport_for(monkeypatch, tmp_path):
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "none.json"))
+    reg = open_source(parse_reference("http:reg.example:5000/a:1"))
+    assert reg.registry_name() == "reg.example:5000/a:1"
+    assert (reg.reach(True, False).tls_verify, reg.reach(True, True).credentials) == (False, "src-creds")
+    short = open_source(parse_reference("busybox"))
+    assert short.notes() == ("warning: busybox names no registry: the default registry "
+                             "docker.io was used",)
+    daemon = open_source(parse_reference("docker-daemon:busybox"))
+    assert (daemon.registry_name(), daemon.notes(), daemon.reach(True, True).tls_verify) == \
+        (None, (), None)
+    oci = open_source(parse_reference(f"oci:{tmp_path}:example.com/a:1"))
+    assert oci.registry_name() is None and oci.stored_name() == "example.com/a:1"
+
+
+def test_opening_a_source_with_credentials_writes_nothing(tmp_path):
+    src = open_source(parse_reference("reg.example/a:1"), SourceOptions(creds=("u", "p")), tmp_path)
+    assert src.stored_name() == "reg.example/a:1"
+    assert list(tmp_path.iterdir()) == []
+    assert "--authfile" in src.flags("")            # written when skopeo is about to run
+    assert oct((tmp_path / "auth.json").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("text, why", [
+    ("oci:{tmp}/missing:v1", "no such file or directory"),
+    ("oci-archive:{tmp}", "not a regular file (oci-archive: needs an archive file)"),
+    ("docker-archive:/dev/null", "not a regular file (docker-archive: needs an archive file)"),
+])
+def test_file_sources_check_their_file_before_naming(tmp_path, text, why):
+    with pytest.raises(TransportError, match=re.escape(why)):
+        open_source(parse_reference(text.format(tmp=tmp_path))).stored_name()
+
+
+def test_no_transport_test_outside_the_transport_package():
+    """open_source is the one place that looks at ref.transport (docs/architecture.md)."""
+    src = Path(__file__).resolve().parents[2] / "src" / "syscontainers"
+    pattern = re.compile(r"\.transport\s*(==|!=|in\b|not in\b)|isinstance\([^)]*Manifest")
+    offenders = [f"{path.relative_to(src)}:{n}" for path in src.rglob("*.py")
+                 if "images/transport" not in path.as_posix()
+                 for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert offenders == []
+
+
+class _Destination:
+    """A fake ImageDestination holding one complete image: pull must not need more."""
+
+    def __init__(self, image):
+        self.image, self.writes = image, []
+
+    def find(self, name):
+        return self.image if name == self.image.name else None
+
+    def has_layer(self, digest):
+        return digest in {layer.digest for layer in self.image.layers}
+
+    def import_layers(self, items):
+        self.writes.append(items)
+
+    def write_image(self, *args):
+        self.writes.append(args)
+
+
+def test_pull_depends_on_the_destination_protocol_only(tmp_path):
+    from syscontainers.images import pull as pull_mod
+    from syscontainers.images.model import Image, Layer
+    from syscontainers.paths import Paths
+
+    assert "images.store" not in Path(pull_mod.__file__).read_text()
+    (tmp_path / "layout").mkdir()
+    image = Image(id="1" * 64, digest="sha256:" + "1" * 64, names=("layout:v1",), commit="c",
+                  manifest_raw="{}", manifest={}, layers=(Layer(H1, 1), Layer(H2, 2)))
+    dest, said = _Destination(image), []
+    result = pull_mod.pull(dest, f"oci:{tmp_path / 'layout'}:v1", Paths.__new__(Paths),
+                           say=said.append)
+    assert (result.skipped, result.image, dest.writes) == (True, image, [])
+    assert said == ["Image layout:v1 is already present"]

@@ -1,4 +1,4 @@
-"""Pull: reference -> transport (skopeo) -> store (SPEC 2 "Pull").
+"""Pull: reference -> transport (skopeo) -> store (docs/architecture.md, "The flow").
 
 The caller holds :func:`syscontainers.lock.host_lock` (pull does not take it, so that install
 can pull inside its own locked section).
@@ -25,21 +25,31 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
-from ..errors import BadImage, SysContainersError, TransportError
+from ..errors import BadImage
 from ..paths import Paths
 from .model import Image, Layer
-from .reference import ImageRef, parse_docker_name, parse_reference
-from .transport import Instance, Manifest, Source, SourceOptions
+from .reference import ImageRef, parse_reference
+from .transport import Manifest, SourceOptions, archive_name, open_source
 
-MAX_ARCHIVE_JSON = 1 << 20      # manifest.json / repositories larger than this are not read
+__all__ = ["ImageDestination", "PullOptions", "PullResult", "archive_name", "pull", "pull_image",
+           "stored_name"]
+
+
+class ImageDestination(Protocol):
+    """What pull needs of the image store (images/store's ``Store`` is one): pull writes
+    layers first and the image ref last (see the module docstring, step 4)."""
+
+    def find(self, name: str) -> Image | None: ...
+    def has_layer(self, digest: str) -> bool: ...
+    def import_layers(self, items: list[tuple[Layer, Path, str | None]]) -> None: ...
+    def write_image(self, name: str, manifest_raw: str, digest: str,
+                    config_raw: bytes | None) -> Image: ...
 
 
 @dataclass(frozen=True)
@@ -66,20 +76,20 @@ class PullResult:
     skipped: bool                 # nothing done: already present / up to date
 
 
-def pull_image(paths: Paths, store, reference: str | ImageRef, options: PullOptions = PullOptions(),
-               say: Say = _silent) -> Image:
+def pull_image(paths: Paths, store: ImageDestination, reference: str | ImageRef,
+               options: PullOptions = PullOptions(), say: Say = _silent) -> Image:
     """:func:`pull`, for verbs that only need the image."""
     return pull(store, reference, paths, options, say).image
 
 
-def pull(store, reference: str | ImageRef, paths: Paths, options: PullOptions = PullOptions(),
-         say: Say = _silent) -> PullResult:
-    """Pull ``reference`` into ``store`` (a :class:`syscontainers.images.store.Store`)."""
+def pull(store: ImageDestination, reference: str | ImageRef, paths: Paths,
+         options: PullOptions = PullOptions(), say: Say = _silent) -> PullResult:
+    """Pull ``reference`` into ``store``."""
     ref = parse_reference(reference) if isinstance(reference, str) else reference
-    name = stored_name(ref)
-    if ref.short_name and ref.transport == "docker":
-        say(f"warning: {ref.original} names no registry: the default registry "
-            f"{ref.docker.registry} was used")
+    probe = open_source(ref)                      # writes nothing: only asked for names
+    name = probe.stored_name()
+    for note in probe.notes():
+        say(note)
     existing = store.find(name)
     if existing is not None and not options.update and _complete(store, existing):
         say(f"Image {name} is already present")
@@ -94,7 +104,7 @@ def pull(store, reference: str | ImageRef, paths: Paths, options: PullOptions = 
         shutil.rmtree(paths.blob_cache, ignore_errors=True)
 
 
-def _complete(store, image: Image) -> bool:
+def _complete(store: ImageDestination, image: Image) -> bool:
     return all(store.has_layer(layer.digest) for layer in image.layers)
 
 
@@ -107,24 +117,20 @@ def _reset_transient(paths: Paths, tmp_root: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _pull_into(store, ref: ImageRef, name: str, existing: Image | None, blob_dir: Path,
-               work: Path, options: PullOptions, say: Say) -> PullResult:
-    source = Source(ref, SourceOptions(
-        tls_verify=options.tls_verify and not ref.insecure, creds=options.creds,
+def _pull_into(store: ImageDestination, ref: ImageRef, name: str, existing: Image | None,
+               blob_dir: Path, work: Path, options: PullOptions, say: Say) -> PullResult:
+    source = open_source(ref, SourceOptions(
+        tls_verify=options.tls_verify, creds=options.creds,
         daemon_host=options.daemon_host or os.environ.get("DOCKER_HOST") or None,
         progress=options.progress), work)
     manifest = source.manifest()
-    if isinstance(manifest, Manifest) and existing is not None \
-            and existing.digest == manifest.digest and _complete(store, existing):
+    if existing is not None and existing.digest == manifest.digest and _complete(store, existing):
         say(f"Image {name} is up to date ({manifest.digest})")
         return PullResult(name, existing, (), True)
     blob_dir.mkdir(parents=True, exist_ok=True)
-    if isinstance(manifest, Manifest):
-        _place_holders(store, manifest, blob_dir)
+    _place_holders(store, manifest, blob_dir)
     say(f"Pulling {ref.original or name}")
     source.copy(work / "layout", blob_dir)
-    if isinstance(manifest, Instance):
-        manifest = source.instance_manifest(manifest, blob_dir)
     present = {layer.digest for layer in manifest.layers if store.has_layer(layer.digest)}
     config_raw = source.config(manifest, blob_dir)
     layers = _with_sizes(manifest, blob_dir)
@@ -141,7 +147,7 @@ def _pull_into(store, ref: ImageRef, name: str, existing: Image | None, blob_dir
     return PullResult(name, image, tuple(layer.digest for layer, _, _ in items), False)
 
 
-def _place_holders(store, manifest: Manifest, blob_dir: Path) -> None:
+def _place_holders(store: ImageDestination, manifest: Manifest, blob_dir: Path) -> None:
     """Sparse files standing for the layers the store has (see the module docstring)."""
     for layer in manifest.layers:
         if layer.size <= 0 or not store.has_layer(layer.digest):
@@ -189,57 +195,6 @@ def _diff_ids(manifest: Manifest, config_raw: bytes, layers: tuple[Layer, ...],
 # --- names ---------------------------------------------------------------------------------
 
 def stored_name(ref: ImageRef) -> str:
-    """The name a pull of ``ref`` stores (SPEC 2 "Names of images from files")."""
-    if ref.transport in ("oci", "oci-archive", "docker-archive"):
-        if not os.path.exists(ref.path):
-            raise TransportError(f"{ref.path}: no such file or directory")
-    if ref.transport in ("oci-archive", "docker-archive") and not os.path.isfile(ref.path):
-        # a device or FIFO (docker-archive:/dev/zero) would be read forever
-        raise TransportError(f"{ref.path}: not a regular file ({ref.transport}: needs an "
-                             "archive file)")
-    if ref.transport == "docker-archive":
-        return archive_name(Path(ref.path)) or ref.store_name()
-    return ref.store_name()
-
-
-def archive_name(path: Path) -> str | None:
-    """RepoTags[0] of a docker archive's manifest.json, else its ``repositories`` file's first
-    name:tag; None when it has neither (the caller falls back to the file name)."""
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            manifest = _tar_json(tar, "manifest.json")
-            repositories = _tar_json(tar, "repositories")
-    except (tarfile.TarError, OSError) as e:
-        raise BadImage(f"{path}: not a docker archive ({e})") from None
-    if isinstance(manifest, list) and manifest and isinstance(manifest[0], dict):
-        tags = manifest[0].get("RepoTags") or []
-        if tags and isinstance(tags[0], str) and _valid_name(tags[0]):
-            return tags[0]
-    if isinstance(repositories, dict):
-        for repo, tags in repositories.items():
-            if isinstance(tags, dict):
-                for tag in tags:
-                    if _valid_name(f"{repo}:{tag}"):
-                        return f"{repo}:{tag}"
-    return None
-
-
-def _tar_json(tar: tarfile.TarFile, member: str):
-    try:
-        info = tar.getmember(member)
-    except KeyError:
-        return None
-    if not info.isfile() or info.size > MAX_ARCHIVE_JSON:
-        return None
-    try:
-        return json.loads(tar.extractfile(info).read())
-    except (ValueError, RecursionError):
-        raise BadImage(f"{tar.name}: malformed {member}") from None
-
-
-def _valid_name(name: str) -> bool:
-    try:
-        parse_docker_name(name)
-    except SysContainersError:
-        return False
-    return bool(re.fullmatch(r"[^\s@]+:[\w][\w.-]*", name))
+    """The name a pull of ``ref`` stores (docs/architecture.md, "Transport seam"; a file
+    source checks its file)."""
+    return open_source(ref).stored_name()

@@ -1,15 +1,16 @@
-"""Image references (SPEC 2): parsing, normalization, OSTree ref name encoding.
+"""Image references: parsing, normalization, OSTree ref name encoding.
 
 A reference is ``[transport:]name``. Every transport is turned into an :class:`ImageRef` here
-and nowhere else; the rest of the code asks the ref for what it needs (``skopeo_source``,
-``store_name``) instead of branching on transport strings.
+and nowhere else. ``ImageRef.transport`` is data: only ``images.transport.open_source`` looks
+at it, to pick the source family; the rest of the code asks that source what it needs (its
+skopeo name, stored name, registry name) instead of branching on transport strings.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..errors import ReferenceError_
 
@@ -97,22 +98,11 @@ class ImageRef:
     short_name: bool = False           # no registry given: default registries were used
     original: str = ""
 
-    def skopeo_source(self) -> str:
-        """The reference in skopeo's syntax."""
-        if self.transport == "docker":
-            return f"docker://{self.docker}"
-        if self.transport == "docker-daemon":
-            d = self.docker
-            # docker-daemon wants name:tag (or an ID); Docker Hub names are accepted as is.
-            return f"docker-daemon:{d.repository}:{d.tag or DEFAULT_TAG}"
-        suffix = f":{self.ref}" if self.ref else ""
-        return f"{self.transport}:{self.path}{suffix}"
-
     def store_name(self) -> str:
         """The name the image is stored under (before archive-derived names replace it)."""
         if self.docker is not None:
             return str(self.docker)
-        # SPEC 2: REF verbatim when it reads as name:tag, else <file basename>:<REF or latest>.
+        # docs/architecture.md, "Transport seam": REF verbatim when it reads as name:tag, else <file basename>:<REF or latest>.
         ref = self.ref or ""
         if ref and _NAME_RE.match(ref) and ":" in ref.split("/")[-1]:
             return ref
@@ -121,12 +111,9 @@ class ImageRef:
         base = re.sub(r"[^a-z0-9._-]", "", base.lower()) or "image"
         return f"{base}:{ref or DEFAULT_TAG}"
 
-    def with_docker(self, docker: DockerName) -> "ImageRef":
-        return replace(self, docker=docker)
-
 
 def parse_reference(text: str, default_registry: str = DOCKER_HUB) -> ImageRef:
-    """Parse ``[transport:]name`` (SPEC 2), accepting atomic's spellings too."""
+    """Parse ``[transport:]name``, accepting atomic's spellings too."""
     if not text or text.strip() != text:
         raise ReferenceError_(f"invalid image reference {text!r}")
     original = text

@@ -18,7 +18,6 @@ from pathlib import Path
 from ..deploy import deployment as dl
 from ..deploy.values import carried_values, mask_text, mask_values
 from ..images.store import Store
-from ..images.transport import Manifest
 from ..paths import Paths
 from . import build as b
 from .files import read_or_none
@@ -69,8 +68,7 @@ def check(paths: Paths, req: UpdateRequest, diff: bool = False) -> CheckReport:
     else:
         avail = available_id(found.manifest)
         same = avail == info.revision or (
-            found.current is not None and isinstance(found.manifest, Manifest)
-            and manifest_content(found.manifest) == content(found.current))
+            found.current is not None and manifest_content(found.manifest) == content(found.current))
     report = CheckReport(req.name, info.revision, info.image, avail,
                          found.image_name if req.rebase else info.image,
                          None if found.manifest is None else found.access.reference, same)

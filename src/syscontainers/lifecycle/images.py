@@ -8,7 +8,6 @@ and where credentials came from (never the credentials) - so that update and
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -21,25 +20,31 @@ from ..images.model import Image
 from ..images.pull import PullOptions
 from ..images.reference import ImageRef, parse_reference
 from ..images.store import Store
-from ..images.transport import Instance, Manifest
+from ..images.transport import Manifest, SourceOptions, auth_file_has, auth_files, open_source
 from ..paths import Paths
+
+__all__ = ["auth_file_has", "auth_files"]     # moved to images.transport; kept importable here
 
 
 def ensure_image(paths: Paths, store: Store, ref: str, say: Callable[[str], None],
-                 pull: bool = True, options: PullOptions | None = None) -> tuple[Image | None, str]:
-    """(image, name it is known by). A name or ID prefix in the store wins; otherwise the
-    reference is pulled with ``options`` (or, with ``pull=False``, (None, ref) is returned).
-    Update does not come here: it asks the source first (update.find_target)."""
+                 pull: bool = True, options: PullOptions | None = None
+                 ) -> tuple[Image | None, str, ImageRef | None]:
+    """(image, name it is known by, the reference parsed). A name or ID prefix in the store
+    wins; otherwise the reference is pulled with ``options`` (or, with ``pull=False``,
+    (None, ref, parsed) is returned). The parsed reference is None when the text is no
+    reference (it can still name a stored image). Update does not come here: it asks the
+    source first (update.find_target)."""
+    parsed = _parse(ref)
     try:
         image = store.resolve(ref)
-        return image, _name_for(image, ref)
+        return image, _name_for(image, ref), parsed
     except ImageNotFound:
         if not pull:
-            return None, ref
+            return None, ref, parsed
     from ..images.pull import pull_image
 
-    image = pull_image(paths, store, ref, options or PullOptions(), say)
-    return image, _name_for(image, ref)
+    image = pull_image(paths, store, parsed or ref, options or PullOptions(), say)
+    return image, _name_for(image, ref), parsed
 
 
 def _name_for(image: Image, ref: str) -> str:
@@ -91,14 +96,13 @@ def access_for(ref_text: str, image_name: str, tls_verify: bool = True,
     ``image_name``. A text that named the image in the store (an ID prefix, another name) is
     no way to reach its source: the image name is recorded then."""
     ref = _parse(ref_text)
-    if ref is None or (ref.transport == "docker" and str(ref.docker) != image_name):
+    registry_name = open_source(ref).registry_name() if ref is not None else None
+    if ref is None or (registry_name is not None and registry_name != image_name):
         ref_text, ref = image_name, _parse(image_name)
         if ref is None:
             return Access(image_name, "docker", True, None)
-    if ref.transport != "docker":
-        return Access(ref_text, ref.transport)
-    creds = "src-creds" if creds_given else ("auth-file" if auth_file_has(ref.docker.registry) else None)
-    return Access(ref_text, "docker", tls_verify and not ref.insecure, creds)
+    reach = open_source(ref).reach(tls_verify, creds_given)
+    return Access(ref_text, ref.transport, reach.tls_verify, reach.credentials)
 
 
 def _parse(text: str) -> ImageRef | None:
@@ -108,46 +112,18 @@ def _parse(text: str) -> ImageRef | None:
         return None
 
 
-def auth_files() -> list[Path]:
-    """The containers auth files skopeo reads, in its order (containers-auth.json(5))."""
-    if os.environ.get("REGISTRY_AUTH_FILE"):
-        return [Path(os.environ["REGISTRY_AUTH_FILE"])]
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/containers/{os.getuid()}"
-    home = Path(os.path.expanduser("~"))
-    config = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
-    return [Path(runtime) / "containers/auth.json", config / "containers/auth.json",
-            home / ".docker/config.json"]
-
-
-def auth_file_has(registry: str) -> bool:
-    """Whether an auth file has an entry for ``registry`` (only the keys are looked at)."""
-    for path in auth_files():
-        try:
-            auths = json.loads(path.read_text()).get("auths") or {}
-        except (OSError, ValueError, AttributeError):
-            continue
-        for key in auths:
-            host = key.split("://", 1)[-1].split("/", 1)[0]
-            if host == registry:
-                return True
-    return False
-
-
 # --- asking the source ---------------------------------------------------------------------
 
-def ask_source(access: Access, creds=None) -> Manifest | Instance:
+def ask_source(access: Access, creds=None) -> Manifest:
     """The manifest the source serves now (manifest only: no blob is fetched, nothing is
     written but a temporary auth file for ``creds``). Any failure is SourceUnavailable."""
-    from ..images.pull import stored_name
-    from ..images.transport import Source, SourceOptions
-
     try:
         ref = access.parsed()
-        stored_name(ref)                  # a file transport's file must exist
         with tempfile.TemporaryDirectory(prefix="syscontainers-check-") as work:
-            source = Source(ref, SourceOptions(
+            source = open_source(ref, SourceOptions(
                 tls_verify=access.tls_verify is not False, creds=creds,
                 daemon_host=os.environ.get("DOCKER_HOST") or None), Path(work))
+            source.stored_name()          # a file source's file must exist
             return source.manifest()
     except SysContainersError as e:
         hint = ""
@@ -166,11 +142,10 @@ def content(image: Image) -> tuple:
 
 
 def manifest_content(manifest: Manifest) -> tuple:
-    return (manifest.config_digest or manifest.digest,
-            tuple(layer.digest for layer in manifest.layers))
+    return manifest.content()
 
 
-def available_id(manifest: Manifest | Instance) -> str:
+def available_id(manifest: Manifest) -> str:
     return manifest.digest.split(":", 1)[1]
 
 

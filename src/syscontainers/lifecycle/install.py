@@ -86,7 +86,7 @@ def _install(paths: Paths, req: InstallRequest, say: Say,
         planned = req.name or _planned_name(store, req.image)
         if planned and _prepare_name(paths, store, planned, req, say, packaging):
             return 0
-        image, image_name = ensure_image(paths, store, req.image, say, options=PullOptions(
+        image, image_name, _ref = ensure_image(paths, store, req.image, say, options=PullOptions(
             tls_verify=req.tls_verify, creds=req.creds))
         name = dl.validate_name(req.name or default_container_name(image_name))
         if name != planned and _prepare_name(paths, store, name, req, say, packaging, image):
@@ -156,7 +156,7 @@ def _build_package(paths: Paths, req: InstallRequest, say: Say) -> None:
     runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
     with host_lock(paths):
         store = Store(paths)
-        image, image_name = ensure_image(paths, store, req.image, say, pull=not req.display)
+        image, image_name, _ref = ensure_image(paths, store, req.image, say, pull=not req.display)
         name = dl.validate_name(req.name or default_container_name(image_name))
         if req.display or image is None:
             say(f"would write the RPM package {syspackage.package_name(name)} of {req.image} "
@@ -242,7 +242,7 @@ def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say,
     """--display: render everything in a throwaway dir and print it; no lock, no pull, and
     nothing of the host's state is touched (not even created)."""
     store = Store(paths)
-    image, image_name = ensure_image(paths, store, req.image, say, pull=False)
+    image, image_name, _ref = ensure_image(paths, store, req.image, say, pull=False)
     name = dl.validate_name(req.name or default_container_name(image_name))
     problem = dl.link_problem(paths, name)
     if problem:

@@ -51,7 +51,7 @@ def run_image(paths: Paths, req: RunRequest, say: Say) -> int:
 
     store = Store(paths)
     with host_lock(paths):   # a pull writes the store; the run itself needs no lock
-        image, image_name = ensure_image(paths, store, req.image, say)
+        image, image_name, _ref = ensure_image(paths, store, req.image, say)
     name = dl.validate_name(req.name or default_container_name(image_name))
     runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
     with ExitStack() as stack:

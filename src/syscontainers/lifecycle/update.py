@@ -33,7 +33,7 @@ from ..service.runtime import find_runtime, probe_runtime
 from ..service.systemd import Systemd
 from . import build as b
 from ..images.model import Image
-from ..images.transport import Manifest
+from ..images.transport import open_source
 from .images import (Access, SourceUnavailable, access_for, ask_source, available_id, content,
                      ensure_image, manifest_content)
 from .query import is_preinstalled
@@ -169,8 +169,7 @@ def find_target(store: Store, info: dl.InstallInfo, req: UpdateRequest) -> Found
     except SourceUnavailable as e:
         raise SourceUnavailable(f"cannot check {req.name} "
                                 f"for updates: {e} (--offline uses the stored image)") from None
-    if not req.rebase and current is not None and isinstance(manifest, Manifest) \
-            and manifest_content(manifest) == content(current):
+    if not req.rebase and current is not None and manifest_content(manifest) == content(current):
         return Found(access, current, manifest, current, info.image)
     stored = store.by_id(available_id(manifest))
     return Found(access, current, manifest, stored,
@@ -193,7 +192,7 @@ def _rebase_name(text: str) -> str:
         ref = parse_reference(text)
     except SysContainersError:
         return text
-    return str(ref.docker) if ref.transport == "docker" else text
+    return open_source(ref).registry_name() or text
 
 
 def _rebase_access(req: UpdateRequest) -> Access:
@@ -271,7 +270,7 @@ def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
     info = cur.read_info()
     store = Store(paths)
     ref = req.rebase or info.image
-    image, image_name = ensure_image(paths, store, ref, say, pull=False)
+    image, image_name, _ref = ensure_image(paths, store, ref, say, pull=False)
     if image is None:
         say(f"would pull {ref}, then update {req.name} to it")
         say(NOT_ASKED)
