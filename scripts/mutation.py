@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["lock", "images.verify", "images.prune", "images.merge", "deploy.values",
+MODULES = ["lock", "images.store.verify", "images.store.prune", "images.store.merge", "deploy.values",
            "deploy.render", "deploy.deployment", "deploy.hostfiles", "images.layers"]
 TARGET = 0.85
 KILLED = {1, 3, 36, -24, 24, 152, 255, -11, -9}     # mutmut's "killed", "timeout", "segfault"
