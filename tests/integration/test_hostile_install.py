@@ -1,4 +1,4 @@
-"""Hostile images cannot write outside the deployment at install time (SPEC 7).
+"""Hostile images cannot write outside the deployment at install time (docs/formats.md, "Layer import: what is accepted").
 
 Each image is pushed to the registry and installed inside the test host; a canary directory
 outside every deployment must stay exactly as it was, whatever the verdict (rejected, or

@@ -1,4 +1,4 @@
-"""install / list / start / stop / uninstall on a real systemd test host (SPEC 3, 4, 7)."""
+"""install / list / start / stop / uninstall on a real systemd test host (docs/templates.md, docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""run-once, exec, mount/umount, extract on the real test host (SPEC 6)."""
+"""run-once, exec, mount/umount, extract on the real test host (docs/operations.md, "What each verb does to the host")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Docker schema 1 images (SPEC 2): layer order from fsLayers reversed, labels from the
+"""Docker schema 1 images (docs/formats.md): layer order from fsLayers reversed, labels from the
 history's v1Compatibility, a working checkout."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""install --system-package (SPEC 5) with the real rpmbuild and rpm, against a real store.
+"""install --system-package (docs/templates.md, "Host files"; docs/operations.md, "System packages") with the real rpmbuild and rpm, against a real store.
 
 - ``build`` runs through the CLI on this (Debian) machine: the RPM holds the container as a
   preinstalled one, and nothing else on the host changes.

@@ -1,4 +1,4 @@
-"""update, rollback, controlled update, crash consistency on a real systemd test host (SPEC 4)."""
+"""update, rollback, controlled update, crash consistency on a real systemd test host (docs/operations.md, "What each verb does to the host")."""
 
 from __future__ import annotations
 

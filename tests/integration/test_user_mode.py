@@ -1,4 +1,4 @@
-"""User mode end to end on the real systemd test host (SPEC 1, 3, 4, 6).
+"""User mode end to end on the real systemd test host (docs/operations.md, "User mode").
 
 Everything runs as an unprivileged login user of the test host (with /etc/subuid and
 /etc/subgid ranges and its own ``user@UID.service``): the images go into the user's bare-user

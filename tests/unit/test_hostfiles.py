@@ -1,4 +1,4 @@
-"""Host files (SPEC 5): plan, install, update, remove; ownership and operator changes."""
+"""Host files (docs/templates.md, "Host files"; docs/operations.md, "System packages"): plan, install, update, remove; ownership and operator changes."""
 
 from __future__ import annotations
 

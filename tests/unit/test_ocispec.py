@@ -1,4 +1,4 @@
-"""config.json: default spec, validation, bind sources, user-namespace rewrite (SPEC 3, 4)."""
+"""config.json: default spec, validation, bind sources, user-namespace rewrite (docs/templates.md, docs/operations.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""OSTree ref name encoding of image names (SPEC 2): atomic's spelling, and it round-trips."""
+"""OSTree ref name encoding of image names (docs/formats.md): atomic's spelling, and it round-trips."""
 
 from __future__ import annotations
 

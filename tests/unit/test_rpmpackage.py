@@ -1,4 +1,4 @@
-"""--system-package (SPEC 5): the decision table, host probing, package metadata and the spec.
+"""--system-package (docs/templates.md, "Host files"; docs/operations.md, "System packages"): the decision table, host probing, package metadata and the spec.
 
 The spec tests build with the real ``rpmbuild`` (no root needed, ~0.1 s): hostile label text
 must neither run a command nor open a spec section.

@@ -1,4 +1,4 @@
-"""Values precedence (SPEC 3), --set parsing, OS values and ALL_PROCESS_CAPABILITIES."""
+"""Values precedence (docs/templates.md), --set parsing, OS values and ALL_PROCESS_CAPABILITIES."""
 
 from __future__ import annotations
 

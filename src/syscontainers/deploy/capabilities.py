@@ -1,4 +1,5 @@
-"""Linux capabilities this process can grant: the value of ALL_PROCESS_CAPABILITIES (SPEC 3).
+"""Linux capabilities this process can grant: the value of ALL_PROCESS_CAPABILITIES
+(docs/templates.md, "Values").
 
 "All capabilities" means the capabilities in this process's *bounding set* (``CapBnd`` in
 /proc/self/status), not every capability the kernel knows (``cap_last_cap``): runc fails with

@@ -1,4 +1,4 @@
-"""What an image ships in ``/exports`` (SPEC 3), read from a checked-out rootfs.
+"""What an image ships in ``/exports`` (docs/templates.md), read from a checked-out rootfs.
 
 :func:`read_exports` returns an :class:`Exports` record: the template texts (None when the image
 does not ship that file), the parsed ``manifest.json`` and the ``hostfs/`` directory. Nothing

@@ -1,4 +1,5 @@
-"""Host files: ``/exports/hostfs`` installed onto the host (SPEC 5).
+"""Host files: ``/exports/hostfs`` installed onto the host (docs/templates.md, "Host files";
+docs/operations.md, "System packages").
 
 Three steps, so that a deployment can be fully validated before anything is written:
 

@@ -1,4 +1,5 @@
-"""The OCI runtime config (config.json): default spec, checks, user-namespace rewrite (SPEC 3, 4).
+"""The OCI runtime config (config.json): default spec, checks, user-namespace rewrite
+(docs/templates.md; docs/operations.md, "User mode").
 
 All functions are pure over the parsed config (a dict) except :func:`default_spec` (runs the
 runtime) and the two that look at the host (:func:`missing_bind_sources`,
@@ -152,7 +153,8 @@ def parse_config(text: str, what: str) -> dict:
 
 def validate_config(cfg: dict, remote: bool, run_once: bool = False,
                     what: str = "config.json") -> None:
-    """SPEC 3 checks. ``{}`` is accepted as an empty config (atomic compatibility).
+    """The checks of docs/templates.md, "What is validated". ``{}`` is accepted as an empty
+    config (atomic compatibility).
 
     root.readonly must be true (not for run-once, as in atomic) and root.path "rootfs"
     (unless the rootfs is remote, then it is the remote path).
@@ -276,7 +278,8 @@ def _id_mappings(host_id: int, extra: tuple[int, int] | None) -> list[dict]:
 def rewrite_for_user_namespace(cfg: dict, uid: int, gid: int,
                                subuid: tuple[int, int] | None,
                                subgid: tuple[int, int] | None) -> dict:
-    """The config rewritten for an unprivileged user (SPEC 4); ``{}`` stays ``{}``.
+    """The config rewritten for an unprivileged user (docs/operations.md, "User mode");
+    ``{}`` stays ``{}``.
 
     User namespace added, network namespace dropped (an unprivileged user cannot configure
     one), every /sys mount replaced by a read-only bind of the host's /sys unless all of

@@ -10,7 +10,7 @@ and only then writes ``rendered`` (config.json, NAME.service, tmpfiles-NAME.conf
 Any error (missing variable, invalid JSON, a newline in a unit value ...) is raised before
 anything is written, so nothing is installed.
 
-Sources (SPEC 3):
+Sources (docs/templates.md, "Values"):
 - config.json: exports/config.json as is, else config.json.template rendered, else the
   runtime's default spec running the image's own command (``Target.image_process``) and a
   warning in ``RenderedFiles.warnings``. It must parse as a JSON
@@ -114,7 +114,7 @@ def unit_template(exports: Exports) -> str:
 
 def deployment_values(exports: Exports, target: Target, user_set: Mapping[str, str],
                       uuid: str | None = None) -> dict[str, str]:
-    """All values of a deployment (SPEC 3 precedence), EXEC_* chosen for its unit template.
+    """All values of a deployment (docs/templates.md, "Values"), EXEC_* chosen for its unit template.
 
     ``user_set`` is ``values.parse_set(--set)`` on install, ``values.carried_values(info
     values, --set)`` on update; ``uuid`` None means a new random UUID unless ``user_set``

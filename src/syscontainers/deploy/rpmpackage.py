@@ -1,4 +1,4 @@
-"""RPM packages for system containers: ``install --system-package`` (SPEC 5).
+"""RPM packages for system containers: ``install --system-package`` (docs/templates.md, "Host files"; docs/operations.md, "System packages").
 
 Three concerns, each a small piece with no knowledge of deployments:
 

@@ -1,4 +1,4 @@
-"""Template substitution primitives (SPEC 3), shared by render.py and hostfiles.py.
+"""Template substitution primitives (docs/templates.md), shared by render.py and hostfiles.py.
 
 Python ``string.Template`` semantics, as atomic: ``$VAR`` and ``${VAR}`` are replaced, ``$$``
 is a dollar; identifiers are ``[_a-zA-Z][_a-zA-Z0-9]*``. Substitution is purely textual.

@@ -1,4 +1,4 @@
-"""Template values and their precedence (SPEC 3).
+"""Template values and their precedence (docs/templates.md).
 
 Values are plain ``dict[str, str]`` (every value a string, as templates see them). From weakest
 to strongest, :func:`compute_values` merges:

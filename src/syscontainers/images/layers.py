@@ -1,4 +1,4 @@
-"""Layer tarballs, hostile until checked (SPEC 2 and 7).
+"""Layer tarballs, hostile until checked (docs/formats.md, "Layer import: what is accepted").
 
 Threat model: a layer blob comes from a registry or a file we do not control. libostree 2022.7
 *aborts the process* on some crafted tars (a symlink and then an entry through it, a hard link
@@ -20,7 +20,7 @@ Rules (documented in docs/formats.md):
 - hard links name an earlier regular file or symlink of the same layer.
 - whiteouts: ``.wh..wh..opq`` and ``.wh.NAME`` must be regular files; ``.wh.``, ``.wh..``,
   ``.wh...`` and other ``.wh..wh.*`` names are errors.
-- device nodes and FIFOs are skipped (OSTree cannot store them; SPEC 7: never created), each
+- device nodes and FIFOs are skipped (OSTree cannot store them; never created: docs/formats.md), each
   reported in :attr:`LayerSummary.skipped`.
 - xattrs (pax ``SCHILY.xattr.*``) are not imported; sparse files and GNU multi-volume entries are
   errors.
@@ -83,7 +83,7 @@ def whiteout_target(basename: str) -> str | None:
 
 
 def check_whiteout_name(basename: str) -> None:
-    """Raise ValueError for the whiteout spellings that are errors (SPEC 7)."""
+    """Raise ValueError for the whiteout spellings that are errors (docs/formats.md, "Layer import: what is accepted")."""
     if not basename.startswith(WHITEOUT_PREFIX) or basename == OPAQUE_WHITEOUT:
         return
     rest = basename[len(WHITEOUT_PREFIX):]

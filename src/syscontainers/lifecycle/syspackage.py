@@ -1,4 +1,4 @@
-"""``install --system-package``: host files through a generated RPM, or the RPM alone (SPEC 5).
+"""``install --system-package``: host files through a generated RPM, or the RPM alone (docs/templates.md, "Host files"; docs/operations.md, "System packages").
 
 - :func:`choose`: what ``auto|build|no|yes`` means for this image on this host (the decision
   table is :func:`rpmpackage.decide_system_package`; the host facts are injectable through
@@ -59,7 +59,7 @@ class Packaging:
 
 
 def ships_package_content(exports: Exports) -> bool:
-    """What makes ``auto`` choose a package (SPEC 5, as atomic): rpm.spec(.template) or hostfs/."""
+    """What makes ``auto`` choose a package (docs/operations.md, "System packages", as atomic): rpm.spec(.template) or hostfs/."""
     return exports.has_rpm_spec or exports.hostfs is not None
 
 

@@ -1,4 +1,4 @@
-"""The OCI runtime (runc, or crun): what it supports and its command lines (SPEC 3)."""
+"""The OCI runtime (runc, or crun): what it supports and its command lines (docs/templates.md)."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class ExecCommands:
 
 def exec_commands(runtime: Runtime, name: str, pidfile: str, user_mode: bool,
                   service_template: str | None) -> ExecCommands:
-    """Start/stop command lines (SPEC 3).
+    """Start/stop command lines (docs/templates.md).
 
     Detached mode (runc run -d --pid-file, delete on stop-post) only when the unit template
     uses both $EXEC_STOPPOST and $PIDFILE, since systemd then tracks the container by PID;
