@@ -9,18 +9,25 @@ Verbs are short sequences of these steps:
 - reconcile (switch.reconcile): the steps after the link again, for the link's deployment
 - uninstall, clean-up (remove.py): deactivate → remove_host_files → the link and the dirs
 
-Transaction and undo rules (docs/operations.md, "Errors and broken state"):
+Transaction and undo rules (docs/operations.md, "Crashes and concurrency" and "Errors and
+broken state"; docs/architecture.md, "Activation and undo"):
 
-- The NAME link is the commit point. A step before it that fails runs the undos pushed so far
-  in reverse order, then the error is re-raised: the host is as before the verb. An undo that
-  fails itself is reported (one warning line through ``say``) and the next undo still runs.
-- After the link nothing is undone: what follows it (enable, daemon-reload, tmpfiles --create,
-  the restart) only brings the host in line with the link, and is finished forward.
-- A crash (SIGKILL, power loss) runs no undo; the markers say what it interrupted. Before the
-  link of an install: deployment dirs without a link, removed by remove.clean_incomplete on
-  the next install/uninstall/prune of NAME. After it: the ``installing`` marker, and for
-  update/rollback the ``switching`` marker (it keeps "was running/enabled"); switch.reconcile,
-  run first by every verb that takes NAME's lock, finishes the work and removes the marker.
+- A step that fails runs the undos pushed so far in reverse order, then the error is
+  re-raised. An undo that fails itself is reported (one warning line through ``say``) and the
+  next undo still runs.
+- install: every step is undone, also those after the link (enable, daemon-reload, tmpfiles
+  --create): the host is as before the verb. Its commit point is the end (end_install).
+- update/rollback: the NAME link is the commit point. A failure before it puts the source
+  deployment back in service as it was; after it nothing is undone: what follows (enable,
+  daemon-reload, tmpfiles --create, the restart) only brings systemd in line with the link,
+  and an error there leaves the marker, so the next verb finishes it forward.
+- A crash (SIGKILL, power loss) runs no undo; for a crash the NAME link is the commit point
+  of every verb, and the markers say what it interrupted. Before the link of an install:
+  deployment dirs without a link, removed by the next install of NAME
+  (remove.clean_incomplete), its uninstall or `images prune`. After it: the ``installing``
+  marker, and for update/rollback the ``switching`` marker (it keeps "was running/enabled");
+  switch.reconcile, run first by install (of an installed NAME), update, rollback and start,
+  finishes the work forward and removes the marker.
 - Uninstall and clean-up have no undo: every step tolerates "already done", so running the
   verb again after a failure or a crash finishes it.
 """

@@ -1,4 +1,5 @@
-"""start / stop / status of an installed container's service (SPEC 4)."""
+"""start / stop / status of an installed container's service (docs/operations.md, "Service state across
+update, rollback, stop and uninstall")."""
 
 from __future__ import annotations
 

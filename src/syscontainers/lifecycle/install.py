@@ -1,7 +1,9 @@
-"""install: pull if needed, build NAME.0, then activate it on the host (SPEC 4).
+"""install: pull if needed, build NAME.0, then activate it on the host (docs/operations.md,
+"What each verb does to the host").
 
-Activation order (each step undone in reverse on failure, so the host ends as before):
-host files → unit file → tmpfiles file → NAME link → enable → daemon-reload → tmpfiles --create.
+Activation order (activation.py; each step undone in reverse on failure, so the host ends as
+before): installing marker → host files → unit file → tmpfiles file → NAME link → enable →
+daemon-reload → tmpfiles --create → marker removed.
 Host files are plain copies, or a generated RPM installed with rpm -i (``--system-package``,
 see syspackage.py); ``--system-package=build`` only writes that RPM and installs nothing.
 The NAME link is the commit point: until it exists, leftovers are an incomplete install that

@@ -1,4 +1,5 @@
-"""Read-only views of installed containers: list and status (SPEC 4)."""
+"""Read-only views of installed containers: list and status (docs/operations.md, "Service
+state across update, rollback, stop and uninstall")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""uninstall, and the clean-up of installs/uninstalls a crash interrupted (SPEC 4).
+"""uninstall, and the clean-up of installs/uninstalls a crash interrupted
+(docs/operations.md, "What each verb does to the host"; the steps are activation.py's).
 
 Order: disable --now, remove the unit first (so it cannot start again), daemon-reload, remove
-tmpfiles (`systemd-tmpfiles --remove`, then the file), host files, the package that holds
+tmpfiles (`systemd-tmpfiles --remove`, then the file), the runtime container the
+stopped unit left (leftover.py), host files, the package that holds
 them when one was installed (`rpm -e`), the link, then both deployments. Every step tolerates
 "already done", so a half-done uninstall can be run again. A preinstalled container (shipped
 by a package, e.g. one from `install --system-package=build`) is uninstalled by removing its

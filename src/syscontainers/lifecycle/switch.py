@@ -1,8 +1,9 @@
-"""Switch a container from one deployment to the other (update, rollback) — SPEC 4.
+"""Switch a container from one deployment to the other (update, rollback): docs/operations.md,
+"What each verb does to the host"; the steps are activation.py's.
 
 Sequence: write the intent marker → stop if it ran → remove the old tmpfiles entries → swap
 host files → install the target's unit/tmpfiles copies → swap the NAME link (one rename) →
-daemon-reload → create tmpfiles → enable; the caller then starts the service if it ran (plain,
+enable (if it was) → daemon-reload → create tmpfiles; the caller then starts the service if it ran (plain,
 or verified with automatic rollback) and calls :func:`finish`.
 
 Every step before the link swap is undone on failure. Against crashes (kill -9, power loss),
@@ -19,7 +20,6 @@ target's on the way there, the source's on the way back or to reconcile.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from ..paths import Paths
 from . import activation as act
 from .activation import Host
-from .files import unlink_quiet
+from .files import unlink_quiet, write_atomic
 
 Say = Callable[[str], None]
 
@@ -71,9 +71,8 @@ def _write_marker(paths: Paths, name: str, was_running: bool, was_enabled: bool)
     marker = dl.switching_marker(paths, name)
     if marker.exists():   # an earlier interrupted switch: its "was running/enabled" win
         return
-    tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(json.dumps({"was-running": was_running, "was-enabled": was_enabled}))
-    os.rename(tmp, marker)
+    # durable before the stop: reconcile after a crash needs what it says
+    write_atomic(marker, json.dumps({"was-running": was_running, "was-enabled": was_enabled}))
     dl.fsync_dir(paths.checkouts)
 
 

@@ -1,4 +1,5 @@
-"""update and rollback (SPEC 4), with the controlled mode's automatic rollback.
+"""update and rollback, with the controlled mode's automatic rollback (docs/operations.md,
+"What each verb does to the host"; the switch is switch.py's, its steps activation.py's).
 
 The source is reached the way install reached it (the info file's access record,
 images.Access). It is asked for its manifest first; "the same image" means the same config
