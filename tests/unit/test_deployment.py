@@ -426,3 +426,19 @@ def test_in_use_skips_unreadable_deployments_and_empty_revisions(paths):
     d.path.mkdir()
     d.info_path.write_text(dl.InstallInfo("img", "", "", 0, {}).to_json())
     assert dl.in_use_image_ids(paths) == set(revs.values())
+
+
+def test_a_failed_update_never_removes_the_deployment_the_link_names(paths):
+    """A switch that fails after its commit point (daemon-reload after the link swap) leaves
+    the new deployment live: the clean-up of the failed update must keep it."""
+    from syscontainers.lifecycle.update import drop_unless_live
+
+    old, new = dl.deployment(paths, "up", 0), dl.deployment(paths, "up", 1)
+    for d in (old, new):
+        d.path.mkdir(parents=True)
+    dl.switch_link(paths, "up", new)
+    drop_unless_live(paths, "up", new)
+    assert new.exists() and dl.current(paths, "up") == new
+    dl.switch_link(paths, "up", old)
+    drop_unless_live(paths, "up", new)
+    assert not new.path.exists() and old.exists()

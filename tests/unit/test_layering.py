@@ -4,6 +4,7 @@ modules, and every arrow points down the layers of docs/architecture.md:
     cli  ->  lifecycle  ->  deploy / images / service  ->  foundation modules (paths, errors, ...)
 
 Every import counts, the lazy ones inside functions too: a lazy import only delays the arrow.
+Imports under ``if TYPE_CHECKING:`` do not: they name a type for annotations and never run.
 ``python tests/unit/test_layering.py`` prints the edge count and the arrows that break a rule.
 """
 
@@ -52,6 +53,12 @@ def _targets(node: ast.AST, module: str, is_package: bool, known: set[str]) -> l
     return found
 
 
+def _is_type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None) if isinstance(node, ast.If) else None
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def import_graph() -> dict[str, set[str]]:
     """{module: the project modules it imports} (self-imports left out)."""
     modules = _modules()
@@ -59,8 +66,12 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), str(path))
+        typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking(block)
+                       for stmt in block.body for n in ast.walk(stmt)}
         edges = set()
         for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             for target in _targets(node, name, path.name == "__init__.py", known):
                 if target != name and target in known:
                     edges.add(target)

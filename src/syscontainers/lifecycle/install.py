@@ -1,7 +1,9 @@
-"""install: pull if needed, build NAME.0, then activate it on the host (SPEC 4).
+"""install: pull if needed, build NAME.0, then activate it on the host (docs/operations.md,
+"What each verb does to the host").
 
-Activation order (each step undone in reverse on failure, so the host ends as before):
-host files → unit file → tmpfiles file → NAME link → enable → daemon-reload → tmpfiles --create.
+Activation order (activation.py; each step undone in reverse on failure, so the host ends as
+before): installing marker → host files → unit file → tmpfiles file → NAME link → enable →
+daemon-reload → tmpfiles --create → marker removed.
 Host files are plain copies, or a generated RPM installed with rpm -i (``--system-package``,
 see syspackage.py); ``--system-package=build`` only writes that RPM and installs nothing.
 The NAME link is the commit point: until it exists, leftovers are an incomplete install that
@@ -15,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .. import faults
 from ..deploy import deployment as dl
-from ..deploy.hostfiles import install_host_files, remove_host_files
 from ..deploy.privileges import not_allowed
 from ..deploy.values import mask_text
 from ..errors import ConfigError, ContainerExists, ImageNotFound, SysContainersError, UsageError
@@ -27,10 +27,11 @@ from ..images.store import Store
 from ..lock import host_lock
 from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
-from ..service.systemd import Systemd
+from . import activation as act
 from . import build as b
 from . import syspackage
-from .files import remove_if_same, unlink_quiet, write_atomic
+from .activation import Host
+from .files import unlink_quiet
 from ..deploy.variables import check_set_names, image_variables
 from .images import _name_for, access_for, ensure_image
 from .remove import clean_incomplete
@@ -79,51 +80,54 @@ def _install(paths: Paths, req: InstallRequest, say: Say,
     if req.display:
         _display_only(paths, req, runtime, say, packaging)
         return 0
+    host = Host.for_paths(paths, packaging.rpm)
     with host_lock(paths):
         store = Store(paths)
         # the name (given, or derived from the image name) is checked before anything is
         # pulled: an installed NAME changes nothing, a colliding one is refused
         planned = req.name or _planned_name(store, req.image)
-        if planned and _prepare_name(paths, store, planned, req, say, packaging):
+        if planned and _prepare_name(host, store, planned, req, say):
             return 0
         image, image_name, _ref = ensure_image(paths, store, req.image, say, options=PullOptions(
             tls_verify=req.tls_verify, creds=req.creds))
         name = dl.validate_name(req.name or default_container_name(image_name))
-        if name != planned and _prepare_name(paths, store, name, req, say, packaging, image):
+        if name != planned and _prepare_name(host, store, name, req, say, image):
             return 0
         if not req.force:
             check_set_names(image_variables(store, image), req.set_values, image_name)
         if not _runs_once(image):
-            _install_image(paths, store, req, name, image, image_name, runtime, packaging, say)
+            _install_image(host, store, req, name, image, image_name, runtime, packaging, say)
             return 0
     # the lock is only for the pull: a run-once container runs in the foreground without it
     say(f"{image_name} is labelled atomic.run=once: running it once instead of installing it")
     return run_image(paths, RunRequest(image_name, [], req.name, req.set_values, req.runtime), say)
 
 
-def _install_image(paths: Paths, store: Store, req: InstallRequest, name: str, image,
+def _install_image(host: Host, store: Store, req: InstallRequest, name: str, image,
                    image_name: str, runtime, packaging: syspackage.Packaging, say: Say) -> None:
+    paths = host.paths
     built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
                     dl.deployment(paths, name, 0))
     _warn(built, say)
     for line in b.privilege_lines(built):
         say(line)
     mode = syspackage.choose(req.system_package, packaging, paths.user_mode, built.exports)
-    activate(paths, built, say,
+    activate(host, built, say,
              host_package=(lambda: syspackage.install_host_package(
-                 paths, built, image, packaging.rpm, say)) if mode == "yes" else None)
+                 paths, built, image, host.rpm, say)) if mode == "yes" else None)
     say(f"installed {name} from {image_name} ({image.id[:12]})")
 
 
-def _prepare_name(paths: Paths, store: Store, name: str, req: InstallRequest, say: Say,
-                  packaging: syspackage.Packaging, image=None) -> bool:
+def _prepare_name(host: Host, store: Store, name: str, req: InstallRequest, say: Say,
+                  image=None) -> bool:
     """True when NAME is already present (nothing to do); otherwise check that NAME is free
     and clear the leftovers of an interrupted install of it."""
-    if _present(paths, store, name, req, say, image):
+    paths = host.paths
+    if _present(host, store, name, req, say, image):
         return True
     _check_no_collision(paths, name)
     check_not_shadowing(paths, name)     # before anything is pulled when the name is known
-    clean_incomplete(paths, name, say, packaging.rpm)
+    clean_incomplete(host, name, say)
     unlink_quiet(dl.installing_marker(paths, name))
     _check_free(paths, name)
     return False
@@ -169,10 +173,11 @@ def _build_package(paths: Paths, req: InstallRequest, say: Say) -> None:
         say(f"wrote {rpm}")
 
 
-def _present(paths: Paths, store: Store, name: str, req: InstallRequest, say: Say,
+def _present(host: Host, store: Store, name: str, req: InstallRequest, say: Say,
              image=None) -> bool:
     """True (after saying so) when NAME is installed from the same image with the same
     --set values; ContainerExists pointing to update when the image or a value differs."""
+    paths = host.paths
     dl.clean_partials(paths, name)
     problem = dl.link_problem(paths, name)
     if problem:
@@ -180,7 +185,7 @@ def _present(paths: Paths, store: Store, name: str, req: InstallRequest, say: Sa
     cur = dl.current(paths, name)
     if cur is None:
         return False
-    reconcile(paths, name, say)   # an install a crash interrupted after its link
+    reconcile(host, name, say)   # an install a crash interrupted after its link
     try:
         info = cur.read_info()
     except ConfigError:
@@ -282,53 +287,20 @@ def _check_free(paths: Paths, name: str) -> None:
             raise ContainerExists(f"{what} {path} already exists; remove it or choose another --name")
 
 
-def activate(paths: Paths, built: b.Built, say: Say,
+def activate(host: Host, built: b.Built, say: Say,
              host_package: Callable[[], Callable[[], None]] | None = None) -> None:
-    """Put a built deployment in service; on any failure undo what was done, then re-raise.
-    ``host_package``: installs the host files through a package instead of copies and returns
-    its undo (syspackage.install_host_package)."""
-    systemd = Systemd(paths.user_mode)
-    name = built.deployment.name
-    r = built.rendered
-    undo: list[Callable[[], None]] = []
-    marker = dl.installing_marker(paths, name)
-    marker.touch()
-    undo.append(lambda: unlink_quiet(marker))
-    try:
-        if host_package is not None:
-            undo.append(host_package())
-        elif r.host_files:
-            installed = install_host_files(b.host_plan(built.deployment, built.info))
-            undo.append(lambda: remove_host_files(installed.checksums))
-            b.record_installed(built.deployment, built.info, installed.checksums)
-        if r.unit is not None:
-            write_atomic(paths.unit_file(name), r.unit)
-            undo.append(lambda: remove_if_same(paths.unit_file(name), r.unit))
-        faults.point("install-unit")
-        if r.tmpfiles is not None:
-            write_atomic(paths.tmpfiles_file(name), r.tmpfiles)
-            undo.append(lambda: unlink_quiet(paths.tmpfiles_file(name)))
-        dl.switch_link(paths, name, built.deployment)
-        undo.append(lambda: dl.remove_link(paths, name))
-        faults.point("install-link")
-        if r.unit is not None:
-            # enable works on the files; the one daemon-reload after it covers both
-            systemd.enable(f"{name}.service", reload=False)
-            undo.append(lambda: systemd.disable_now(f"{name}.service"))
-            systemd.daemon_reload()
-            undo.append(systemd.daemon_reload)
-        if r.tmpfiles is not None:
-            systemd.tmpfiles("create", str(paths.tmpfiles_file(name)))
-            undo.append(lambda: systemd.tmpfiles("remove", str(paths.tmpfiles_file(name))))
-        unlink_quiet(marker)
-    except BaseException:
-        for step in reversed(undo):
-            try:
-                step()
-            except (SysContainersError, OSError) as e:
-                say(f"warning: while undoing the install of {name}: {e}")
-        dl.remove_tree(built.deployment.path)
-        raise
+    """Put a built deployment in service; on any failure undo what was done (the built
+    deployment too), then re-raise. ``host_package``: installs the host files through a
+    package instead of copies and returns its undo (syspackage.install_host_package)."""
+    name, r = built.deployment.name, built.rendered
+    with act.UndoStack(say, f"while undoing the install of {name}") as undo:
+        act.begin_install(host, built.deployment, undo)
+        act.put_host_files(host, built, undo, package=host_package)
+        act.install_units(host, name, r.unit, r.tmpfiles, undo, crash_point="install-unit")
+        act.link(host, built.deployment, undo, crash_point="install-link")
+        # enable works on the files; the one daemon-reload after it covers both
+        act.activate(host, name, undo, enable=r.unit is not None, reload=r.unit is not None)
+        act.end_install(host, name)
 
 
 def _display(paths: Paths, built: b.Built, say: Say) -> None:

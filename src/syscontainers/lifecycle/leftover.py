@@ -11,11 +11,15 @@ verb that stops a unit, and a start, makes sure no container of that name is lef
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..deploy import deployment as dl
 from ..errors import ConfigError, RuntimeMissing
 from ..paths import Paths
-from ..service.runtime import find_runtime, remove_container
-from ..service.systemd import Systemd
+from ..service.runtime import find_runtime
+
+if TYPE_CHECKING:     # activation.py imports this module
+    from .activation import Host
 
 # Unit states in which the container, if any, is a leftover (nothing of the unit runs).
 _STOPPED = ("inactive", "failed", "no service")
@@ -35,12 +39,12 @@ def runtime_path(paths: Paths, dep: dl.Deployment | None) -> str | None:
         return None
 
 
-def clear(paths: Paths, name: str, dep: dl.Deployment | None) -> bool:
+def clear(host: "Host", name: str, dep: dl.Deployment | None) -> bool:
     """Remove the runtime container NAME when its unit has stopped (``runc delete --force``);
     a unit still running (or starting) keeps its container. True when one was removed."""
-    state = Systemd(paths.user_mode).statuses([f"{name}.service"]).get(f"{name}.service")
+    state = host.systemd.statuses([f"{name}.service"]).get(f"{name}.service")
     if state is not None and state.status not in _STOPPED:
         return False
-    runtime = runtime_path(paths, dep)
-    return runtime is not None and remove_container(runtime, name)
+    runtime = runtime_path(host.paths, dep)
+    return runtime is not None and host.remove_container(runtime, name)
 

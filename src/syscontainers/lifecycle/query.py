@@ -1,4 +1,5 @@
-"""Read-only views of installed containers: list and status (SPEC 4)."""
+"""Read-only views of installed containers: list and status (docs/operations.md, "Service
+state across update, rollback, stop and uninstall")."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from ..deploy.values import mask_text
 from ..errors import ConfigError, ContainerNotFound, ReferenceError_
 from ..images.reference import parse_docker_name
 from ..paths import Paths
-from ..service.systemd import ServiceState, Systemd
+from ..service.systemd import ServiceManager, ServiceState, Systemd
 from .build import config_args
 
 BROKEN = "broken"   # the container's deployment cannot be read; ContainerRow.reason says why
@@ -71,8 +72,9 @@ def _row(paths: Paths, name: str, dep: dl.Deployment, preinstalled: bool) -> Con
     )
 
 
-def containers(paths: Paths) -> list[ContainerRow]:
-    """Installed (and preinstalled) containers with their status from one systemd query."""
+def containers(paths: Paths, systemd: ServiceManager | None = None) -> list[ContainerRow]:
+    """Installed (and preinstalled) containers with their status from one systemd query
+    (``systemd``: the verb's manager; None: the real one of ``paths``)."""
     rows: list[ContainerRow] = []
     for name in dl.installed_names(paths):
         rows.append(_row(paths, name, dl.current(paths, name), False))
@@ -81,7 +83,7 @@ def containers(paths: Paths) -> list[ContainerRow]:
         for d in sorted(paths.preinstalled.iterdir()):
             if d.is_dir() and d.name not in seen:
                 rows.append(_row(paths, d.name, dl.Deployment(d.name, 0, d), True))
-    states = Systemd(paths.user_mode).statuses(
+    states = (systemd or Systemd(paths.user_mode)).statuses(
         [f"{r.name}.service" for r in rows if r.status != BROKEN])
     none = ServiceState("no service")
     return [r if r.status == BROKEN else

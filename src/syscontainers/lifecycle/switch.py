@@ -1,8 +1,9 @@
-"""Switch a container from one deployment to the other (update, rollback) — SPEC 4.
+"""Switch a container from one deployment to the other (update, rollback): docs/operations.md,
+"What each verb does to the host"; the steps are activation.py's.
 
 Sequence: write the intent marker → stop if it ran → remove the old tmpfiles entries → swap
 host files → install the target's unit/tmpfiles copies → swap the NAME link (one rename) →
-daemon-reload → create tmpfiles → enable; the caller then starts the service if it ran (plain,
+enable (if it was) → daemon-reload → create tmpfiles; the caller then starts the service if it ran (plain,
 or verified with automatic rollback) and calls :func:`finish`.
 
 Every step before the link swap is undone on failure. Against crashes (kill -9, power loss),
@@ -19,106 +20,44 @@ target's on the way there, the source's on the way back or to reconcile.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable
 
 from .. import faults
 from ..deploy import deployment as dl
-from ..deploy.hostfiles import install_host_files, is_unchanged
-from ..deploy.rpmpackage import RpmTool
-from ..errors import ConfigError, SysContainersError
+from ..deploy.hostfiles import is_unchanged
+from ..errors import ConfigError
 from ..paths import Paths
-from ..service.systemd import Systemd
-from . import build, leftover, syspackage
-from .files import read_or_none, unlink_quiet, write_atomic
+from . import activation as act
+from .activation import Host
+from .files import unlink_quiet, write_atomic
 
 Say = Callable[[str], None]
 
 
-def _install_files(paths: Paths, dep: dl.Deployment) -> None:
-    """The deployment's copies of its unit and tmpfiles file become the host's."""
-    name = dep.name
-    for copy, target in ((dep.unit_copy, paths.unit_file(name)),
-                         (dep.tmpfiles_copy, paths.tmpfiles_file(name))):
-        text = read_or_none(copy)
-        if text is None:
-            unlink_quiet(target)
-        else:
-            write_atomic(target, text)
-
-
-def _remove_tmpfiles(paths: Paths, systemd: Systemd, name: str) -> None:
-    path = paths.tmpfiles_file(name)
-    if path.exists():
-        systemd.tmpfiles("remove", str(path))
-
-
-def _activate(paths: Paths, systemd: Systemd, dep: dl.Deployment, info: dl.InstallInfo,
-              enable: bool = True) -> None:
-    """After the link names ``dep``: systemd learns the unit, tmpfiles entries exist.
-    ``enable`` False: the operator disabled the unit, and it stays so (docs/operations.md
-    "Service state across update, rollback, stop and uninstall")."""
-    if info.has_container_service and enable:
-        # Enabled first without systemctl's own reload: the one reload below picks up the
-        # unit and its enablement (two reloads made rollback miss its 0.5 s target under load).
-        systemd.enable(f"{dep.name}.service", reload=False)
-    systemd.daemon_reload()
-    if paths.tmpfiles_file(dep.name).exists():
-        systemd.tmpfiles("create", str(paths.tmpfiles_file(dep.name)))
-
-
-def _put_host_files(dep: dl.Deployment, info: dl.InstallInfo, previous: dict[str, str],
-                    rpm: RpmTool, say: Say) -> dict[str, str]:
-    """``dep``'s host files in place of the other set: its package (rpm -U) when a package
-    owns them, else copies (one call swaps the sets: ``previous``'s unchanged files not in
-    ``dep``'s go). Returns the record of the copies now on the host."""
-    if info.rpm_installed:
-        syspackage.switch_package(dep, info, rpm, say)
-        return {}
-    installed = install_host_files(build.host_plan(dep, info), previous=previous)
-    for path in installed.kept:
-        say(f"warning: kept {path}: changed since it was installed")
-    build.record_installed(dep, info, installed.checksums)
-    return installed.checksums
-
-
-def switch(paths: Paths, src: dl.Deployment, dst: dl.Deployment, say: Say,
-           rpm: RpmTool | None = None) -> bool:
+def switch(host: Host, src: dl.Deployment, dst: dl.Deployment, say: Say) -> bool:
     """Make ``dst`` the live deployment, its service stopped. Returns whether the service was
     running before; starting it again is the caller's (plain, or verified and rolled back).
-    ``rpm``: the host's rpm, for package-owned host files (tests: a throwaway root)."""
-    rpm = rpm or RpmTool()
-    systemd = Systemd(paths.user_mode)
+    A failure before the link puts ``src`` back in service as it was (activation.py)."""
     name = src.name
-    unit = f"{name}.service"
     src_info, dst_info = src.read_info(), dst.read_info()
     if not dst.unit_copy.exists() and dst_info.has_container_service:
         raise ConfigError("Cannot find systemd service file for previous version")
-    was_running = systemd.is_active(unit)
-    was_enabled = systemd.is_enabled(unit)
-    _write_marker(paths, name, was_running, was_enabled)
-    if was_running:
-        systemd.stop(unit)
-    leftover.clear(paths, name, src)   # a container the stopped unit left (its runtime was killed)
+    was_running = host.systemd.is_active(act.unit_of(name))
+    was_enabled = host.systemd.is_enabled(act.unit_of(name))
+    _write_marker(host.paths, name, was_running, was_enabled)
+    act.stop(host, src, was_running)
     faults.point("switch-stopped")
-    installed = None
-    try:
-        _remove_tmpfiles(paths, systemd, name)
-        installed = _put_host_files(dst, dst_info, src_info.installed_files_checksum, rpm, say)
+    with act.UndoStack(say, f"while restoring {name}") as undo:
+        undo.push(act.restart_undo(host, src, src_info, was_running, was_enabled,
+                                   lambda: finish(host.paths, name)))
+        act.remove_tmpfiles_entries(host, name)
+        act.swap_host_files(host, src, src_info, dst, dst_info, undo, say)
         faults.point("switch-hostfiles")
-        _install_files(paths, dst)
-        faults.point("switch-unit")
-        dl.switch_link(paths, name, dst)
-        faults.point("switch-link")
-    except BaseException:
-        # A failed host-file install undid its own writes: the source's files are still
-        # there, so they, not the target's, are what the restore replaces.
-        _restore(paths, systemd, src, src_info,
-                 installed if installed is not None else src_info.installed_files_checksum,
-                 (was_running, was_enabled), rpm, say)
-        raise
-    _activate(paths, systemd, dst, dst_info, enable=was_enabled)
+        act.install_units_of(host, dst, undo, restore=src, crash_point="switch-unit")
+        act.link(host, dst, undo, restore=src, crash_point="switch-link")
+    # after the commit point: finished forward (here, or by reconcile after a crash)
+    act.activate(host, name, None, enable=dst_info.has_container_service and was_enabled)
     return was_running
 
 
@@ -132,28 +71,9 @@ def _write_marker(paths: Paths, name: str, was_running: bool, was_enabled: bool)
     marker = dl.switching_marker(paths, name)
     if marker.exists():   # an earlier interrupted switch: its "was running/enabled" win
         return
-    tmp = marker.with_name(marker.name + ".tmp")
-    tmp.write_text(json.dumps({"was-running": was_running, "was-enabled": was_enabled}))
-    os.rename(tmp, marker)
+    # durable before the stop: reconcile after a crash needs what it says
+    write_atomic(marker, json.dumps({"was-running": was_running, "was-enabled": was_enabled}))
     dl.fsync_dir(paths.checkouts)
-
-
-def _restore(paths: Paths, systemd: Systemd, src: dl.Deployment, src_info: dl.InstallInfo,
-             dst_record: dict, before: tuple[bool, bool], rpm: RpmTool, say: Say) -> None:
-    """Best effort after a failed switch: the source deployment's files back, restarted."""
-    try:
-        _put_host_files(src, src_info, dst_record, rpm, say)
-    except (SysContainersError, OSError) as e:
-        say(f"warning: while restoring host files of {src.name}: {e}")
-    try:
-        _install_files(paths, src)
-        dl.switch_link(paths, src.name, src)
-        _activate(paths, systemd, src, src_info, enable=before[1])
-        if before[0]:
-            systemd.start(f"{src.name}.service")
-        finish(paths, src.name)
-    except (SysContainersError, OSError) as e:
-        say(f"warning: while restoring {src.name}: {e}")
 
 
 def _on_disk_record(records: list[dict[str, str]]) -> dict[str, str]:
@@ -167,18 +87,21 @@ def _on_disk_record(records: list[dict[str, str]]) -> dict[str, str]:
     return merged
 
 
-def reconcile(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> None:
+def reconcile(host: Host | Paths, name: str, say: Say, rpm=None) -> None:
     """Complete a switch a crash interrupted: the host is made to match the deployment the
-    NAME link points at, and the service runs again if it ran before the switch."""
+    NAME link points at, and the service runs again if it ran before the switch. ``host``:
+    the verb's (Paths: the real host, ``rpm`` its rpm tool)."""
+    host = Host.of(host, rpm)
+    paths = host.paths
     cur = dl.current(paths, name)
-    marker = dl.switching_marker(paths, name)
     if cur is None or not cur.exists():
         return
     if dl.installing_marker(paths, name).exists():
         # the link was made (the install's commit point): finish what follows it
         say(f"completing the interrupted install of {name}")
-        _activate(paths, Systemd(paths.user_mode), cur, cur.read_info())
-        unlink_quiet(dl.installing_marker(paths, name))
+        act.activate(host, name, None, enable=cur.read_info().has_container_service)
+        act.end_install(host, name)
+    marker = dl.switching_marker(paths, name)
     if not marker.exists():
         return
     try:
@@ -188,15 +111,14 @@ def reconcile(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> 
     was_running = bool(state.get("was-running"))
     was_enabled = bool(state.get("was-enabled", True))   # markers of older versions: enabled
     say(f"completing an interrupted update/rollback of {name}")
-    systemd = Systemd(paths.user_mode)
     info = cur.read_info()
     other = dl.other(paths, cur)
     records = [info.installed_files_checksum]
     if other.exists():
         records.append(other.read_info().installed_files_checksum)
-    _put_host_files(cur, info, _on_disk_record(records), rpm or RpmTool(), say)
-    _install_files(paths, cur)
-    _activate(paths, systemd, cur, info, enable=was_enabled)
+    act.copy_or_upgrade(host, cur, info, _on_disk_record(records), say)
+    act.install_units_of(host, cur, None)
+    act.activate(host, name, None, enable=info.has_container_service and was_enabled)
     if was_running:
-        systemd.start(f"{name}.service")
+        host.systemd.start(act.unit_of(name))
     finish(paths, name)

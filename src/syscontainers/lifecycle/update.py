@@ -1,4 +1,5 @@
-"""update and rollback (SPEC 4), with the controlled mode's automatic rollback.
+"""update and rollback, with the controlled mode's automatic rollback (docs/operations.md,
+"What each verb does to the host"; the switch is switch.py's, its steps activation.py's).
 
 The source is reached the way install reached it (the info file's access record,
 images.Access). It is asked for its manifest first; "the same image" means the same config
@@ -30,8 +31,8 @@ from ..deploy.variables import check_set_names, image_variables
 from ..lock import host_lock
 from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
-from ..service.systemd import Systemd
 from . import build as b
+from .activation import Host
 from ..images.model import Image
 from ..images.transport import open_source
 from .images import (Access, SourceUnavailable, access_for, ask_source, available_id, content,
@@ -98,10 +99,11 @@ def _known_secrets(paths: Paths, req: UpdateRequest) -> tuple[dict[str, str], se
 
 
 def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> str:
+    host = Host.for_paths(paths, rpm)
     with host_lock(paths):
         dl.clean_partials(paths, req.name)
         cur = _live(paths, req.name)
-        reconcile(paths, req.name, say, rpm)
+        reconcile(host, req.name, say)
         dl.tighten(cur, paths.user_mode)   # made before deployments were private (docs/operations.md)
         info = cur.read_info()
         store = Store(paths)
@@ -118,20 +120,29 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
                         target, replace_existing=True)
         try:
             if info.rpm_installed:
-                package_host_files(paths, built, image, rpm or RpmTool())
-            was_running = switch(paths, cur, target, say, rpm)
+                package_host_files(paths, built, image, host.rpm)
+            was_running = switch(host, cur, target, say)
         except BaseException:
-            dl.remove_tree(target.path)   # the live version was restored; drop the half-used one
+            drop_unless_live(paths, req.name, target)
             raise
         try:
             if was_running and req.controlled:
-                _start_verified(paths, target, cur, req.timeout, say, rpm)
+                _start_verified(host, target, cur, req.timeout, say)
             elif was_running:
-                Systemd(paths.user_mode).start(f"{req.name}.service")
+                host.systemd.start(f"{req.name}.service")
         finally:
             finish(paths, req.name)
         say(f"updated {req.name}: {info.revision[:12]} -> {image.id[:12]}")
         return "updated"
+
+
+def drop_unless_live(paths: Paths, name: str, target: dl.Deployment) -> None:
+    """After a failed switch: the live version was restored, so the half-used ``target`` goes
+    — unless the switch got past its commit point (the link names ``target``) and failed while
+    activating it: then ``target`` is the live version, and removing it would leave the link
+    dangling; the next verb finishes the switch (reconcile)."""
+    if dl.current(paths, name) != target:
+        dl.remove_tree(target.path)
 
 
 def _check_set(store: Store, image, image_name: str, req: UpdateRequest) -> None:
@@ -291,12 +302,12 @@ NOT_ASKED = "  (the registry was not asked: --display shows the stored images; "
             "`update --check` asks it)"
 
 
-def _start_verified(paths, new: dl.Deployment, old: dl.Deployment, timeout: float, say: Say,
-                    rpm: RpmTool | None):
+def _start_verified(host: Host, new: dl.Deployment, old: dl.Deployment, timeout: float,
+                    say: Say):
     """Start the new version; roll back to ``old`` (and start it) when the start job fails or
     the unit is not active after the settle time: detached runc units report a successful
     start and fail a moment later, so the start job's result alone proves nothing."""
-    systemd = Systemd(paths.user_mode)
+    systemd = host.systemd
     unit = f"{new.name}.service"
     try:
         systemd.start(unit)
@@ -312,7 +323,7 @@ def _start_verified(paths, new: dl.Deployment, old: dl.Deployment, timeout: floa
         return
     say(f"the new version of {new.name} {why}; rolling back")
     systemd.stop(unit)
-    switch(paths, new, old, say, rpm)
+    switch(host, new, old, say)
     systemd.reset_failed(unit)
     systemd.start(unit)
     raise UpdateFailed(f"update of {new.name} failed: the new version {why} "
@@ -321,10 +332,11 @@ def _start_verified(paths, new: dl.Deployment, old: dl.Deployment, timeout: floa
 
 def rollback(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> None:
     """``rpm``: the host's rpm (tests: one with a throwaway root)."""
+    host = Host.for_paths(paths, rpm)
     with host_lock(paths):
         dl.clean_partials(paths, name)
         cur = _live(paths, name)
-        reconcile(paths, name, say, rpm)
+        reconcile(host, name, say)
         prev = dl.other(paths, cur)
         if not prev.exists():
             raise ContainerNotFound(f"Cannot find a previous deployment to rollback located at {prev.path}")
@@ -332,8 +344,8 @@ def rollback(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> N
             dl.tighten(dep, paths.user_mode)   # made before deployments were private (docs/operations.md)
         before, after = cur.read_info(), prev.read_info()
         try:
-            if switch(paths, cur, prev, say, rpm):
-                Systemd(paths.user_mode).start(f"{name}.service")
+            if switch(host, cur, prev, say):
+                host.systemd.start(f"{name}.service")
         finally:
             finish(paths, name)
         say(f"rolled back {name}: {_version(before)} -> {_version(after)}")

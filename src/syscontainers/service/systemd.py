@@ -7,6 +7,7 @@ containers), never one process per container.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..errors import CommandError, ServiceError
 from ..proc import Result, run
@@ -64,8 +65,31 @@ class ServiceState:
         return self.status
 
 
+class ServiceManager(Protocol):
+    """What lifecycle asks of systemd: the seam its unit tests replace with a fake that
+    records calls (tests/unit/test_activation.py). :class:`Systemd` is the real one."""
+
+    user_mode: bool
+
+    def daemon_reload(self) -> None: ...
+    def enable(self, unit: str, reload: bool = True) -> None: ...
+    def disable_now(self, unit: str, reload: bool = True) -> None: ...
+    def start(self, unit: str) -> None: ...
+    def stop(self, unit: str) -> None: ...
+    def is_active(self, unit: str) -> bool: ...
+    def is_enabled(self, unit: str) -> bool: ...
+    def reset_failed(self, unit: str) -> None: ...
+    def statuses(self, units: list[str]) -> dict[str, "ServiceState"]: ...
+    def tmpfiles(self, action: str, conf: str) -> None: ...
+    def status_text(self, unit: str) -> str: ...
+    def journal_args(self, name: str) -> list[str]: ...
+
+
 @dataclass(frozen=True)
 class Systemd:
+    """systemctl and systemd-tmpfiles of the system (or, ``user_mode``, the user) manager;
+    implements :class:`ServiceManager`."""
+
     user_mode: bool
 
     def _scope(self) -> list[str]:
