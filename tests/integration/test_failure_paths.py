@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.fixtures.examples import SERVICE_TEMPLATE, config_template, example_spec
+from tests.fixtures.examples import SERVICE_TEMPLATE, TMPFILES_TEMPLATE, config_template, example_spec
 from tests.fixtures.images import ImageSpec, build_oci_layout
 from tests.integration.sc_host import CHECKOUTS, ScHost, free_port, http_get
 
@@ -34,10 +34,11 @@ def dies_later_spec(after: int) -> ImageSpec:
 
 
 def bad_tmpfiles_spec() -> ImageSpec:
-    """The example image with a tmpfiles line systemd-tmpfiles --create cannot apply."""
+    """The example image with a tmpfiles line systemd-tmpfiles --create cannot apply (after
+    its own line for the state directory: the privilege review sees the bind source made)."""
     spec = example_spec(hostfs=V1_FILES)
-    return replace(spec, exports={**spec.exports,
-                                  "tmpfiles.template": "d /proc/sc-cannot-create-$NAME 0755 - - - -\n"})
+    return replace(spec, exports={**spec.exports, "tmpfiles.template": TMPFILES_TEMPLATE +
+                                  "d /proc/sc-cannot-create-$NAME 0755 - - - -\n"})
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +239,8 @@ def test_update_all_is_controlled(sc, images, registry, testhost_units):
         r = sc.sc("update", "--all", "--json", "--timeout", "15")
         assert r.code == 1, r.text
         row = next(row for row in json.loads(r.out) if row["container"] == name)
-        assert row["result"].startswith(f"failed: update of {name} failed: the new version did not "
+        assert row["result"] == "failed", row
+        assert row["reason"].startswith(f"update of {name} failed: the new version did not "
                                         "stay active"), row
         assert row["after"] == row["before"]
         assert_running_v1(sc, name, port)
@@ -255,7 +257,7 @@ def test_images_prune_keeps_what_an_installed_container_uses(sc, images):
     try:
         sc.ok("install", "--name", name, "--set", f"PORT={free_port()}", images["v2"])
         image_id = json.loads(sc.path(CHECKOUTS / f"{name}.0/info").read_text())["revision"]
-        sc.ok("images", "delete", images["v2"])
+        sc.ok("images", "delete", "--force", images["v2"])    # in use: refused without --force
         sc.ok("images", "prune")
         ids = [row["id"] for row in json.loads(sc.ok("images", "list", "--all", "--json").out)]
         assert image_id in ids
