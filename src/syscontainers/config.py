@@ -1,4 +1,5 @@
-"""The config file: checkout_path, ostree_repository, runtime, default_storage (SPEC 1).
+"""The config file: checkout_path, ostree_repository, runtime, default_storage
+(docs/operations.md, "Configuration file").
 
 Format TOML. Location: ``$SYSCONTAINERS_CONFIG`` when set, else
 ``/etc/containers/syscontainers.toml`` (system mode) or

@@ -1,4 +1,5 @@
-"""Every filesystem location the tool uses, for system and user mode (SPEC 1).
+"""Every filesystem location the tool uses, for system and user mode
+(docs/operations.md, "Modes and locations").
 
 Precedence for each location: command-line flag > environment > config file > default.
 Nothing here creates anything except :func:`Paths.ensure`, called by verbs that write.

@@ -364,3 +364,56 @@ def _display(info: dl.InstallInfo, built: b.Built, say: Say) -> None:
 
 __all__ = ["update", "rollback", "UpdateRequest", "UpdateFailed", "ServiceError",
            "SourceUnavailable", "find_target"]
+
+
+# --- update --all --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UpdateRow:
+    """One container of ``update --all``: ``result`` is "updated", "unchanged", "unchecked"
+    (its source could not be asked: never "unchanged", docs/operations.md "Updates") or
+    "failed" (``reason`` says why; a broken container is one of these)."""
+
+    container: str
+    before: str          # the image ID installed before ("" when it could not be read)
+    after: str
+    result: str
+    reason: str | None = None
+
+    def as_json(self) -> dict:
+        row = {"container": self.container, "before": self.before, "after": self.after,
+               "result": self.result}
+        return {**row, "reason": self.reason} if self.reason else row
+
+
+def update_all(paths: Paths, request: UpdateRequest, say: Say) -> list[UpdateRow]:
+    """Every installed container, controlled, with ``request``'s values and options (its
+    ``name`` is replaced by each container's). One container's failure - a broken one
+    included - is its row, never the end of the others."""
+    from dataclasses import replace
+
+    rows = []
+    for name in dl.installed_names(paths):
+        rows.append(_update_row(paths, replace(request, name=name, controlled=True), say))
+    return rows
+
+
+def _update_row(paths: Paths, req: UpdateRequest, say: Say) -> UpdateRow:
+    before = _revision_or_blank(paths, req.name)
+    reason = None
+    try:
+        result = update(paths, req, say)
+    except SourceUnavailable as e:
+        result, reason = "unchecked", str(e)
+    except SysContainersError as e:
+        result, reason = "failed", str(e)
+    return UpdateRow(req.name, before, _revision_or_blank(paths, req.name), result, reason)
+
+
+def _revision_or_blank(paths: Paths, name: str) -> str:
+    """The installed image ID; "" for a deployment whose info cannot be read (broken)."""
+    cur = dl.current(paths, name)
+    try:
+        return cur.read_info().revision if cur is not None else ""
+    except SysContainersError:
+        return ""
