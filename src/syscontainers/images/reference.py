@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..errors import ReferenceError_
 
@@ -120,9 +120,6 @@ class ImageRef:
         base = re.sub(r"\.(tar\.gz|tgz|tar|oci|ociarchive)$", "", base)
         base = re.sub(r"[^a-z0-9._-]", "", base.lower()) or "image"
         return f"{base}:{ref or DEFAULT_TAG}"
-
-    def with_docker(self, docker: DockerName) -> "ImageRef":
-        return replace(self, docker=docker)
 
 
 def parse_reference(text: str, default_registry: str = DOCKER_HUB) -> ImageRef:

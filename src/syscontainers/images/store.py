@@ -53,10 +53,6 @@ class TamperedFile:
     actual: str     # checksum of its content now
 
 
-def open_store(paths: Paths) -> "Store":
-    return Store(paths)
-
-
 def _hex(digest: str) -> str:
     return digest.split(":", 1)[1]
 

@@ -22,7 +22,8 @@ from ..deploy import deployment as dl
 from ..deploy.privileges import not_allowed, review
 from ..deploy.rpmpackage import RpmTool, installed_package
 from ..deploy.values import carried_values, mask_values
-from ..errors import ContainerNotFound, ImageNotFound, ServiceError, SysContainersError, UsageError
+from ..errors import (ContainerNotFound, ImageNotFound, ServiceError, SysContainersError, UpdateFailed,
+                      UsageError)
 from ..images.pull import pull_image, stored_name
 from ..images.reference import parse_reference
 from ..images.store import Store
@@ -57,10 +58,6 @@ class UpdateRequest:
     tls_verify: bool = True                  # for the --rebase reference
     secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
     allow: frozenset[str] = frozenset()          # --allow, added to the stored ones
-
-
-class UpdateFailed(SysContainersError):
-    pass
 
 
 def _live(paths: Paths, name: str) -> dl.Deployment:
