@@ -12,9 +12,10 @@ import pytest
 import syscontainers.cli
 from syscontainers.errors import UsageError
 from syscontainers.lifecycle.check import Unchecked
+from syscontainers.lifecycle.install import InstallRequest
 from syscontainers.lifecycle.requests import MountRequest, PullRequest, Settings, parse_settings
 from syscontainers.lifecycle.runonce import RunRequest
-from syscontainers.lifecycle.update import UpdateRow
+from syscontainers.lifecycle.update import UpdateRequest, UpdateRow
 
 CLI_DIR = Path(syscontainers.cli.__file__).parent
 ALLOWED = ("syscontainers.lifecycle", "syscontainers.paths", "syscontainers.errors")
@@ -44,7 +45,8 @@ def test_cli_imports_only_lifecycle_paths_errors():
 
 def test_request_types_are_keyword_only():
     for make in (lambda: Settings({}), lambda: PullRequest("x"),
-                 lambda: MountRequest("x", "/mnt"), lambda: RunRequest("x")):
+                 lambda: MountRequest("x", "/mnt"), lambda: RunRequest("x"),
+                 lambda: InstallRequest("x"), lambda: UpdateRequest("web")):
         with pytest.raises(TypeError):
             make()
     assert PullRequest(image="x").tls_verify is True

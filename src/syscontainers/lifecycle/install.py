@@ -41,7 +41,7 @@ from .switch import reconcile
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InstallRequest:
     image: str
     name: str | None = None

@@ -44,7 +44,7 @@ from .syspackage import package_host_files
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateRequest:
     name: str
     rebase: str | None = None
