@@ -1,15 +1,14 @@
-"""The config file: checkout_path, ostree_repository, runtime, default_storage (SPEC 1).
+"""The config file: checkout_path, ostree_repository, runtime, default_storage
+(docs/operations.md, "Configuration file").
 
-Format TOML. Location: ``$SYSCONTAINERS_CONFIG`` when set, else
-``/etc/containers/syscontainers.toml`` (system mode) or
-``$XDG_CONFIG_HOME/containers/syscontainers.toml`` (user mode). A missing file is an empty
+Format TOML. Where it is: ``paths.config_file`` (every location lives in paths.py). A missing
+file is an empty
 config; a malformed one is an error naming the file. Unknown keys are errors too, so that a
 typo does not silently fall back to a default.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +25,6 @@ class Config:
     runtime: str | None = None
     default_storage: str | None = None
     source: str | None = None  # the file it came from, for messages
-
-
-def config_file(user_mode: bool, env: dict[str, str] | os._Environ = os.environ) -> Path:
-    if env.get("SYSCONTAINERS_CONFIG"):
-        return Path(env["SYSCONTAINERS_CONFIG"])
-    if user_mode:
-        base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-        return Path(base) / "containers" / "syscontainers.toml"
-    return Path("/etc/containers/syscontainers.toml")
 
 
 def load_config(path: Path) -> Config:

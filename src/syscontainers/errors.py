@@ -68,6 +68,11 @@ class ConfigError(SysContainersError):
     """A config file (ours or the image's config.json / manifest.json) is invalid."""
 
 
+class UnreadableInfo(ConfigError):
+    """A deployment's info file exists but this user may not read it (another user's
+    deployment)."""
+
+
 class RuntimeMissing(SysContainersError):
     """The OCI runtime is not installed."""
 
@@ -82,3 +87,27 @@ class CommandError(SysContainersError):
 
 class LockBusy(SysContainersError):
     """Another invocation holds the lock too long."""
+
+
+class PackagingError(SysContainersError):
+    """A package cannot be made from this image/container (the message says why)."""
+
+
+class HostFileError(SysContainersError):
+    """Host files could not be installed (nothing was left half-installed)."""
+
+
+class HostFileConflict(HostFileError):
+    """A host path the container would install is not the container's to write."""
+
+
+class PrivilegeError(SysContainersError):
+    """The image asks for privileges the operator did not grant, or the host cannot grant."""
+
+
+class SourceUnavailable(TransportError):
+    """The image's source could not be asked (registry down, TLS, credentials, file gone)."""
+
+
+class UpdateFailed(SysContainersError):
+    """The new version did not start; the previous one was put back (automatic rollback)."""

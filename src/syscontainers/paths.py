@@ -1,4 +1,5 @@
-"""Every filesystem location the tool uses, for system and user mode (SPEC 1).
+"""Every filesystem location the tool uses, for system and user mode
+(docs/operations.md, "Modes and locations").
 
 Precedence for each location: command-line flag > environment > config file > default.
 Nothing here creates anything except :func:`Paths.ensure`, called by verbs that write.
@@ -12,11 +13,43 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, config_file, load_config
+from .config import Config, load_config
 from .errors import UsageError
 
+# --- fixed locations of the host (docs/operations.md, "Modes and locations"); every other
+# module takes them from here, so that a test or a port changes one line.
+SYSTEM_CHECKOUTS = Path("/var/lib/containers/atomic")
+SYSTEM_UNITS_DIR = Path("/etc/systemd/system")
+SYSTEM_TMPFILES_DIR = Path("/etc/tmpfiles.d")
+SYSTEM_CONFIG_FILE = Path("/etc/containers/syscontainers.toml")
 PREINSTALLED_DIR = Path("/usr/lib/containers/atomic")
 HOST_OSTREE_REPO = Path("/ostree/repo")   # an OSTree-booted host's own repo (shared if it can be)
+# where an RPM package of a container puts its files (docs/operations.md, "System packages")
+PACKAGE_UNIT_DIR = Path("/usr/lib/systemd/system")
+PACKAGE_TMPFILES_DIR = Path("/usr/lib/tmpfiles.d")
+# what the host is: its distribution, and whether /usr is an OSTree deployment
+OS_RELEASE = Path("/etc/os-release")
+OSTREE_BOOTED = Path("/run/ostree-booted")
+# system mode's RUN_DIRECTORY, CONF_DIRECTORY, STATE_DIRECTORY (docs/templates.md)
+SYSTEM_RUN_DIR, SYSTEM_CONF_DIR, SYSTEM_STATE_DIR = "/run", "/etc", "/var/lib"
+# systemd's search paths, first wins: a file of ours is shadowed by one earlier in the list
+SYSTEM_TMPFILES_DIRS = ("/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/local/lib/tmpfiles.d",
+                        "/usr/lib/tmpfiles.d", "/lib/tmpfiles.d")
+SYSTEM_UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/run/systemd/transient",
+                    "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
+                    "/lib/systemd/system")
+USER_UNIT_DIRS = ("/etc/systemd/user", "/run/systemd/user", "/usr/local/lib/systemd/user",
+                  "/usr/lib/systemd/user")
+
+
+def config_file(user_mode: bool, env=os.environ) -> Path:
+    """Where the config file is (docs/operations.md, "Configuration file")."""
+    if env.get("SYSCONTAINERS_CONFIG"):
+        return Path(env["SYSCONTAINERS_CONFIG"])
+    if user_mode:
+        base = env.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+        return Path(base) / "containers" / "syscontainers.toml"
+    return SYSTEM_CONFIG_FILE
 
 
 @dataclass(frozen=True)
@@ -123,15 +156,15 @@ def resolve_paths(
     elif user_mode:
         checkouts = data / "containers/atomic"
     else:
-        checkouts = Path("/var/lib/containers/atomic")
+        checkouts = SYSTEM_CHECKOUTS
 
     repo = _resolve_repo(user_mode, repo_flag, env, config, checkouts, data)
     if user_mode:
         units = Path(env.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")) / "systemd/user"
         tmpfiles = data / "containers/tmpfiles"
     else:
-        units = Path("/etc/systemd/system")
-        tmpfiles = Path("/etc/tmpfiles.d")
+        units = SYSTEM_UNITS_DIR
+        tmpfiles = SYSTEM_TMPFILES_DIR
     return Paths(user_mode, checkouts, repo, units, tmpfiles, PREINSTALLED_DIR, config)
 
 

@@ -147,6 +147,32 @@ def test_one_broken_container_does_not_break_list_or_status(sc, images, testhost
     assert sc.traces("rb-bad") == [] and sc.traces("rb-ok") == []
 
 
+def test_a_broken_container_is_a_failed_row_of_update_all(sc, images, testhost_units):
+    """update --all goes on past a container whose info cannot be read: its row says
+    "failed" with the reason, the others are updated or unchanged (exit 1)."""
+    testhost_units += ["ra-ok.service", "ra-bad.service"]
+    sc.ok("install", "--name", "ra-ok", "--set", f"PORT={free_port()}", images["good"])
+    sc.ok("install", "--name", "ra-bad", "--set", f"PORT={free_port()}", images["good"])
+    info = sc.path(CHECKOUTS / "ra-bad.0/info")
+    good_info = info.read_text()
+    try:
+        info.write_text("{not json")
+        r = sc.sc("update", "--all", "--json")
+        assert r.code == 1 and "Traceback" not in r.err, r.text
+        rows = {row["container"]: row for row in json.loads(r.out)}
+        assert rows["ra-bad"]["result"] == "failed" and rows["ra-bad"]["before"] == ""
+        assert "ra-bad.0" in rows["ra-bad"]["reason"] or "info" in rows["ra-bad"]["reason"]
+        assert rows["ra-ok"]["result"] == "unchanged"
+        assert rows["ra-ok"]["before"] == rows["ra-ok"]["after"] != ""
+        r = sc.sc("update", "--all")
+        assert r.code == 1 and "ra-bad" in r.out and "failed: " in r.out and "ra-ok" in r.out
+        info.write_text(good_info)
+    finally:
+        info.write_text(good_info)
+        sc.sc("uninstall", "--force", "ra-bad")
+        sc.ok("uninstall", "ra-ok")
+
+
 @pytest.mark.parametrize("case, field", [("args-int", "process.args"),
                                          ("args-ints", "process.args"),
                                          ("env-int", "process.env")])

@@ -222,7 +222,7 @@ def test_update_of_a_yes_container_never_clobbers_a_file_it_did_not_install(
     (rpm_root / "etc" / "sc-sp" / "new.txt").write_text("the operator's\n")
     before = host_state(store_paths)
     with pytest.raises(HostFileConflict, match="/etc/sc-sp/new.txt"):
-        update(store_paths, UpdateRequest("spfiles", rebase="layout:files2"), lambda m: None,
+        update(store_paths, UpdateRequest(name="spfiles", rebase="layout:files2"), lambda m: None,
                rpm=packaging.rpm)
     assert host_state(store_paths) == before            # no spfiles.1, no temporary dir left
     assert rpm_query("--root", str(rpm_root), "-q", "--qf", "%{VERSION}",
@@ -324,7 +324,7 @@ if verb == "install":
             packaging=Packaging(HostFacts(rpm_based=True, ostree_booted=False), rpm))
 elif verb == "update":
     values = dict(s.split("=", 1) for s in sets)
-    update(paths, UpdateRequest(name, None if ref == "-" else ref, values), print, rpm=rpm)
+    update(paths, UpdateRequest(name=name, rebase=None if ref == "-" else ref, set_values=values), print, rpm=rpm)
 elif verb == "rollback":
     rollback(paths, name, print, rpm=rpm)
 elif verb == "reconcile":

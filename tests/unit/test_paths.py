@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from syscontainers import paths as paths_mod
-from syscontainers.config import Config, config_file
+from syscontainers.config import Config
+from syscontainers.paths import config_file
 from syscontainers.errors import UsageError
 from syscontainers.paths import decide_user_mode, resolve_paths, same_filesystem_links
 

@@ -1,4 +1,4 @@
-"""What every CLI module shares: the invocation context and output helpers.
+"""What every CLI module shares: the invocation context, argument types and output helpers.
 
 Heavy modules (gi, OSTree) are imported inside handlers only, so `--help`/`--version` and
 argument errors stay fast.
@@ -6,12 +6,14 @@ argument errors stay fast.
 
 from __future__ import annotations
 
+import argparse
+import getpass
 import json
-import os
 import sys
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from ..errors import UsageError
 from ..paths import Paths, decide_user_mode, resolve_paths
 
 
@@ -62,15 +64,6 @@ def sayer(ctx: Context, progress_to_stderr: bool = False):
     return say
 
 
-def warn(message: str) -> None:
-    print(f"warning: {message}", file=sys.stderr)
-
-
-def info(ctx: Context, message: str) -> None:
-    if not ctx.quiet:
-        print(message, file=sys.stderr if ctx.json else sys.stdout)
-
-
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "kB", "MB", "GB", "TB"):
@@ -80,5 +73,26 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false", "no")
+
+def tls_bool(text: str) -> bool:
+    """The argument type of --tls-verify."""
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def creds(text: str | None) -> tuple[str, str] | None:
+    """--src-creds USER[:PASSWORD]; without a password, ask for it on the terminal (never
+    echoed)."""
+    if text is None:
+        return None
+    user, sep, password = text.partition(":")
+    if not user:
+        raise UsageError("--src-creds: expected USER[:PASSWORD]")
+    if not sep:
+        if not sys.stdin.isatty():
+            raise UsageError("--src-creds: no password given and no terminal to ask for it")
+        password = getpass.getpass(f"Password for {user}: ")
+    return user, password

@@ -6,8 +6,7 @@ import os
 import sys
 import time
 
-from .common import make_context, print_json, print_table, sayer, warn
-from .images import _bool, _creds
+from .common import creds, make_context, print_json, print_table, sayer, tls_bool
 
 
 def register(sub) -> None:
@@ -25,7 +24,7 @@ def register(sub) -> None:
                    help="accept --set of a variable no template of the image uses")
     p.add_argument("--src-creds", metavar="USER[:PASSWORD]",
                    help="registry credentials (only where they came from is recorded)")
-    p.add_argument("--tls-verify", type=_bool, default=True, metavar="true|false",
+    p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
                    help="verify the registry's TLS certificate (default true; recorded for update)")
     p.set_defaults(func=_install)
 
@@ -64,7 +63,7 @@ def register(sub) -> None:
     p.add_argument("--offline", action="store_true",
                    help="do not ask the source: use the image stored under the container's name")
     p.add_argument("--src-creds", metavar="USER[:PASSWORD]", help="registry credentials")
-    p.add_argument("--tls-verify", type=_bool, default=True, metavar="true|false",
+    p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
                    help="for the --rebase image: verify the registry's TLS certificate")
     p.add_argument("--json", action="store_true", help="with --all or --check: JSON")
     p.add_argument("--force", action="store_true",
@@ -97,29 +96,24 @@ def _secret_and_allow(p) -> None:
                         "hooks,host-namespaces; see docs/operations.md)")
 
 
-def _values_and_secrets(args) -> tuple[dict, frozenset]:
-    from ..deploy.values import merge_set, parse_set, parse_set_secret
+def _settings(args):
+    """--set, --set-secret and --allow, parsed once (a secret is read from stdin here)."""
+    from ..lifecycle.requests import parse_settings
 
-    secrets = parse_set_secret(args.set_secrets)
-    return merge_set(parse_set(args.set_values), secrets), frozenset(secrets)
-
-
-def _allowed(args) -> frozenset:
-    from ..deploy.privileges import parse_allow
-
-    return parse_allow(args.allow)
+    return parse_settings(set_args=args.set_values, secret_args=args.set_secrets,
+                          allow_args=args.allow)
 
 
 def _install(args) -> int:
     from ..lifecycle.install import InstallRequest, install
 
     ctx = make_context(args)
-    values, secrets = _values_and_secrets(args)
-    req = InstallRequest(image=args.image, name=args.name, set_values=values,
+    settings = _settings(args)
+    req = InstallRequest(image=args.image, name=args.name, set_values=settings.values,
                          runtime=args.runtime, display=args.display, remote=args.remote,
                          system_package=args.system_package, force=args.force,
-                         tls_verify=args.tls_verify, creds=_creds(args.src_creds),
-                         secret_names=secrets, allow=_allowed(args))
+                         tls_verify=args.tls_verify, creds=creds(args.src_creds),
+                         secret_names=settings.secret_names, allow=settings.allow)
     return install(ctx.paths, req, sayer(ctx))
 
 
@@ -136,7 +130,7 @@ def _list(args) -> int:
 
     ctx = make_context(args)
     rows = containers(ctx.paths)
-    _warn_broken(rows)
+    _warn_broken(rows, sayer(ctx))
     if args.json:
         print_json([r.as_json() for r in rows])
         return 0
@@ -149,12 +143,12 @@ def _list(args) -> int:
     return 0
 
 
-def _warn_broken(rows) -> None:
-    """One line on stderr per container whose deployment cannot be read (its row says
+def _warn_broken(rows, say) -> None:
+    """One warning (stderr) per container whose deployment cannot be read (its row says
     ``broken``; --json has the reason too)."""
     for r in rows:
         if r.reason:
-            warn(f"container {r.name} is broken: {r.reason}")
+            say(f"warning: container {r.name} is broken: {r.reason}")
 
 
 def _update(args) -> int:
@@ -171,102 +165,68 @@ def _update(args) -> int:
         raise UsageError("update --all takes no --set-secret and no --allow; give them per container")
     if not args.all and not args.name:
         raise UsageError("update needs a container NAME (or --all)")
-    values, args.secrets = _values_and_secrets(args)
-    names = _names(ctx) if args.all else [args.name]
-    args.creds = _creds(args.src_creds)      # asked once (a terminal prompt), for every NAME
+    req = _request(args, _settings(args))
     if args.check:
-        return _check(ctx, names, values, args)
+        return _check(ctx, req, args)
     if args.all:
-        return _update_all(ctx, names, values, args)
-    _run_update(ctx.paths, _request(args, args.name, values, args.controlled), sayer(ctx))
+        return _update_all(ctx, req, args.json)
+    from ..lifecycle.update import update
+
+    update(ctx.paths, req, sayer(ctx))
     return 0
 
 
-def _names(ctx) -> list[str]:
-    from ..deploy import deployment as dl
-
-    return dl.installed_names(ctx.paths)
-
-
-def _request(args, name: str, values, controlled: bool):
+def _request(args, settings):
+    """One request for every container (--all: the name is each container's; the
+    credentials are asked once, on the terminal)."""
     from ..lifecycle.update import UpdateRequest
 
-    return UpdateRequest(name, args.rebase, values, controlled, args.timeout, args.display,
-                         offline=args.offline, creds=args.creds,
+    return UpdateRequest(name=args.name or "", rebase=args.rebase, set_values=settings.values,
+                         controlled=args.controlled and not args.check, timeout=args.timeout,
+                         display=args.display, offline=args.offline, creds=creds(args.src_creds),
                          tls_verify=args.tls_verify, force=args.force,
-                         secret_names=args.secrets, allow=_allowed(args))
+                         secret_names=settings.secret_names, allow=settings.allow)
 
 
-def _run_update(paths, req, say) -> str:
-    from ..lifecycle.update import update
+def _update_all(ctx, req, as_json: bool) -> int:
+    """Exit 1 when a container failed or could not be checked (docs/operations.md,
+    "Updates")."""
+    from ..lifecycle.update import update_all
 
-    return update(paths, req, say)
-
-
-def _update_all(ctx, names, values, args) -> int:
-    """Every container, controlled; one that could not be checked is "unchecked" (exit 1),
-    never "unchanged": docs/operations.md, "Updates"."""
-    from ..deploy import deployment as dl
-    from ..errors import SysContainersError
-    from ..lifecycle.images import SourceUnavailable
-
-    rows, failed = [], 0
-    for name in names:
-        before = dl.current(ctx.paths, name).read_info().revision
-        reason = None
-        try:
-            result = _run_update(ctx.paths, _request(args, name, values, True), sayer(ctx))
-        except SourceUnavailable as e:
-            result, reason, failed = "unchecked", str(e), failed + 1
-        except SysContainersError as e:
-            result, reason, failed = "failed", str(e), failed + 1
-        after = dl.current(ctx.paths, name).read_info().revision
-        row = {"container": name, "before": before, "after": after, "result": result}
-        rows.append({**row, "reason": reason} if reason else row)
-    if args.json:
-        print_json(rows)
+    rows = update_all(ctx.paths, req, sayer(ctx))
+    if as_json:
+        print_json([r.as_json() for r in rows])
     else:
         print_table(("CONTAINER", "BEFORE", "AFTER", "RESULT"),
-                    [(r["container"], r["before"][:12], r["after"][:12],
-                      r["result"] + (f": {r['reason']}" if r.get("reason") else ""))
-                     for r in rows])
-    return 1 if failed else 0
+                    [(r.container, r.before[:12], r.after[:12],
+                      r.result + (f": {r.reason}" if r.reason else "")) for r in rows])
+    return 1 if any(r.result in ("unchecked", "failed") for r in rows) else 0
 
 
 CHECK_UP_TO_DATE, CHECK_AVAILABLE, CHECK_FAILED = 0, 100, 1
 
 
-def _check(ctx, names, values, args) -> int:
+def _check(ctx, req, args) -> int:
     """update --check: exit 0 all up to date, 100 an update is available (as dnf
     check-update), 1 a container could not be checked (that wins)."""
-    from ..errors import SysContainersError
-    from ..lifecycle.check import check
+    from ..lifecycle.check import check, check_all
 
-    reports, code = [], CHECK_UP_TO_DATE
-    for name in names:
-        try:
-            report = check(ctx.paths, _request(args, name, values, False), diff=args.diff)
-        except SysContainersError as e:
-            if not args.all:
-                raise
-            reports.append({"container": name, "update_available": None, "unchecked": str(e)})
-            code = CHECK_FAILED
-            continue
-        if report.update_available and code == CHECK_UP_TO_DATE:
-            code = CHECK_AVAILABLE
-        reports.append(report)
+    reports = check_all(ctx.paths, req, diff=args.diff) if args.all \
+        else [check(ctx.paths, req, diff=args.diff)]
     if args.json:
-        rows = [r if isinstance(r, dict) else r.as_json() for r in reports]
+        rows = [r.as_json() for r in reports]
         print_json(rows if args.all else rows[0])
     else:
         for r in reports:
             _print_check(r)
-    return code
+    if any(r.update_available is None for r in reports):
+        return CHECK_FAILED
+    return CHECK_AVAILABLE if any(r.update_available for r in reports) else CHECK_UP_TO_DATE
 
 
 def _print_check(r) -> None:
-    if isinstance(r, dict):
-        print(f"{r['container']}: unchecked: {r['unchecked']}")
+    if r.update_available is None:
+        print(f"{r.name}: unchecked: {r.reason}")
         return
     state = "update available" if r.update_available else "up to date"
     print(f"{r.name}: {state}")
@@ -315,7 +275,7 @@ def _status(args) -> int:
     ctx = make_context(args)
     row = container(ctx.paths, args.name)
     if row.reason:
-        _warn_broken([row])
+        _warn_broken([row], sayer(ctx))
         print(f"{row.name}: broken ({row.reason})")
         sys.stdout.write(status_text(ctx.paths, args.name))
         return 1

@@ -1,18 +1,16 @@
-"""CLI verbs for images: pull, and images list/inspect/delete/tag/prune/verify/info (SPEC 2).
+"""CLI verbs for images: pull, and images list/inspect/delete/tag/prune/verify/info
+(docs/operations.md, "What each verb does to the host").
 
-Parsing and printing only; the work is in syscontainers.images. Verbs that write take the host
-lock; reading verbs do not.
+Parsing and printing only; the work, and the host lock of the verbs that write, are in
+syscontainers.lifecycle.imageverbs.
 """
 
 from __future__ import annotations
 
-import argparse
-import getpass
 import sys
 import time
 
-from ..errors import UsageError
-from .common import Context, human_size, make_context, print_json, print_table
+from .common import Context, creds, human_size, make_context, print_json, print_table, tls_bool
 
 
 def register(sub) -> None:
@@ -22,7 +20,7 @@ def register(sub) -> None:
                         "docker-archive:FILE, docker-daemon:NAME[:TAG]")
     p.add_argument("--update", action="store_true", help="fetch a newer version even if the name is present")
     p.add_argument("--src-creds", metavar="USER[:PASSWORD]", help="registry credentials")
-    p.add_argument("--tls-verify", type=_bool, default=True, metavar="true|false",
+    p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
                    help="verify the registry's TLS certificate (default true)")
     p.add_argument("--quiet", "-q", dest="pull_quiet", action="store_true", help="print only the name")
     p.set_defaults(func=_pull)
@@ -59,49 +57,16 @@ def register(sub) -> None:
     q.set_defaults(func=_info)
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
-
-
-def _store(ctx: Context):
-    from ..images.store import Store
-
-    return Store(ctx.paths)
-
-
-def _lock(ctx: Context):
-    from ..lock import host_lock
-
-    return host_lock(ctx.paths)
-
-
-def _creds(text: str | None) -> tuple[str, str] | None:
-    """USER[:PASSWORD]; without a password, ask for it on the terminal (never echoed)."""
-    if text is None:
-        return None
-    user, sep, password = text.partition(":")
-    if not user:
-        raise UsageError("--src-creds: expected USER[:PASSWORD]")
-    if not sep:
-        if not sys.stdin.isatty():
-            raise UsageError("--src-creds: no password given and no terminal to ask for it")
-        password = getpass.getpass(f"Password for {user}: ")
-    return user, password
-
-
 # --- pull ----------------------------------------------------------------------------------
 
 def _pull(args) -> int:
-    from ..images.pull import PullOptions, pull
+    from ..lifecycle.imageverbs import pull
+    from ..lifecycle.requests import PullRequest
 
     ctx = make_context(args)
     quiet = ctx.quiet or args.pull_quiet
-    options = PullOptions(update=args.update, tls_verify=args.tls_verify, creds=_creds(args.src_creds),
-                          progress=ctx.tty and not quiet)
+    req = PullRequest(image=args.image, update=args.update, tls_verify=args.tls_verify,
+                      creds=creds(args.src_creds), progress=ctx.tty and not quiet)
 
     def say(message: str) -> None:
         if message.startswith("warning: "):
@@ -109,8 +74,7 @@ def _pull(args) -> int:
         elif not quiet:
             print(message, flush=True)
 
-    with _lock(ctx):
-        result = pull(_store(ctx), args.image, ctx.paths, options, say)
+    result = pull(ctx.paths, req, say)
     if quiet:
         print(result.name)
     elif not result.skipped:
@@ -139,11 +103,11 @@ def _blob_json(ctx: Context, entry) -> dict:
 
 
 def _list(args) -> int:
+    from ..lifecycle.imageverbs import list_images
+
     ctx = make_context(args)
-    store = _store(ctx)
-    images = sorted(store.images(include_dangling=args.all), key=lambda i: (-i.created, i.id))
-    # --all: also the layer and config refs, untagged, as atomic listed them
-    blobs = store.blob_entries() if args.all else []
+    listing = list_images(ctx.paths, include_dangling=args.all)
+    images, blobs = listing.images, listing.blobs
     if args.json:
         print_json([_image_json(ctx, i) for i in images] + [_blob_json(ctx, b) for b in blobs])
         return 0
@@ -162,14 +126,13 @@ def _list(args) -> int:
 
 
 def _inspect(args) -> int:
-    from ..lifecycle.review import review_image
+    from ..lifecycle.imageverbs import inspect_image
 
     ctx = make_context(args)
-    image = _store(ctx).resolve(args.image)
+    image, review = inspect_image(ctx.paths, args.image)
     data = {**_image_json(ctx, image), "commit": image.commit,
             "layers": [{"digest": layer.digest, "size": layer.size} for layer in image.layers],
             "manifest": image.manifest, "config": image.config}
-    review = review_image(ctx.paths, _store(ctx), image)
     data["privileges"] = [{"name": p.name, "detail": p.detail, "dangerous": p.dangerous}
                           for p in review.privileges]
     data["host-cannot-grant"] = list(review.unavailable)
@@ -208,61 +171,41 @@ def _print_review(review) -> None:
 # --- writing verbs -------------------------------------------------------------------------
 
 def _delete(args) -> int:
-    from ..lifecycle.images import delete_images
+    from ..lifecycle.imageverbs import delete
 
-    ctx = make_context(args)
-    with _lock(ctx):
-        for name in delete_images(ctx.paths, _store(ctx), args.images, args.force):
-            print(f"Deleted {name}")
+    for name in delete(make_context(args).paths, args.images, args.force):
+        print(f"Deleted {name}")
     return 0
 
 
 def _tag(args) -> int:
-    from ..images.reference import parse_docker_name
+    from ..lifecycle.imageverbs import tag
 
-    ctx = make_context(args)
-    dest = args.dest
-    parse_docker_name(dest)                 # a valid image name (ReferenceError_ otherwise)
-    if ":" not in dest.rsplit("/", 1)[-1] and "@" not in dest:
-        dest += ":latest"
-    store = _store(ctx)
-    with _lock(ctx):
-        store.tag(store.resolve(args.src), dest)
+    dest = tag(make_context(args).paths, args.src, args.dest)
     print(f"Tagged {args.src} as {dest}")
     return 0
 
 
 def _prune(args) -> int:
-    from ..deploy.deployment import in_use_image_ids
-    from ..lifecycle.mounts import prune_image_cache
-    from ..lifecycle.remove import clean_incomplete, leftover_names
+    from ..lifecycle.imageverbs import prune
 
-    ctx = make_context(args)
+    result = prune(make_context(args).paths, dry_run=args.dry_run)
     verb = "Would remove" if args.dry_run else "Removed"
-    with _lock(ctx):
-        for name in leftover_names(ctx.paths):
-            # deployments of uninstalled containers go first: their images may then go too
-            print(f"{verb} deployments of uninstalled container {name}")
-            if not args.dry_run:
-                clean_incomplete(ctx.paths, name, lambda msg: None)
-        store = _store(ctx)
-        report = store.prune(in_use_image_ids(ctx.paths), dry_run=args.dry_run)
-        keep = {image.id for image in store.images(include_dangling=True)}
-        caches = prune_image_cache(ctx.paths, keep, args.dry_run)
-    for ref in report.removed_refs:
+    for name in result.leftovers:
+        print(f"{verb} deployments of uninstalled container {name}")
+    for ref in result.refs:
         print(f"{verb} ref {ref}")
-    for path in [*report.removed_dirs, *caches]:
+    for path in result.removed:
         print(f"{verb} {path}")
-    print(f"{'Would reclaim' if args.dry_run else 'Reclaimed'} {human_size(report.bytes_freed)}")
+    print(f"{'Would reclaim' if args.dry_run else 'Reclaimed'} {human_size(result.bytes_freed)}")
     return 0
 
 
 def _verify(args) -> int:
-    ctx = make_context(args)
-    store = _store(ctx)
-    image = store.resolve(args.image)
+    from ..lifecycle.imageverbs import verify_image
+
+    image, bad = verify_image(make_context(args).paths, args.image)
     label = image.name or image.id[:12]
-    bad = store.verify(image)
     if not bad:
         print(f"{label}: every file matches its checksum")
         return 0
@@ -273,12 +216,9 @@ def _verify(args) -> int:
 
 
 def _info(args) -> int:
-    from ..deploy.variables import image_variables
+    from ..lifecycle.imageverbs import image_variables
 
-    ctx = make_context(args)
-    store = _store(ctx)
-    image = store.resolve(args.image)
-    found = image_variables(store, image)
+    image, found = image_variables(make_context(args).paths, args.image)
     if args.json:
         print_json({"image": image.name or image.id, "id": image.id, "defaults": found.defaults,
                     "required": list(found.required),

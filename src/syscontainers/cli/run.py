@@ -40,11 +40,13 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
-    from ..deploy.values import parse_set
+    from ..lifecycle.requests import parse_settings
     from ..lifecycle.runonce import RunRequest, run_image
 
     ctx = make_context(args)
-    req = RunRequest(args.image, args.command, args.name, parse_set(args.set_values), args.runtime)
+    settings = parse_settings(set_args=args.set_values)
+    req = RunRequest(image=args.image, command=args.command, name=args.name,
+                     set_values=settings.values, runtime=args.runtime)
     return run_image(ctx.paths, req, sayer(ctx, progress_to_stderr=True))
 
 
@@ -56,17 +58,11 @@ def _exec(args) -> int:
 
 
 def _mount(args) -> int:
-    from ..deploy import deployment as dl
-    from ..images.store import Store
-    from ..lifecycle.mounts import mount_image
+    from ..lifecycle.mounts import mount
+    from ..lifecycle.requests import MountRequest
 
-    ctx = make_context(args)
-    store = Store(ctx.paths)
-    dep = dl.current(ctx.paths, args.what) if "/" not in args.what and ":" not in args.what else None
-    if dep is not None:
-        mount_image(ctx.paths, store, None, dep.rootfs, Path(args.target), args.rw)
-    else:
-        mount_image(ctx.paths, store, store.resolve(args.what), None, Path(args.target), args.rw)
+    mount(make_context(args).paths, MountRequest(what=args.what, target=args.target,
+                                                 writable=args.rw))
     return 0
 
 
@@ -78,11 +74,7 @@ def _umount(args) -> int:
 
 
 def _extract(args) -> int:
-    from ..images.store import Store
-    from ..lifecycle.mounts import extract
+    from ..lifecycle.mounts import extract_image
 
-    ctx = make_context(args)
-    store = Store(ctx.paths)
-    extract(ctx.paths, store, store.resolve(args.image),
-            Path(args.target))
+    extract_image(make_context(args).paths, args.image, Path(args.target))
     return 0

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import safejson
-from ..errors import ConfigError, ContainerExists, UsageError
+from ..errors import ConfigError, ContainerExists, UnreadableInfo, UsageError
 from ..paths import Paths
 
 NAME_MAX = 200  # a unit name is at most 255 chars; leave room for ".service" and suffixes
@@ -82,10 +82,6 @@ def name_collision(paths: Paths, name: str) -> str | None:
             return (f"container name {name} would use {other_name} as its deployment, the name "
                     f"of the installed container {other_name}; choose another --name")
     return None
-
-
-class UnreadableInfo(ConfigError):
-    """The info file exists but this user may not read it (another user's deployment)."""
 
 
 # Deployments hold values given with --set / --set-secret (passwords, tokens) in the info

@@ -37,20 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from ..errors import ConfigError, SysContainersError
+from ..errors import ConfigError, HostFileConflict, HostFileError
 from .exports import ExportsManifest
 from .template import render_template
 
 DIR_CHECKSUM = "0"
 MAX_TEMPLATE_SIZE = 4 * 1024 * 1024
-
-
-class HostFileError(SysContainersError):
-    """Host files could not be installed (nothing was left half-installed)."""
-
-
-class HostFileConflict(HostFileError):
-    """A host path the container would install is not the container's to write."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from ..errors import SysContainersError, UsageError
+from ..errors import PrivilegeError, UsageError
 from .hostfiles import HostFile
 
 # --allow names of the dangerous privileges, with what granting them means.
@@ -57,10 +57,6 @@ class Privilege:
 
     def line(self) -> str:
         return f"{self.name}: {self.detail}" + (" [needs --allow]" if self.dangerous else "")
-
-
-class PrivilegeError(SysContainersError):
-    """The image asks for privileges the operator did not grant, or the host cannot grant."""
 
 
 def parse_allow(items: Iterable[str]) -> frozenset[str]:

@@ -30,13 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ..errors import SysContainersError, UsageError
+from ..errors import PackagingError, UsageError
+from ..paths import OS_RELEASE, OSTREE_BOOTED, PREINSTALLED_DIR
 from ..proc import run
 
 PACKAGE_PREFIX = "atomic-container"
-PREINSTALLED_ROOT = "/usr/lib/containers/atomic"   # where a packaged container lives
-PACKAGE_UNIT_DIR = "/usr/lib/systemd/system"
-PACKAGE_TMPFILES_DIR = "/usr/lib/tmpfiles.d"
+PREINSTALLED_ROOT = str(PREINSTALLED_DIR)   # where a packaged container lives
 # /etc/os-release ID / ID_LIKE words of distributions whose package manager is rpm
 RPM_DISTROS = frozenset({"fedora", "rhel", "centos", "suse", "opensuse", "sles", "mageia",
                          "openmandriva", "amzn", "ol", "rocky", "almalinux"})
@@ -46,10 +45,6 @@ _NAME_OK = re.compile(r"^[A-Za-z0-9._+-]+$")         # rpm's Name: alnum and ._+
 _VERREL_BAD = re.compile(r"[^A-Za-z0-9._+~^]")        # rpm's Version/Release (no '-')
 _PATH_OK = re.compile(r"^/[A-Za-z0-9._+@,:=~/-]+$")   # no blanks, quotes, globs, macros
 _DEP_OK = re.compile(r"^[A-Za-z0-9_.+()/:-]+(\s*(<=|>=|=|<|>)\s*[A-Za-z0-9_.+~^:-]+)?$")
-
-
-class PackagingError(SysContainersError):
-    """A package cannot be made from this image/container (the message says why)."""
 
 
 # ---------------------------------------------------------------------------- the decision
@@ -62,8 +57,7 @@ class HostFacts:
     ostree_booted: bool    # /run/ostree-booted: /usr is an OSTree deployment, rpm -i cannot work
 
 
-def probe_host(os_release: Path = Path("/etc/os-release"),
-               ostree_marker: Path = Path("/run/ostree-booted")) -> HostFacts:
+def probe_host(os_release: Path = OS_RELEASE, ostree_marker: Path = OSTREE_BOOTED) -> HostFacts:
     """The real host's facts: rpm-based when /etc/os-release's ID or ID_LIKE names an rpm
     distribution and ``rpm`` is on PATH (Debian can have rpm installed: that does not make
     rpm its package manager)."""

@@ -24,6 +24,7 @@ import uuid as uuidlib
 from typing import Iterable, Mapping, TextIO
 
 from ..errors import UsageError
+from ..paths import SYSTEM_CONF_DIR, SYSTEM_RUN_DIR, SYSTEM_STATE_DIR
 from ..service.runtime import ExecCommands
 from .capabilities import all_process_capabilities
 
@@ -176,7 +177,7 @@ def os_values(
         run_dir = env.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
         conf_dir, state_dir = os.path.join(home, ".config"), os.path.join(home, ".data")
     else:
-        run_dir, conf_dir, state_dir = "/run", "/etc", "/var/lib"
+        run_dir, conf_dir, state_dir = SYSTEM_RUN_DIR, SYSTEM_CONF_DIR, SYSTEM_STATE_DIR
     effective_run_dir = (user_set or {}).get("RUN_DIRECTORY", run_dir)
     return {
         "RUN_DIRECTORY": run_dir,

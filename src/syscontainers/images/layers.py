@@ -73,15 +73,6 @@ class LayerSummary:
     skipped: list[str] = field(default_factory=list)       # device nodes / FIFOs left out
 
 
-def whiteout_target(basename: str) -> str | None:
-    """For a valid whiteout name, the name it hides (``""`` for the opaque marker); else None."""
-    if basename == OPAQUE_WHITEOUT:
-        return ""
-    if basename.startswith(WHITEOUT_PREFIX):
-        return basename[len(WHITEOUT_PREFIX):]
-    return None
-
-
 def check_whiteout_name(basename: str) -> None:
     """Raise ValueError for the whiteout spellings that are errors (docs/formats.md, "Layer import: what is accepted")."""
     if not basename.startswith(WHITEOUT_PREFIX) or basename == OPAQUE_WHITEOUT:

@@ -150,3 +150,31 @@ def _host_file_diff(path: str, built: b.Built) -> str:
         return _diff(path, old, entry.content.decode())
     except UnicodeDecodeError:
         return f"--- {path}: binary content changes\n"
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """A container ``update --check --all`` could not check (its row, not the end)."""
+
+    name: str
+    reason: str
+    update_available = None
+
+    def as_json(self) -> dict:
+        return {"container": self.name, "update_available": None, "unchecked": self.reason}
+
+
+def check_all(paths: Paths, req: UpdateRequest, diff: bool = False) -> list[CheckReport | Unchecked]:
+    """``update --check --all``: every installed container with ``req``'s values and
+    options (``name`` replaced by each container's)."""
+    from dataclasses import replace
+
+    from ..errors import SysContainersError
+
+    reports: list[CheckReport | Unchecked] = []
+    for name in dl.installed_names(paths):
+        try:
+            reports.append(check(paths, replace(req, name=name), diff=diff))
+        except SysContainersError as e:
+            reports.append(Unchecked(name, str(e)))
+    return reports

@@ -1,5 +1,5 @@
-"""exec NAME CMD (SPEC 6): into a running container, or a stopped one run once with CMD, or
-an image reference run once."""
+"""exec NAME CMD: into a running container, or a stopped one run once with CMD, or an image
+reference run once (docs/operations.md, "What each verb does to the host")."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def exec_in(paths: Paths, name: str, command: list[str], detach: bool, say: Say)
     if looks_like_image(name):
         if detach:
             raise UsageError("--detach cannot be used when running an image once")
-        return run_image(paths, RunRequest(name, command), say)
+        return run_image(paths, RunRequest(image=name, command=command), say)
     dl.validate_name(name)
     dep = dl.current(paths, name)
     if dep is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ImageInUse, ImageNotFound, SysContainersError, TransportError
+from ..errors import ImageInUse, ImageNotFound, SourceUnavailable, SysContainersError
 from ..images.imagemeta import config_digest
 from ..images.model import Image
 from ..images.pull import PullOptions
@@ -52,10 +52,6 @@ def _name_for(image: Image, ref: str) -> str:
 
 
 # --- the access record ---------------------------------------------------------------------
-
-class SourceUnavailable(TransportError):
-    """The image's source could not be asked (registry down, TLS, credentials, file gone)."""
-
 
 @dataclass(frozen=True)
 class Access:

@@ -42,7 +42,7 @@ from .switch import reconcile
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InstallRequest:
     image: str
     name: str | None = None
@@ -100,7 +100,8 @@ def _install(paths: Paths, req: InstallRequest, say: Say,
             return 0
     # the lock is only for the pull: a run-once container runs in the foreground without it
     say(f"{image_name} is labelled atomic.run=once: running it once instead of installing it")
-    return run_image(paths, RunRequest(image_name, [], req.name, req.set_values, req.runtime), say)
+    return run_image(paths, RunRequest(image=image_name, name=req.name, set_values=req.set_values,
+                                       runtime=req.runtime), say)
 
 
 def _install_image(host: Host, store: Store, req: InstallRequest, name: str, image,

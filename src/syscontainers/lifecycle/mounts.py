@@ -1,4 +1,5 @@
-"""Image trees outside deployments: run-once bundles, `mount`/`umount`, `extract` (SPEC 6).
+"""Image trees outside deployments: run-once bundles, `mount`/`umount`, `extract`
+(docs/operations.md, "What each verb does to the host").
 
 Each image has one cached read-only checkout of its merged tree under
 ``<checkouts>/.storage/images/<image id>`` (hard links into the repo: never written to), used
@@ -185,3 +186,22 @@ def prune_image_cache(paths: Paths, keep_ids: set[str], dry_run: bool) -> list[s
             if not dry_run:
                 dl.remove_tree(entry)
     return removed
+
+
+def mount(paths: Paths, req) -> None:
+    """``mount IMAGE|NAME DIR`` (a :class:`~.requests.MountRequest`): a plain name (no ``/``,
+    no ``:``) of an installed container mounts its deployment's rootfs; anything else names
+    an image of the store."""
+    store = Store(paths)
+    what = req.what
+    dep = dl.current(paths, what) if "/" not in what and ":" not in what else None
+    if dep is not None:
+        mount_image(paths, store, None, dep.rootfs, Path(req.target), req.writable)
+    else:
+        mount_image(paths, store, store.resolve(what), None, Path(req.target), req.writable)
+
+
+def extract_image(paths: Paths, text: str, target: Path) -> None:
+    """``extract IMAGE DIR``: the image named ``text`` (name or ID prefix) copied to ``target``."""
+    store = Store(paths)
+    extract(paths, store, store.resolve(text), target)

@@ -1,4 +1,5 @@
-"""Run an image (or a stopped container) once in the foreground (SPEC 6).
+"""Run an image (or a stopped container) once in the foreground (docs/operations.md, "What
+each verb does to the host").
 
 The bundle lives in a temporary directory under the private storage: its rootfs is an overlay
 whose lower layer is the image's cached checkout (system mode; writes go to the temporary upper
@@ -36,7 +37,7 @@ from .build import own_process
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RunRequest:
     image: str
     command: list[str] = field(default_factory=list)

@@ -21,12 +21,10 @@ from typing import Mapping
 
 from ..deploy import deployment as dl
 from ..errors import ContainerExists
-from ..paths import Paths
+from ..paths import SYSTEM_TMPFILES_DIRS, Paths
 from ..service.systemd import Systemd, UnitOrigin
 from .files import read_or_none
 
-SYSTEM_TMPFILES_DIRS = ("/etc/tmpfiles.d", "/run/tmpfiles.d", "/usr/local/lib/tmpfiles.d",
-                        "/usr/lib/tmpfiles.d", "/lib/tmpfiles.d")
 
 
 def check_not_shadowing(paths: Paths, name: str, env: Mapping[str, str] = os.environ) -> None:

@@ -32,13 +32,12 @@ from ..deploy.exports import Exports, read_exports
 from ..deploy.hostfiles import (DIR_CHECKSUM, HostFile, HostFileConflict, install_host_files,
                                 planned_record)
 from ..deploy.render import RenderedFiles, Target, deployment_values, render_deployment
-from ..deploy.rpmpackage import (PACKAGE_TMPFILES_DIR, PACKAGE_UNIT_DIR, PREINSTALLED_ROOT,
-                                 HostFacts, PackageFile, RpmTool, build_rpm,
+from ..deploy.rpmpackage import (PREINSTALLED_ROOT, HostFacts, PackageFile, RpmTool, build_rpm,
                                  decide_system_package, installed_package, package_meta,
                                  package_name, probe_host, render_spec, rpm_file_name)
 from ..images.model import Image
 from ..images.store import Store
-from ..paths import Paths
+from ..paths import PACKAGE_TMPFILES_DIR, PACKAGE_UNIT_DIR, Paths
 from ..service.runtime import Runtime
 from . import build as b
 from .mounts import temp_dir

@@ -23,7 +23,8 @@ from ..deploy import deployment as dl
 from ..deploy.privileges import not_allowed, review
 from ..deploy.rpmpackage import RpmTool, installed_package
 from ..deploy.values import carried_values, mask_values
-from ..errors import ContainerNotFound, ImageNotFound, ServiceError, SysContainersError, UsageError
+from ..errors import (ContainerNotFound, ImageNotFound, ServiceError, SysContainersError, UpdateFailed,
+                      UsageError)
 from ..images.pull import pull_image, stored_name
 from ..images.reference import parse_reference
 from ..images.store import Store
@@ -44,7 +45,7 @@ from .syspackage import package_host_files
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class UpdateRequest:
     name: str
     rebase: str | None = None
@@ -58,10 +59,6 @@ class UpdateRequest:
     tls_verify: bool = True                  # for the --rebase reference
     secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
     allow: frozenset[str] = frozenset()          # --allow, added to the stored ones
-
-
-class UpdateFailed(SysContainersError):
-    pass
 
 
 def _live(paths: Paths, name: str) -> dl.Deployment:
@@ -375,3 +372,56 @@ def _display(info: dl.InstallInfo, built: b.Built, say: Say) -> None:
 
 __all__ = ["update", "rollback", "UpdateRequest", "UpdateFailed", "ServiceError",
            "SourceUnavailable", "find_target"]
+
+
+# --- update --all --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UpdateRow:
+    """One container of ``update --all``: ``result`` is "updated", "unchanged", "unchecked"
+    (its source could not be asked: never "unchanged", docs/operations.md "Updates") or
+    "failed" (``reason`` says why; a broken container is one of these)."""
+
+    container: str
+    before: str          # the image ID installed before ("" when it could not be read)
+    after: str
+    result: str
+    reason: str | None = None
+
+    def as_json(self) -> dict:
+        row = {"container": self.container, "before": self.before, "after": self.after,
+               "result": self.result}
+        return {**row, "reason": self.reason} if self.reason else row
+
+
+def update_all(paths: Paths, request: UpdateRequest, say: Say) -> list[UpdateRow]:
+    """Every installed container, controlled, with ``request``'s values and options (its
+    ``name`` is replaced by each container's). One container's failure - a broken one
+    included - is its row, never the end of the others."""
+    from dataclasses import replace
+
+    rows = []
+    for name in dl.installed_names(paths):
+        rows.append(_update_row(paths, replace(request, name=name, controlled=True), say))
+    return rows
+
+
+def _update_row(paths: Paths, req: UpdateRequest, say: Say) -> UpdateRow:
+    before = _revision_or_blank(paths, req.name)
+    reason = None
+    try:
+        result = update(paths, req, say)
+    except SourceUnavailable as e:
+        result, reason = "unchecked", str(e)
+    except SysContainersError as e:
+        result, reason = "failed", str(e)
+    return UpdateRow(req.name, before, _revision_or_blank(paths, req.name), result, reason)
+
+
+def _revision_or_blank(paths: Paths, name: str) -> str:
+    """The installed image ID; "" for a deployment whose info cannot be read (broken)."""
+    cur = dl.current(paths, name)
+    try:
+        return cur.read_info().revision if cur is not None else ""
+    except SysContainersError:
+        return ""

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import CommandError, ServiceError
+from ..paths import SYSTEM_UNIT_DIRS, USER_UNIT_DIRS
 from ..proc import Result, run
 
 # ActiveState -> the status `list` shows (docs/operations.md "Service state across update,
@@ -194,12 +195,7 @@ class Systemd:
             res = None
         if res is not None and res.returncode == 0 and res.stdout.strip():
             return [line.strip() for line in res.stdout.splitlines() if line.strip()]
-        if self.user_mode:
-            return ["/etc/systemd/user", "/run/systemd/user", "/usr/local/lib/systemd/user",
-                    "/usr/lib/systemd/user"]
-        return ["/etc/systemd/system", "/run/systemd/system", "/run/systemd/transient",
-                "/usr/local/lib/systemd/system", "/usr/lib/systemd/system",
-                "/lib/systemd/system"]
+        return list(USER_UNIT_DIRS if self.user_mode else SYSTEM_UNIT_DIRS)
 
     def status_text(self, unit: str) -> str:
         return self.systemctl("status", "--no-pager", "--full", unit, check=False).stdout

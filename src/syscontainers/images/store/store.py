@@ -38,6 +38,7 @@ CONFIG_FILE = "content"
 MANIFEST_FILE = "manifest.json"
 
 
+
 def _hex(digest: str) -> str:
     return digest.split(":", 1)[1]
 
