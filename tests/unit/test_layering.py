@@ -199,8 +199,6 @@ def test_only_the_store_package_loads_libostree():
     assert sorted(set(importers)) == [f"{TOP}.images.store.repo"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 point 4 (the CLI parses and prints only) is "
-                   "another helper's work; remove this mark when it lands")
 def test_cli_imports_only_lifecycle_paths_errors():
     assert wrong_cli_arrows(import_graph()) == []
 

@@ -1,5 +1,5 @@
 """Locations for system and user mode, and their precedence: flag > env > config > default
-(SPEC 1)."""
+(docs/operations.md, "Modes and locations")."""
 
 from __future__ import annotations
 
@@ -99,8 +99,8 @@ def test_system_repo_flag_beats_env_beats_config_beats_default(tmp_path):
 
 
 def test_user_repo_ignores_the_system_config_default(tmp_path):
-    """In user mode the per-user repo comes before the config's ostree_repository (SPEC 1
-    order); only the flag and the environment override it."""
+    """In user mode the per-user repo comes before the config's ostree_repository (the order
+    of docs/operations.md); only the flag and the environment override it."""
     cfg = Config(ostree_repository=str(tmp_path / "cfg-repo"))
     env = {"XDG_DATA_HOME": str(tmp_path / "data")}
     assert resolve_paths(True, env=env, config=cfg).repo == tmp_path / "data/containers/atomic/repo"
