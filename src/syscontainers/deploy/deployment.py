@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import safejson
+from ..fileops import fsync_dir, write_private  # noqa: F401  (dl.fsync_dir, dl.write_private)
 from ..errors import ConfigError, ContainerExists, UnreadableInfo, UsageError
 from ..paths import Paths
 
@@ -99,14 +100,6 @@ def dir_mode(config: dict | None, user_mode: bool) -> int:
     namespaces = linux.get("namespaces") if isinstance(linux, dict) else None
     has_userns = any(isinstance(n, dict) and n.get("type") == "user" for n in namespaces or [])
     return 0o711 if has_userns and not user_mode else PRIVATE_DIR_MODE
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by its owner only (also when it existed before)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE_MODE)
-    with os.fdopen(fd, "w") as f:
-        os.fchmod(fd, PRIVATE_FILE_MODE)
-        f.write(text)
 
 
 def tighten(dep: "Deployment", user_mode: bool) -> bool:
@@ -331,14 +324,6 @@ def remove_link(paths: Paths, name: str) -> None:
     except FileNotFoundError:
         pass
     fsync_dir(paths.checkouts)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def partial_dir(paths: Paths, name: str, index: int) -> Path:

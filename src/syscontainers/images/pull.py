@@ -47,7 +47,7 @@ class ImageDestination(Protocol):
 
     def find(self, name: str) -> Image | None: ...
     def has_layer(self, digest: str) -> bool: ...
-    def import_layers(self, items: list[tuple[Layer, Path, str | None]]) -> None: ...
+    def import_layers(self, items: list[tuple[Layer, Path, str | None]], say: Say) -> None: ...
     def write_image(self, name: str, manifest_raw: str, digest: str,
                     config_raw: bytes | None) -> Image: ...
 
@@ -142,7 +142,7 @@ def _pull_into(store: ImageDestination, ref: ImageRef, name: str, existing: Imag
         seen.add(layer.digest)
         items.append((layer, _blob(blob_dir, layer.digest, source.what), diff_id))
     if items:
-        store.import_layers(items)
+        store.import_layers(items, say)
     image = store.write_image(name, manifest.text, manifest.digest, config_raw)
     return PullResult(name, image, tuple(layer.digest for layer, _, _ in items), False)
 

@@ -46,7 +46,7 @@ from ..paths import Paths
 from ..service.runtime import remove_container
 from ..service.systemd import ServiceManager, Systemd
 from . import build, leftover, syspackage
-from .files import read_or_none, remove_if_same, unlink_quiet, write_atomic
+from ..fileops import read_or_none, remove_if_same, unlink_quiet, write_atomic
 
 Say = Callable[[str], None]
 Undo = Callable[[], None]

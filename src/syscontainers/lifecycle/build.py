@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import faults, safejson
 from ..deploy import deployment as dl
+from ..fileops import write_atomic
 from ..deploy import ocispec
 from ..images.store.checkout import syncfs
 from ..deploy.exports import Exports, read_exports
@@ -238,9 +239,8 @@ def record_installed(dep: dl.Deployment, info: dl.InstallInfo, checksums: dict[s
     if checksums == info.installed_files_checksum:
         return info
     new = replace(info, installed_files=list(checksums), installed_files_checksum=dict(checksums))
-    tmp = dep.path / ".info.tmp"
-    dl.write_private(tmp, new.to_json())
-    os.rename(tmp, dep.info_path)
+    # the record the next verb relies on: durable before the caller goes on
+    write_atomic(dep.info_path, new.to_json(), mode=dl.PRIVATE_FILE_MODE, sync_dir=True)
     return new
 
 

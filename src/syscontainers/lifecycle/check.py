@@ -20,7 +20,7 @@ from ..deploy.values import carried_values, mask_text, mask_values
 from ..images.store import Store
 from ..paths import Paths
 from . import build as b
-from .files import read_or_none
+from ..fileops import read_or_none
 from .images import available_id, content, manifest_content
 from .update import UpdateRequest, _build_request, _live, find_target
 

@@ -31,7 +31,7 @@ from . import activation as act
 from . import build as b
 from . import syspackage
 from .activation import Host
-from .files import unlink_quiet
+from ..fileops import unlink_quiet
 from ..deploy.variables import check_set_names, image_variables
 from .images import _name_for, access_for, ensure_image
 from .remove import clean_incomplete

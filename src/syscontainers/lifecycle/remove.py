@@ -24,7 +24,7 @@ from ..paths import Paths
 from . import activation as act
 from . import leftover
 from .activation import Host
-from .files import read_or_none, unlink_quiet
+from ..fileops import read_or_none, unlink_quiet
 
 Say = Callable[[str], None]
 

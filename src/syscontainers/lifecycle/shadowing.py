@@ -23,7 +23,7 @@ from ..deploy import deployment as dl
 from ..errors import ContainerExists
 from ..paths import SYSTEM_TMPFILES_DIRS, Paths
 from ..service.systemd import Systemd, UnitOrigin
-from .files import read_or_none
+from ..fileops import read_or_none
 
 
 

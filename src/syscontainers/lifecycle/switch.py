@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from ..paths import Paths
 from . import activation as act
 from .activation import Host
-from .files import unlink_quiet, write_atomic
+from ..fileops import unlink_quiet, write_atomic
 
 Say = Callable[[str], None]
 

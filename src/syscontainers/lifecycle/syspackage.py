@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..deploy import deployment as dl
+from ..fileops import write_atomic
 from ..deploy.exports import Exports, read_exports
 from ..deploy.hostfiles import (DIR_CHECKSUM, HostFile, HostFileConflict, install_host_files,
                                 planned_record)
@@ -239,9 +240,8 @@ def _record_package(dep: dl.Deployment, info: dl.InstallInfo, rpm_installed: str
     """The info file says the package owns the host files (atomic's keys and values)."""
     new = replace(info, installed_files=[], installed_files_checksum={},
                   rpm_installed=rpm_installed, system_package="yes")
-    tmp = dep.path / ".info.tmp"
-    dl.write_private(tmp, new.to_json())
-    os.rename(tmp, dep.info_path)
+    # the record the next verb relies on: durable before the caller goes on
+    write_atomic(dep.info_path, new.to_json(), mode=dl.PRIVATE_FILE_MODE, sync_dir=True)
 
 
 def erase_recorded(info: dl.InstallInfo, rpm: RpmTool) -> str | None:

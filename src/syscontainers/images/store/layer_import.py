@@ -9,9 +9,9 @@ mismatch or a libostree error aborts it, and no ref, commit or staged object sta
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from pathlib import Path
+from typing import Callable
 
 from ...errors import BadImage
 from ..layers import BufferedWriter, DiskBudget, LayerSummary, sanitize_layer
@@ -20,7 +20,6 @@ from ..model import Layer
 from ..reference import layer_ref_name
 
 # The logger keeps its documented name (docs/formats.md) since the module moved into store/.
-log = logging.getLogger("syscontainers.images.layer_import")
 
 
 def _file_digest(path: Path) -> str:
@@ -60,9 +59,14 @@ def disk_budget(dfd: int) -> DiskBudget:
     return DiskBudget(free=st.f_bavail * st.f_frsize, reserve=reserve)
 
 
+def _silent(_message: str) -> None:
+    pass
+
+
 def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
-                 strip_setid: bool) -> str:
-    """Import ``blob`` as ``layer`` unless present; return the layer commit checksum."""
+                 strip_setid: bool, say: Callable[[str], None] | None = None) -> str:
+    """Import ``blob`` as ``layer`` unless present; return the layer commit checksum.
+    ``say``: the verb's reporting callback (entries skipped are a warning there)."""
     ref = layer_ref_name(layer.digest)            # validates the digest first
     existing = repo.resolve(ref)
     if existing is not None:
@@ -93,6 +97,6 @@ def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
         repo.set_ref_in_transaction(ref, commit)
     if summary.skipped:
         shown = ", ".join(summary.skipped[:5]) + (" ..." if len(summary.skipped) > 5 else "")
-        log.warning("layer %s: %d device node(s) or FIFO(s) not imported: %s",
-                    layer.digest, len(summary.skipped), shown)
+        (say or _silent)(f"warning: layer {layer.digest}: {len(summary.skipped)} device "
+                         f"node(s) or FIFO(s) not imported: {shown}")
     return commit

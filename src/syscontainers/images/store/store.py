@@ -21,9 +21,9 @@ gi is imported lazily (repo.py, on the first access), so importing this module c
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from ...errors import AmbiguousImage, BadImage, ImageNotFound, ReferenceError_, StoreError
 from ...paths import Paths
@@ -32,7 +32,6 @@ from ..model import MERGED_PREFIX, BlobEntry, Image, Layer, PruneReport, Tampere
 from ..reference import (LAYER_PREFIX, decode_name, image_ref_name, is_layer_ref,
                         layer_ref_name, parse_docker_name, validate_digest)
 
-log = logging.getLogger(__name__)
 
 CONFIG_FILE = "content"
 MANIFEST_FILE = "manifest.json"
@@ -360,7 +359,8 @@ class Store:
             return node[1] if want == "dir" else repo.read_file_object(node[1])
 
     # --- importing -------------------------------------------------------------------------
-    def import_layer(self, layer: Layer, blob: Path, diff_id: str | None = None) -> str:
+    def import_layer(self, layer: Layer, blob: Path, diff_id: str | None = None,
+                     say: Callable[[str], None] | None = None) -> str:
         """Import one layer blob (gzip or plain tar) on ``ociimage/<hex>``; return its commit.
 
         The blob must hash to ``layer.digest`` (and its tar to ``diff_id``, when given, and be
@@ -369,12 +369,13 @@ class Store:
         """
         from .layer_import import import_layer
         return import_layer(self._writer(), layer, Path(blob), diff_id,
-                            strip_setid=self.paths.user_mode)
+                            strip_setid=self.paths.user_mode, say=say)
 
-    def import_layers(self, items: list[tuple[Layer, Path, str | None]]) -> None:
+    def import_layers(self, items: list[tuple[Layer, Path, str | None]],
+                      say: Callable[[str], None] | None = None) -> None:
         """Import several layers (see :meth:`import_layer`), stopping at the first error."""
         for layer, blob, diff_id in items:
-            self.import_layer(layer, blob, diff_id)
+            self.import_layer(layer, blob, diff_id, say)
 
     def write_image(self, name: str, manifest_raw: str, digest: str,
                     config_raw: bytes | None) -> Image:
