@@ -55,7 +55,7 @@ def inspect_image(paths: Paths, text: str):
 
 def image_variables(paths: Paths, text: str):
     """(image, its template variables: defaults, required, templates using each)."""
-    from ..images.variables import image_variables as variables
+    from ..deploy.variables import image_variables as variables
 
     store = Store(paths)
     image = store.resolve(text)
