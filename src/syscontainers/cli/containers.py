@@ -10,6 +10,41 @@ from .common import creds, make_context, print_json, print_table, sayer, tls_boo
 
 
 def register(sub) -> None:
+    _register_install(sub)
+    p = sub.add_parser("uninstall", help="stop and remove an installed container")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--force", action="store_true", help="an unknown NAME is not an error")
+    p.set_defaults(func=_uninstall)
+
+    for verb in ("list", "ps"):
+        p = sub.add_parser(verb, help="list installed containers" if verb == "list" else "same as list")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=_list)
+    p = sub.add_parser("containers", help="containers commands (list)")
+    csub = p.add_subparsers(dest="containers_verb", metavar="COMMAND")
+    csub.required = True
+    p = csub.add_parser("list", help="list installed containers")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_list)
+
+    _register_update(sub)
+    p = sub.add_parser("rollback", help="switch a container back to its previous deployment")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=_rollback)
+
+    for verb, func, text in (("start", _start, "start a container's service"),
+                             ("stop", _stop, "stop a container's service"),
+                             ("status", _status, "show a container's service status"),
+                             ("logs", _logs, "show a container's journal")):
+        p = sub.add_parser(verb, help=text)
+        p.add_argument("name", metavar="NAME")
+        if verb == "logs":
+            p.add_argument("-f", "--follow", action="store_true")
+            p.add_argument("-n", "--lines", type=int)
+        p.set_defaults(func=func)
+
+
+def _register_install(sub) -> None:
     p = sub.add_parser("install", help="install an image as a system container (a systemd service)")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--name", help="container name (default: from the image name)")
@@ -28,22 +63,8 @@ def register(sub) -> None:
                    help="verify the registry's TLS certificate (default true; recorded for update)")
     p.set_defaults(func=_install)
 
-    p = sub.add_parser("uninstall", help="stop and remove an installed container")
-    p.add_argument("name", metavar="NAME")
-    p.add_argument("--force", action="store_true", help="an unknown NAME is not an error")
-    p.set_defaults(func=_uninstall)
 
-    for verb in ("list", "ps"):
-        p = sub.add_parser(verb, help="list installed containers" if verb == "list" else "same as list")
-        p.add_argument("--json", action="store_true")
-        p.set_defaults(func=_list)
-    p = sub.add_parser("containers", help="containers commands (list)")
-    csub = p.add_subparsers(dest="containers_verb", metavar="COMMAND")
-    csub.required = True
-    p = csub.add_parser("list", help="list installed containers")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_list)
-
+def _register_update(sub) -> None:
     p = sub.add_parser("update", help="update a container to the newest image (or --rebase)")
     p.add_argument("name", metavar="NAME", nargs="?")
     p.add_argument("--all", action="store_true", help="update every container (controlled)")
@@ -69,22 +90,6 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true",
                    help="accept --set of a variable no template of the image uses")
     p.set_defaults(func=_update)
-
-    p = sub.add_parser("rollback", help="switch a container back to its previous deployment")
-    p.add_argument("name", metavar="NAME")
-    p.set_defaults(func=_rollback)
-
-    for verb, func, text in (("start", _start, "start a container's service"),
-                             ("stop", _stop, "stop a container's service"),
-                             ("status", _status, "show a container's service status"),
-                             ("logs", _logs, "show a container's journal")):
-        p = sub.add_parser(verb, help=text)
-        p.add_argument("name", metavar="NAME")
-        if verb == "logs":
-            p.add_argument("-f", "--follow", action="store_true")
-            p.add_argument("-n", "--lines", type=int)
-        p.set_defaults(func=func)
-
 
 def _secret_and_allow(p) -> None:
     p.add_argument("--set-secret", dest="set_secrets", action="append", default=[],
