@@ -189,3 +189,54 @@ def test_what_the_host_cannot_grant_is_one_line_before_installing(sc, images, ta
     assert r.code != 0 and len(r.err.strip().splitlines()) == 1, r.err
     assert all(w in r.err for w in words), r.err
     assert sc.traces(name) == []
+
+
+def test_update_check_shows_the_privileges_the_update_would_ask_for(sc, registry, tmp_path):
+    """docs/operations.md "Privileges in update --check": v2 asks for hooks; the check names
+    it and the --allow update would need; a v3 not pulled yet: privileges not known."""
+    hooks = with_config(example_spec(), lambda c: c.update(hooks={"prestart": [{"path": "/bin/true"}]}))
+    # an image no other test pulls (the same content would be stored under the same ID)
+    nons = with_config(example_spec(index_html="chk v3\n"), lambda c: c["linux"].update(namespaces=[]))
+    push = lambda spec, d: registry.push(build_oci_layout(spec, tmp_path / d, "v").layout, "v", "priv/chk")
+    ref = push(example_spec(index_html="v1\n"), "v1")
+    sc.ok("install", "--name", "chk1", "--set", f"PORT={free_port()}", ref)
+    try:
+        push(hooks, "v2")
+        sc.ok("pull", "--update", ref)
+        r = sc.sc("update", "chk1", "--check")
+        assert r.code == 100, r.text
+        assert "  privilege hooks: " in r.out and "/bin/true" in r.out, r.out
+        assert "needs --allow=hooks" in r.out, r.out
+        j = json.loads(sc.sc("update", "chk1", "--check", "--json").out)
+        assert {"name": "hooks", "dangerous": True} | {"detail": j["privileges"][0]["detail"]} \
+            in j["privileges"] and j["needs_allow"] == ["hooks"] and j["host_cannot_grant"] == []
+        granted = json.loads(sc.sc("update", "chk1", "--check", "--json", "--allow", "hooks").out)
+        assert granted["needs_allow"] == [] and granted["update_available"] is True
+        assert sc.host.run("readlink", str(CHECKOUTS / "chk1")).stdout.strip() == str(CHECKOUTS / "chk1.0")
+        push(nons, "v3")                     # not pulled: its layers are not here
+        j = json.loads(sc.sc("update", "chk1", "--check", "--json").out)
+        assert j["files"] is None and j["privileges"] is None and j["needs_allow"] is None
+        assert "privileges: not known" in sc.sc("update", "chk1", "--check").out
+    finally:
+        sc.ok("uninstall", "chk1")
+
+
+def test_update_allow_alone_stores_the_allowance_without_redeploying(sc, images):
+    """docs/operations.md "Granting without an update"."""
+    sc.ok("install", "--name", "grant1", "--set", f"PORT={free_port()}", images["plain"])
+    try:
+        info_path = CHECKOUTS / "grant1.0/info"
+        shown = sc.ok("update", "grant1", "--display", "--allow", "hooks")
+        assert "would allow hooks for grant1" in shown.out
+        assert json.loads(sc.path(info_path).read_text())["allowed-privileges"] == []
+        r = sc.ok("update", "grant1", "--allow", "hooks")
+        assert "allowed hooks for grant1" in r.out and "Latest version" not in r.out, r.out
+        assert json.loads(sc.path(info_path).read_text())["allowed-privileges"] == ["hooks"]
+        assert mode(sc, info_path) == 0o600 and not sc.exists(CHECKOUTS / "grant1.1")
+        again = sc.ok("update", "grant1", "--allow", "hooks")
+        assert "Latest version already installed." in again.out
+        sc.ok("update", "grant1", "--rebase", images["hooks"])     # granted before: not refused
+        info = json.loads(sc.path(CHECKOUTS / "grant1.1/info").read_text())
+        assert info["allowed-privileges"] == ["hooks"]
+    finally:
+        sc.ok("uninstall", "grant1")

@@ -242,6 +242,7 @@ def _print_check(r) -> None:
     print(f"  source:    {'asked ' + r.asked if r.asked else 'not asked (--offline: the stored image)'}")
     for k, (old, new) in r.values.items():
         print(f"  value {k}: {old!r} -> {new!r}")
+    _print_check_privileges(r)
     if r.files is None:
         print("  files: not known until the new image's layers are fetched "
               "(`syscontainers pull` it, then check again)")
@@ -249,6 +250,20 @@ def _print_check(r) -> None:
         print(f"  would change: {', '.join(r.files)}")
     for d in r.diffs:
         sys.stdout.write(d)
+
+
+def _print_check_privileges(r) -> None:
+    """As install prints them (docs/operations.md "Privileges in update --check")."""
+    if r.privileges is None:
+        if r.files is None:
+            print("  privileges: not known until the new image's layers are fetched")
+        return
+    for p in r.privileges:
+        print(f"  privilege {p.line()}")
+    if r.host_cannot_grant:
+        print("  this host cannot grant: " + "; ".join(r.host_cannot_grant))
+    if r.needs_allow:
+        print(f"  update would be refused: needs --allow={','.join(r.needs_allow)}")
 
 
 def _rollback(args) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..deploy import deployment as dl
+from ..deploy.privileges import Privilege, not_allowed
 from ..deploy.values import carried_values, mask_text, mask_values
 from ..images.store import Store
 from ..paths import Paths
@@ -41,6 +42,11 @@ class CheckReport:
     values: dict[str, list] = field(default_factory=dict)     # NAME: [installed, new]
     files: list[str] | None = None       # rendered files that would change; None: not known
     diffs: list[str] = field(default_factory=list)
+    # what the new deployment asks of the host (docs/operations.md "Privileges in update
+    # --check"); None: not known (nothing rendered: up to date, or the layers are not stored)
+    privileges: list[Privilege] | None = None
+    needs_allow: list[str] | None = None       # dangerous, not allowed: update would refuse
+    host_cannot_grant: list[str] | None = None
 
     @property
     def update_available(self) -> bool:
@@ -52,7 +58,11 @@ class CheckReport:
                 "available_image": self.available_image, "asked": self.asked,
                 "same_image": self.same_image, "update_available": self.update_available,
                 "values": self.values, "files": self.files,
-                **({"diff": "".join(self.diffs)} if self.diffs else {})}
+                **({"diff": "".join(self.diffs)} if self.diffs else {}),
+                "privileges": None if self.privileges is None else [
+                    {"name": p.name, "detail": p.detail, "dangerous": p.dangerous}
+                    for p in self.privileges],
+                "needs_allow": self.needs_allow, "host_cannot_grant": self.host_cannot_grant}
 
 
 def check(paths: Paths, req: UpdateRequest, diff: bool = False) -> CheckReport:
@@ -85,11 +95,21 @@ def check(paths: Paths, req: UpdateRequest, diff: bool = False) -> CheckReport:
     built = b.build(paths, store, _build_request(paths, req, cur, info, image, report.available_image),
                     dl.other(paths, cur), dry_run=True)
     report.values = _changed_values(info.values, built.info.values, secrets)
+    _add_privileges(report, built)
     report.files, diffs = _changed_files(paths, cur, info, built, diff)
     # a secret is never printed, not even inside a diff of config.json (docs/operations.md)
     everything = {**info.values, **built.info.values}
     report.diffs = [mask_text(mask_text(d, info.values, secrets), everything, secrets) for d in diffs]
     return report
+
+
+def _add_privileges(report: CheckReport, built: b.Built) -> None:
+    """As install prints them; ``built.info`` holds the names this container was granted
+    plus the --allow of this check (update.py ``_granted``)."""
+    report.privileges = sorted(built.privileges)
+    missing = not_allowed(built.privileges, built.info.allowed_privileges or ())
+    report.needs_allow = list(dict.fromkeys(p.name for p in missing))
+    report.host_cannot_grant = list(built.unavailable)
 
 
 def _changed_values(old: dict, new: dict, secrets: set[str]) -> dict[str, list]:

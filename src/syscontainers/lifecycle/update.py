@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..deploy import deployment as dl
@@ -29,6 +29,7 @@ from ..images.pull import pull_image, stored_name
 from ..images.reference import parse_reference
 from ..images.store import Store
 from ..deploy.variables import check_set_names, image_variables
+from ..fileops import write_atomic
 from ..lock import host_lock
 from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
@@ -72,7 +73,7 @@ def _live(paths: Paths, name: str) -> dl.Deployment:
 
 
 def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = None) -> str:
-    """Returns "updated" or "unchanged"; UpdateFailed after an automatic rollback.
+    """Returns "updated", "allowed" (only new --allow names: stored) or "unchanged"; UpdateFailed after an automatic rollback.
     ``rpm``: the host's rpm (tests: one with a throwaway root)."""
     values, secrets = _known_secrets(paths, req)
     with b.secrets_masked(values, secrets):
@@ -108,6 +109,8 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
         image, image_name = _target_image(paths, store, found, req, say)
         _check_set(store, image, image_name, req)
         if _unchanged(info, found.current, image, req):
+            if _store_allowance(cur, info, req.allow, say):
+                return "allowed"
             say("Latest version already installed.")
             return "unchanged"
         target = dl.other(paths, cur)
@@ -255,6 +258,24 @@ def _build_request(paths: Paths, req: UpdateRequest, cur: dl.Deployment, info: d
                           allowed=_granted(cur, info) | req.allow)
 
 
+def _store_allowance(cur: dl.Deployment, info: dl.InstallInfo, allow: frozenset[str],
+                     say: Say) -> bool:
+    """``update NAME --allow=X`` with nothing else to update: granting is a change of the
+    container's configuration, not of what it runs, so X is stored with the live deployment
+    (its info ``allowed-privileges``) without redeploying or restarting it; the next update
+    may use it (docs/operations.md "Granting without an update"). Caller holds the host lock.
+    Returns False when every name was granted already."""
+    granted = _granted(cur, info)
+    new = allow - granted
+    if not new:
+        return False
+    stored = replace(info, allowed_privileges=sorted(granted | allow))
+    # the record the next update relies on: durable, private (it sits with the --set values)
+    write_atomic(cur.info_path, stored.to_json(), mode=dl.PRIVATE_FILE_MODE, sync_dir=True)
+    say(f"allowed {','.join(sorted(new))} for {cur.name} (stored; the container was not redeployed)")
+    return True
+
+
 def _granted(cur: dl.Deployment, info: dl.InstallInfo) -> frozenset[str]:
     """The --allow names stored with the container. A deployment made before --allow existed
     (older versions, atomic) has none stored: what it already has counts as granted, so an
@@ -285,6 +306,9 @@ def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
         return "unchanged"
     _check_set(store, image, image_name, req)
     if _unchanged(info, store.by_id(info.revision), image, req):
+        new = req.allow - _granted(cur, info)
+        if new:
+            say(f"would allow {','.join(sorted(new))} for {req.name} (stored; no redeploy)")
         say("Latest version already installed (of the images stored; nothing was fetched).")
         say(NOT_ASKED)
         return "unchanged"
