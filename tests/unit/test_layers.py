@@ -799,7 +799,8 @@ def test_tar_header_uses_pax_only_past_the_ustar_limits():
                    "uid": info.uid, "gid": info.gid, "size": info.size}[key]
             assert got == kw[key]
         assert head[156:157] == b"x" and head[:10] == b"PaxHeader\0"
-        assert tarfile.TarInfo.frombuf(head[:512], "utf-8", "strict").mode == 0o644
+        ext = tarfile.TarInfo.frombuf(head[:512], "utf-8", "strict")
+        assert (ext.mode, ext.uid, ext.gid, ext.mtime, ext.linkname) == (0o644, 0, 0, 0, "")
 
 
 def test_tar_header_fields_are_ustar():
@@ -845,20 +846,111 @@ def test_buffered_writer_batches_small_writes_and_passes_big_ones(tmp_path):
     assert BufferedWriter(1).batch == 1 << 18
 
 
-def test_buffered_writer_finishes_partial_writes(tmp_path):
-    r, wfd = os.pipe()
+def test_pax_value_may_contain_equals_signs(tmp_path):
+    blob = pax(_records(path=b"a=b=c")) + member(b"x", b"0", b"1") + END
+    _, members = sanitize(tmp_path, blob)
+    assert set(members) == {"a=b=c"}
+
+
+def test_canonical_headers_directories_end_in_a_slash_files_have_no_link(tmp_path):
+    path = tmp_path / "blob"
+    path.write_bytes(make_tar([entry("d/e", tarfile.DIRTYPE), entry("d/f", data=b"1"),
+                               entry("d/g", data=b"2")]))
+    out = bytearray()
+    sanitize_layer(path, out.extend, label="L")
+    with tarfile.open(fileobj=io.BytesIO(bytes(out)), mode="r:") as tf:
+        got = [(m.name, m.type, m.linkname, m.uid, m.gid, m.size, m.mtime, m.mode)
+               for m in tf.getmembers()]
+    assert got == [("d", tarfile.DIRTYPE, "", 0, 0, 0, 0, 0o755),      # autocreated, once
+                   ("d/e", tarfile.DIRTYPE, "", 0, 0, 0, 0, 0o755),
+                   ("d/f", tarfile.REGTYPE, "", 0, 0, 1, 0, 0o644),
+                   ("d/g", tarfile.REGTYPE, "", 0, 0, 1, 0, 0o644)]
+    assert out[0:2] == b"d/" and out[512:516] == b"d/e/"
+
+
+def test_autocreated_parent_may_not_become_a_file(tmp_path):
+    exact(tmp_path, make_tar([entry("a/x", data=b"1"), entry("a", data=b"2")]),
+          "layer L: entry 'a' changes from dir to file within the layer")
+
+
+def test_a_zlib_stream_after_a_gzip_member_is_corrupt(tmp_path):
+    import zlib
+    tar = make_tar([entry("a", data=b"1" * 5000)])
+    blob = gzip.compress(tar[:1024]) + zlib.compress(tar[1024:])
+    with pytest.raises(BadImage, match=r"^layer L: corrupt gzip stream \("):
+        sanitize(tmp_path, blob)
+
+
+def test_pieces_handed_on_are_bounded_by_the_read_and_inflate_chunks(tmp_path):
+    """docs: a layer is streamed, never held whole: 1 MiB reads, 4 MiB of inflated data."""
+    tar = make_tar([entry("zeros", data=bytes(18 << 20))])
+    for blob, chunk in ((tar, 1 << 20), (gzip.compress(tar, compresslevel=1), 4 << 20)):
+        path = tmp_path / "blob"
+        path.write_bytes(blob)
+        pieces = []
+        sanitize_layer(path, lambda data: pieces.append(len(data)), label="L")
+        assert max(pieces) == chunk and sum(pieces) == 512 + (18 << 20) + 1024
+
+
+def test_gzip_member_ending_exactly_at_a_read_chunk(tmp_path):
+    """The next member starts with a fresh read, not in the left-over bytes."""
+    import random
+    tar = make_tar([entry("r", data=random.Random(3).randbytes(1_200_000))])
+    k = (1 << 20) - 200
+    while len(gzip.compress(tar[:k], compresslevel=0)) < 1 << 20:
+        k += 1
+    first = gzip.compress(tar[:k], compresslevel=0)
+    assert len(first) == 1 << 20
+    blob = first + gzip.compress(tar[k:])
+    summary, members = sanitize(tmp_path, blob)
+    assert len(members["r"][1]) == 1_200_000
+    assert summary.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
+    assert summary.size == len(blob)
+
+
+def test_buffered_writer_finishes_a_write_a_signal_cut_short():
+    """A signal during a blocking write makes os.write return a partial count: the rest
+    must still be written. The pipe is full before the signal, so the write is blocked."""
+    import fcntl
+    import signal
+    import termios
+    import threading
+    import time
+    r, w = os.pipe()
+    main = threading.get_ident()
+    data = bytes(range(256)) * (16 << 10)                       # 4 MiB
+    got = bytearray()
+
+    def reader():
+        capacity = fcntl.fcntl(r, fcntl.F_GETPIPE_SZ)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            queued = int.from_bytes(fcntl.ioctl(r, termios.FIONREAD, b"\0" * 4), "little")
+            if queued >= capacity:
+                break
+            time.sleep(0.01)
+        signal.pthread_kill(main, signal.SIGUSR1)
+        while chunk := os.read(r, 1 << 16):
+            got.extend(chunk)
+
+    old = signal.signal(signal.SIGUSR1, lambda *_: None)
+    t = threading.Thread(target=reader)
     try:
-        data = bytes(range(256)) * 1024                       # 256 KiB > a pipe's buffer
-        import threading
-        got = bytearray()
-        t = threading.Thread(target=lambda: [got.extend(c) for c in iter(lambda: os.read(r, 65536), b"")])
         t.start()
-        BufferedWriter(wfd, batch=16)(data)
-        os.close(wfd)
-        wfd = -1
-        t.join()
-        assert bytes(got) == data
+        BufferedWriter(w, batch=16)(data)
     finally:
+        os.close(w)
+        t.join()
         os.close(r)
-        if wfd >= 0:
-            os.close(wfd)
+        signal.signal(signal.SIGUSR1, old)
+    assert bytes(got) == data
+
+
+def test_non_regular_entries_have_no_data_whatever_their_size_field_says(tmp_path):
+    blob = (member(b"d/", b"5") [:124] + b"%011o\0" % 512 + member(b"d/", b"5")[136:])
+    blob = bytearray(blob)
+    blob[148:156] = b"        "
+    blob[148:156] = b"%06o\0 " % sum(blob)
+    blob = bytes(blob) + member(b"d/f", b"0", b"1") + END
+    _, members = sanitize(tmp_path, blob)
+    assert members["d"][0].isdir() and members["d"][0].size == 0 and members["d/f"][1] == b"1"
