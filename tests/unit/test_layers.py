@@ -954,3 +954,68 @@ def test_non_regular_entries_have_no_data_whatever_their_size_field_says(tmp_pat
     blob = bytes(blob) + member(b"d/f", b"0", b"1") + END
     _, members = sanitize(tmp_path, blob)
     assert members["d"][0].isdir() and members["d"][0].size == 0 and members["d/f"][1] == b"1"
+
+
+def test_hard_link_to_a_skipped_device_is_skipped_too_and_stays_a_non_directory(tmp_path):
+    tar = make_tar([entry("null", tarfile.CHRTYPE), entry("h", tarfile.LNKTYPE, link="null"),
+                    entry("h2", tarfile.LNKTYPE, link="h")])
+    summary, members = sanitize(tmp_path, tar)
+    assert summary.skipped == ["null", "h", "h2"] and members == {}
+    exact(tmp_path, make_tar([entry("null", tarfile.CHRTYPE),
+                              entry("h", tarfile.LNKTYPE, link="null"), entry("h/x", data=b"1")]),
+          "layer L: entry 'h/x' goes through 'h', which is not a directory (skip)")
+
+
+def _with_field(block: bytes, start: int, value: bytes, checksum: bytes | None = None,
+                signed: bool = False) -> bytes:
+    """Set one header field and recompute the checksum (unsigned, or as old signed tars)."""
+    b = bytearray(block)
+    b[start:start + len(value)] = value
+    b[148:156] = b"        "
+    total = sum(b[:512]) - (2 * sum(x for x in b[:512] if x > 127) if signed else 0)
+    b[148:156] = (checksum or b"%06o\0 ") % total
+    return bytes(b)
+
+
+def test_base256_fields_use_every_byte(tmp_path):
+    f = member(b"f", b"0", b"1")
+    # the 0x81 lead byte carries value bits: this uid is far past 32 bits
+    exact(tmp_path, _with_field(f, 108, b"\x81" + bytes(6) + b"\x05") + END,
+          "layer L: malformed pax header value")
+    _, members = sanitize(tmp_path, _with_field(f, 136, b"\x80\x01" + bytes(10)) + END)
+    assert members["f"][0].mtime == 0o77777777777                      # 2**80: clamped
+    exact(tmp_path, _with_field(f, 136, b"\xff" + bytes(11)) + END,
+          "layer L: malformed tar header (negative number)")
+
+
+def test_checksum_fields_of_other_writers(tmp_path):
+    high = b"\xff" * 80                                  # GNU: uname/gname/atime ignored here
+    gnu = member(b"f", b"0", b"1", magic=b"ustar  \0")
+    blob = _with_field(gnu, 265, high)                   # checksum >= 0o100000: 6 digits
+    _, members = sanitize(tmp_path, blob + END)
+    assert members["f"][1] == b"1"
+    seven = _with_field(gnu, 265, b"x", checksum=b"%07o ")   # 7 digits and a space, no NUL
+    _, members = sanitize(tmp_path, seven + END)
+    assert members["f"][1] == b"1"
+    b = bytearray(_with_field(gnu, 265, b"\xe9" * 4))
+    b[148:156] = b"        "
+    signed = sum(b[:512]) - 2 * sum(x for x in b[:512] if x > 127)
+    b[148:156] = b"\x80" + signed.to_bytes(7, "big")     # a base-256 checksum, signed sum
+    _, members = sanitize(tmp_path, bytes(b) + END)
+    assert members["f"][1] == b"1"
+
+
+def test_signed_checksum_counts_the_type_flag_byte(tmp_path):
+    blob = _with_field(member(b"x", b"0"), 156, b"\xe9", signed=True)
+    exact(tmp_path, blob + END, "layer L: entry 'x' has an unsupported type b'\\xe9'")
+
+
+def test_hard_link_is_a_file_for_later_entries(tmp_path):
+    exact(tmp_path, make_tar([entry("f", data=b"1"), entry("h", tarfile.LNKTYPE, link="f"),
+                              entry("h/x", data=b"1")]),
+          "layer L: entry 'h/x' goes through 'h', which is not a directory (file)")
+
+
+def test_stream_ending_exactly_after_a_header(tmp_path):
+    summary, members = sanitize(tmp_path, member(b"d/", b"5"))
+    assert members["d"][0].isdir() and summary.entries == 1
