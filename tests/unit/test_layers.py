@@ -1019,3 +1019,31 @@ def test_hard_link_is_a_file_for_later_entries(tmp_path):
 def test_stream_ending_exactly_after_a_header(tmp_path):
     summary, members = sanitize(tmp_path, member(b"d/", b"5"))
     assert members["d"][0].isdir() and summary.entries == 1
+
+
+def test_signed_checksum_counts_bytes_from_128_up(tmp_path):
+    blob = _with_field(member(b"f", b"0", b"1"), 265, b"\x7f\x80\xe9", signed=True)
+    _, members = sanitize(tmp_path, blob + END)
+    assert members["f"][1] == b"1"
+
+
+def test_full_width_fields(tmp_path):
+    """Fields that use every byte (no NUL) end at their own width."""
+    prefix = b"p" * 155
+    blob = _with_field(member(b"f", b"0", b"1"), 345, prefix + b"z")    # a byte in the padding
+    _, members = sanitize(tmp_path, blob + END)
+    assert set(members) == {"p" * 155, "p" * 155 + "/f"}
+    blob = _with_field(member(b"f", b"0", b"1"), 100, b"00000644")
+    blob = _with_field(blob, 124, b"000000000001")
+    _, members = sanitize(tmp_path, blob + END)
+    assert members["f"][0].mode == 0o644 and members["f"][1] == b"1"
+    tar = make_tar([entry("s", tarfile.SYMTYPE, link="t" * 100)], fmt=tarfile.USTAR_FORMAT)
+    _, members = sanitize(tmp_path, tar)
+    assert members["s"][0].linkname == "t" * 100
+
+
+def test_base256_mode_and_size(tmp_path):
+    blob = _with_field(member(b"f", b"0", b"abc"), 100, b"\x80" + bytes(5) + (0o644).to_bytes(2, "big"))
+    blob = _with_field(blob, 124, b"\x80" + bytes(10) + b"\x03")
+    _, members = sanitize(tmp_path, blob + END)
+    assert members["f"][0].mode == 0o644 and members["f"][1] == b"abc"
