@@ -528,9 +528,9 @@ def test_gnu_long_name_and_long_link_headers(tmp_path):
     name = b"n" * 150
     link = b"t" * 120
     blob = (member(b"t" * 100, b"0", b"T")    # not the target: the long link names 120 t's
-            + member(b"././@LongLink", b"L", link + b"\0garbage") + member(link[:100], b"0", b"X")
+            + member(b"././@LongLink", b"L", link + b"\0gar\0bage") + member(link[:100], b"0", b"X")
             + member(b"././@LongLink", b"L", name + b"\0") + member(b"short", b"2", linkname=b"x")
-            + member(b"././@LongLink", b"K", link + b"\0junk") + member(b"h", b"1", linkname=b"t"))
+            + member(b"././@LongLink", b"K", link + b"\0ju\0nk") + member(b"h", b"1", linkname=b"t"))
     _, members = sanitize(tmp_path, blob + END)
     assert members[link.decode()][1] == b"X"
     assert members[name.decode()][0].issym() and members[name.decode()][0].linkname == "x"
@@ -1047,3 +1047,10 @@ def test_base256_mode_and_size(tmp_path):
     blob = _with_field(blob, 124, b"\x80" + bytes(10) + b"\x03")
     _, members = sanitize(tmp_path, blob + END)
     assert members["f"][0].mode == 0o644 and members["f"][1] == b"abc"
+
+
+def test_unsupported_compression_messages_are_exact(tmp_path):
+    exact(tmp_path, b"\x28\xb5\x2f\xfd" + bytes(100),
+          "layer L is zstd-compressed; only gzip and uncompressed layers are supported")
+    exact(tmp_path, bz2.compress(b"x"),
+          "layer L is bzip2-compressed; only gzip and uncompressed layers are supported")
