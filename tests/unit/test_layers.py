@@ -1054,3 +1054,11 @@ def test_unsupported_compression_messages_are_exact(tmp_path):
           "layer L is zstd-compressed; only gzip and uncompressed layers are supported")
     exact(tmp_path, bz2.compress(b"x"),
           "layer L is bzip2-compressed; only gzip and uncompressed layers are supported")
+
+
+def test_setid_bits_are_kept_unless_asked(tmp_path):
+    path = tmp_path / "blob"
+    path.write_bytes(make_tar([entry("su", data=b"x", mode=0o4750)]))
+    out = bytearray()
+    sanitize_layer(path, out.extend, label="L")                # strip_setid defaults to False
+    assert tarfile.TarInfo.frombuf(bytes(out[:512]), "utf-8", "strict").mode == 0o4750
