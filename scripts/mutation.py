@@ -22,7 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ["lock", "images.store.verify", "images.store.prune", "images.store.merge", "deploy.values",
-           "deploy.render", "deploy.deployment", "deploy.hostfiles", "images.layers"]
+           "deploy.render", "deploy.deployment", "deploy.hostfiles", "images.layers",
+           "lifecycle.activation"]
 TARGET = 0.85
 KILLED = {1, 3, 36, -24, 24, 152, 255, -11, -9}     # mutmut's "killed", "timeout", "segfault"
 
