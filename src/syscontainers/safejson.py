@@ -50,15 +50,16 @@ def check_value(value) -> str | None:
                 return f"too deeply nested (more than {MAX_DEPTH} levels)"
             children = item.items() if isinstance(item, dict) else ((None, v) for v in item)
             for key, child in children:
-                if isinstance(key, str) and not _encodable(key):
+                if isinstance(key, str) and not is_utf8(key):
                     return f"the key {key!r} is not valid Unicode (a lone surrogate)"
                 stack.append((child, depth + 1))
-        elif isinstance(item, str) and not _encodable(item):
+        elif isinstance(item, str) and not is_utf8(item):
             return f"the string {item[:40]!r} is not valid Unicode (a lone surrogate)"
     return None
 
 
-def _encodable(s: str) -> bool:
+def is_utf8(s: str) -> bool:
+    """Whether ``s`` can be written as UTF-8 (no lone surrogates)."""
     try:
         s.encode("utf-8")
         return True

@@ -5,18 +5,8 @@ import os
 
 import pytest
 
-from syscontainers.config import Config
 from syscontainers.deploy import deployment as dl
 from syscontainers.errors import ConfigError, UsageError
-from syscontainers.paths import Paths
-
-
-@pytest.fixture
-def paths(tmp_path):
-    p = Paths(False, tmp_path / "co", tmp_path / "repo", tmp_path / "units", tmp_path / "tmpfiles",
-              tmp_path / "pre", Config())
-    p.ensure()
-    return p
 
 
 @pytest.mark.parametrize("name", ["etcd", "kube-proxy", "a_b.c", "x@1", "A" * 200, "etcd.0",

@@ -10,7 +10,6 @@ import pytest
 
 from syscontainers import safejson
 from syscontainers.cli.__main__ import main, os_error_line
-from syscontainers.config import Config
 from syscontainers.deploy import deployment as dl
 from syscontainers.deploy import ocispec
 from syscontainers.deploy.exports import parse_manifest
@@ -19,15 +18,6 @@ from syscontainers.errors import BadImage, ConfigError, ContainerExists, UsageEr
 from syscontainers.images.layers import DiskBudget
 from syscontainers.lifecycle import query
 from syscontainers.lifecycle.shadowing import SYSTEM_TMPFILES_DIRS, tmpfiles_dirs
-from syscontainers.paths import Paths
-
-
-@pytest.fixture
-def paths(tmp_path):
-    p = Paths(False, tmp_path / "co", tmp_path / "repo", tmp_path / "units", tmp_path / "tmpfiles",
-              tmp_path / "pre", Config())
-    p.ensure()
-    return p
 
 
 # ---------------------------------------------------------------------------- JSON guard

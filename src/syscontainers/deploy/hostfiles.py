@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from ..errors import ConfigError, HostFileConflict, HostFileError
+from ..fileops import unlink_quiet
 from .exports import ExportsManifest
 from .template import render_template
 
@@ -290,19 +291,19 @@ def _apply(step: _Step, root: Path, previous: Mapping[str, str], journal: "_Jour
         journal.add(lambda: os.rmdir(path))
         return {entry.dest: DIR_CHECKSUM}
     tmp = path.with_name(f".{path.name}.sc-new")
-    _remove_if_exists(tmp)  # a leftover of a crashed run
+    unlink_quiet(tmp)  # a leftover of a crashed run
     checksum = _write_new(entry, tmp)
     try:
         if step.action == "replace":
             backup = path.with_name(f".{path.name}.sc-old")
-            _remove_if_exists(backup)
+            unlink_quiet(backup)
             os.link(path, backup, follow_symlinks=False)
             journal.add(lambda: os.rename(backup, path), cleanup=lambda: os.unlink(backup))
         else:
             journal.add(lambda: os.unlink(path))
         os.rename(tmp, path)
     except BaseException:
-        _remove_if_exists(tmp)
+        unlink_quiet(tmp)
         raise
     return {entry.dest: checksum}
 
@@ -328,7 +329,7 @@ def _write_new(entry: HostFile, tmp: Path) -> str:
             out.flush()
             os.fsync(out.fileno())
     except BaseException:
-        _remove_if_exists(tmp)
+        unlink_quiet(tmp)
         raise
     return h.hexdigest()
 
@@ -404,13 +405,6 @@ class _Journal:
                 action()
             except OSError:
                 pass
-
-
-def _remove_if_exists(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def planned_record(plan: tuple[HostFile, ...], root: Path = Path("/")) -> dict[str, str]:

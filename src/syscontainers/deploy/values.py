@@ -24,6 +24,7 @@ import uuid as uuidlib
 from typing import Iterable, Mapping, TextIO
 
 from ..errors import UsageError
+from ..safejson import is_utf8
 from ..paths import SYSTEM_CONF_DIR, SYSTEM_RUN_DIR, SYSTEM_STATE_DIR
 from ..service.runtime import ExecCommands
 from .capabilities import all_process_capabilities
@@ -51,21 +52,13 @@ def parse_set(pairs: Iterable[str]) -> dict[str, str]:
             raise UsageError(f"Expected form NAME=VALUE, got {pair!r}")
         if name in FORCED_VARIABLES:
             raise UsageError(f"{name} is set by syscontainers and cannot be given with --set")
-        if not _is_utf8(pair):
+        if not is_utf8(pair):
             # bytes that are not UTF-8 reach us as lone surrogates (sys.argv's
             # surrogateescape); no unit, tmpfiles or JSON file can hold them
             shown = pair.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             raise UsageError(f"--set {shown!r}: not valid UTF-8 text")
         out[name] = value
     return out
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
 
 
 SECRET_MASK = "***"
