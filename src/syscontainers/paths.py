@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,27 +65,46 @@ class Paths:
 
     @property
     def storage(self) -> Path:
-        """Private working storage next to the checkouts (caches, per-layer checkouts)."""
+        """atomic's ``.storage`` dir: the OSTree repository (``ostree``) and atomic's per-layer
+        checkouts (``<64 hex>``). Nothing else of ours lives here: atomic's ``images prune``
+        deletes every entry that is neither (docs/formats.md, "Our state directory")."""
         return self.checkouts / ".storage"
+
+    @property
+    def state(self) -> Path:
+        """Our private working state next to the checkouts (lock, temporary dirs, caches): a
+        dot entry, which atomic never lists nor prunes (docs/formats.md)."""
+        return self.checkouts / ".syscontainers"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Temporary work dirs (pulls, run-once bundles): same filesystem as the repo."""
+        return self.state / "tmp"
 
     @property
     def blob_cache(self) -> Path:
         """skopeo's shared blob dir for OCI layouts; only transient content lives there."""
-        return self.storage / "blobs"
+        return self.state / "blobs"
 
     @property
     def layers_dir(self) -> Path:
-        """Per-layer checkouts used for overlay mounts (run-once, mount)."""
-        return self.storage / "layers"
+        """Per-layer checkouts of older versions of this tool (``.storage/layers`` before);
+        pruned like atomic's ``.storage/<hex>`` ones."""
+        return self.state / "layers"
 
     @property
     def image_cache(self) -> Path:
         """Cached read-only checkouts of whole images (lower dirs of run-once / mount)."""
-        return self.storage / "images"
+        return self.state / "images"
+
+    @property
+    def mounts_dir(self) -> Path:
+        """Upper and work dirs of writable mounts, kept until ``umount``."""
+        return self.state / "mounts"
 
     @property
     def lock_file(self) -> Path:
-        return self.storage / "lock"
+        return self.state / "lock"
 
     def unit_file(self, name: str) -> Path:
         """The systemd unit installed for container ``name``."""
@@ -99,9 +119,39 @@ class Paths:
         return "bare-user" if self.user_mode else "bare"
 
     def ensure(self) -> None:
-        """Create the state directories (0700 for private storage)."""
+        """Create the state directories (0700 for private state), moving what older versions
+        kept in atomic's ``.storage`` to :attr:`state` (docs/formats.md, "Our state
+        directory")."""
         self.checkouts.mkdir(parents=True, exist_ok=True)
         self.storage.mkdir(mode=0o700, exist_ok=True)
+        self.state.mkdir(mode=0o700, exist_ok=True)
+        _move_legacy_state(self.storage, self.state)
+
+
+# What versions before the move kept in .storage (atomic's prune deleted them there).
+_LEGACY_STATE = ("tmp", "blobs", "images", "mounts", "layers")
+
+
+def _move_legacy_state(storage: Path, state: Path) -> None:
+    """Move our old entries out of ``.storage``: a rename on one filesystem, so a mount whose
+    upper dir lives there keeps working (the kernel holds the dirs, not their names). The
+    old lock file is dropped: its flock means nothing to a version that locks the new one."""
+    lock = storage / "lock"
+    if lock.is_file() and not lock.is_symlink():
+        lock.unlink(missing_ok=True)
+    for entry_name in _LEGACY_STATE:
+        src = storage / entry_name
+        if not src.is_dir() or src.is_symlink():
+            continue
+        dst = state / entry_name
+        if dst.exists():
+            # both exist (an older binary ran after the move): keep the entries, merge them
+            for entry in src.iterdir():
+                if not (dst / entry.name).exists():
+                    os.rename(entry, dst / entry.name)
+            shutil.rmtree(src, ignore_errors=True)
+        else:
+            os.rename(src, dst)
 
 
 def decide_user_mode(system_flag: bool, user_flag: bool, euid: int | None = None) -> bool:

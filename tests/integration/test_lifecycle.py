@@ -138,11 +138,13 @@ def test_missing_variable_names_it_and_installs_nothing(sc, images):
 
 def test_display_changes_nothing(sc, images):
     sc.ok("pull", images["v1"])
-    before = sc.host.run("ls", "-a", str(CHECKOUTS), str(CHECKOUTS / ".storage")).stdout
+    before = sc.host.run("ls", "-a", str(CHECKOUTS), str(CHECKOUTS / ".storage"),
+                         str(CHECKOUTS / ".syscontainers")).stdout
     r = sc.ok("install", "--display", "--name", "disp1", "--set", "PORT=1234", images["v1"])
     assert "would install disp1" in r.out and "-p 127.0.0.1:1234" in r.out, r.out
     assert sc.traces("disp1") == []
-    assert sc.host.run("ls", "-a", str(CHECKOUTS), str(CHECKOUTS / ".storage")).stdout == before
+    assert sc.host.run("ls", "-a", str(CHECKOUTS), str(CHECKOUTS / ".storage"),
+                       str(CHECKOUTS / ".syscontainers")).stdout == before
 
 
 def test_install_of_an_existing_name_changes_nothing(sc, images):

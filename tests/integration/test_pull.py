@@ -41,7 +41,7 @@ def pushed(registry, images):
 def leftovers(paths) -> list[str]:
     """Anything a pull must not leave behind: work dirs and blob cache content."""
     out = []
-    tmp = paths.storage / "tmp"
+    tmp = paths.tmp_dir
     if tmp.exists():
         out += [str(p) for p in tmp.iterdir()]
     if paths.blob_cache.exists():
@@ -209,7 +209,8 @@ def test_auth_registry(auth_registry, images, store_paths):
     result = pull(store, ref, store_paths, PullOptions(creds=("alice", "pw-7c41e9d2")))
     assert result.image.id == v1.id
     assert leftovers(store_paths) == []
-    assert not any("auth" in p for p in os.listdir(store_paths.storage))
+    assert not any("auth" in p for d in (store_paths.storage, store_paths.state)
+               for p in os.listdir(d))
 
 
 def test_update_follows_a_moved_tag_fetching_only_new_layers(registry, images, store_paths):

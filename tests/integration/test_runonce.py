@@ -33,7 +33,7 @@ def images(registry, tmp_path_factory):
 
 
 def storage_leftovers(sc: ScHost) -> list[str]:
-    out = sc.host.run("sh", "-c", "ls -A /var/lib/containers/atomic/.storage/tmp 2>/dev/null; "
+    out = sc.host.run("sh", "-c", "ls -A /var/lib/containers/atomic/.syscontainers/tmp 2>/dev/null; "
                       "findmnt -rn -o TARGET | grep /var/lib/containers || true").stdout
     return out.split()
 
@@ -84,9 +84,9 @@ def test_mount_umount_extract(sc, images):
         assert sc.host.run("touch", "/srv/mnt1/x", check=False).returncode != 0  # read-only
     finally:
         sc.ok("umount", "/srv/mnt1")
-    # --rw (docs/operations.md): the change lives in an upper dir under the storage dir
+    # --rw (docs/operations.md): the change lives in an upper dir under the state dir
     # until umount; the image itself never changes
-    state = "/var/lib/containers/atomic/.storage/mounts/srv_mnt2"
+    state = "/var/lib/containers/atomic/.syscontainers/mounts/srv_mnt2"
     sc.ok("mount", "--rw", images["tool"], "/srv/mnt2")
     try:
         sc.host.run("sh", "-c", "echo changed > /srv/mnt2/etc/motd")
@@ -114,7 +114,7 @@ def test_mount_umount_extract(sc, images):
 def test_prune_removes_unused_image_caches(sc, images):
     sc.ok("run", images["tool"], "/bin/true")
     image_id = json.loads(sc.ok("images", "inspect", "--json", images["tool"]).out)["id"]
-    cache = sc.path(f"/var/lib/containers/atomic/.storage/images/{image_id}")
+    cache = sc.path(f"/var/lib/containers/atomic/.syscontainers/images/{image_id}")
     assert cache.is_dir()
     sc.ok("images", "delete", images["tool"])
     r = sc.ok("images", "prune")

@@ -84,9 +84,9 @@ def host_state(paths) -> dict:
     def listing(p: Path):
         return sorted(str(x.relative_to(p)) for x in p.rglob("*")) if p.exists() else None
     return {
-        "checkouts": sorted(e.name for e in paths.checkouts.iterdir() if e.name != ".storage")
+        "checkouts": sorted(e.name for e in paths.checkouts.iterdir() if e.name not in (".storage", ".syscontainers"))
         if paths.checkouts.exists() else [],
-        "tmp": listing(paths.storage / "tmp"),
+        "tmp": listing(paths.tmp_dir),
         "units": listing(paths.units_dir), "tmpfiles": listing(paths.tmpfiles_dir),
     }
 

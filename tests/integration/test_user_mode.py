@@ -251,7 +251,7 @@ def test_setuid_bits_are_dropped_and_files_belong_to_the_user(usc, images):
 
 
 def storage_leftovers(usc: ScUser) -> list[str]:
-    out = usc.host.run("sh", "-c", f"ls -A {CHECKOUTS}/.storage/tmp 2>/dev/null; "
+    out = usc.host.run("sh", "-c", f"ls -A {CHECKOUTS}/.syscontainers/tmp 2>/dev/null; "
                        f"findmnt -rn -o TARGET | grep {HOME} || true").stdout
     return out.split()
 

@@ -162,3 +162,46 @@ def test_same_filesystem_links(tmp_path):
     assert same_filesystem_links(a, b)
     assert list(a.iterdir()) == [] and list(b.iterdir()) == []
     assert not same_filesystem_links(tmp_path / "missing", b)
+
+
+# --- our state out of atomic's .storage (docs/formats.md, "Our state directory") ----------
+
+def _legacy(checkouts: Path) -> None:
+    storage = checkouts / ".storage"
+    (storage / "ostree").mkdir(parents=True)
+    (storage / "lock").write_text("")
+    (storage / "mounts/k/upper").mkdir(parents=True)
+    (storage / "mounts/k/upper/f").write_text("upper")
+    (storage / "tmp/pull-1").mkdir(parents=True)
+
+
+def test_ensure_moves_what_older_versions_kept_in_dot_storage(tmp_path):
+    paths = resolve_paths(False, checkout_flag=str(tmp_path), repo_flag=str(tmp_path / "r"),
+                          env={}, config=Config())
+    _legacy(tmp_path)
+    paths.ensure()
+    assert sorted(p.name for p in paths.storage.iterdir()) == ["ostree"]
+    assert (paths.mounts_dir / "k/upper/f").read_text() == "upper"
+    assert (paths.tmp_dir / "pull-1").is_dir()
+    assert paths.state.stat().st_mode & 0o777 == 0o700
+    assert paths.lock_file.parent == paths.state and paths.blob_cache.parent == paths.state
+
+
+def test_ensure_merges_when_both_places_have_an_entry(tmp_path):
+    paths = resolve_paths(False, checkout_flag=str(tmp_path), repo_flag=str(tmp_path / "r"),
+                          env={}, config=Config())
+    (paths.mounts_dir / "new").mkdir(parents=True)
+    _legacy(tmp_path)
+    paths.ensure()
+    assert sorted(p.name for p in paths.mounts_dir.iterdir()) == ["k", "new"]
+    assert not (paths.storage / "mounts").exists()
+
+
+def test_ensure_leaves_a_symlink_in_dot_storage_alone(tmp_path):
+    paths = resolve_paths(False, checkout_flag=str(tmp_path), repo_flag=str(tmp_path / "r"),
+                          env={}, config=Config())
+    (tmp_path / "elsewhere").mkdir()
+    paths.storage.mkdir(parents=True)
+    (paths.storage / "images").symlink_to(tmp_path / "elsewhere")
+    paths.ensure()
+    assert (paths.storage / "images").is_symlink() and not paths.image_cache.exists()

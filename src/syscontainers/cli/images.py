@@ -85,6 +85,9 @@ def _pull(args) -> int:
 
 # --- images list / inspect -----------------------------------------------------------------
 
+MISSING_CONFIG = "(config blob missing from the store)"
+
+
 def _created(epoch: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch)) if epoch else ""
 
@@ -92,8 +95,9 @@ def _created(epoch: int) -> str:
 def _image_json(ctx: Context, image) -> dict:
     return {"id": image.id, "digest": image.digest, "names": list(image.names),
             "created": image.created, "virtual_size": image.virtual_size,
-            "type": "user" if ctx.paths.user_mode else "system", "labels": image.labels,
-            "kind": "image"}
+            "type": "user" if ctx.paths.user_mode else "system",
+            # null: unknown, the config blob is missing from the store (docs/formats.md "Refs")
+            "labels": None if image.config_missing else image.labels, "kind": "image"}
 
 
 def _blob_json(ctx: Context, entry) -> dict:
@@ -115,6 +119,7 @@ def _list(args) -> int:
     rows = []
     for image in images:
         labels = ",".join(f"{k}={v}" for k, v in sorted(image.labels.items()))
+        labels = MISSING_CONFIG if image.config_missing else labels
         for name in image.names or ("<none>",):
             rows.append((image.id[:12], name, _created(image.created),
                          human_size(image.virtual_size), kind, labels))
@@ -151,7 +156,10 @@ def _inspect(args) -> int:
     print("Layers:")
     for layer in image.layers:
         print(f"  {layer.digest}  {human_size(layer.size)}")
-    print("Labels:" + ("" if image.labels else " none"))
+    if image.config_missing:
+        print(f"Labels:       unknown: {MISSING_CONFIG} (`syscontainers pull` of the image fetches it)")
+    else:
+        print("Labels:" + ("" if image.labels else " none"))
     for k, v in sorted(image.labels.items()):
         print(f"  {k}={v}")
     _print_review(review)

@@ -33,6 +33,9 @@ class Image:
     layers: tuple[Layer, ...]      # in application order (lowest first)
     config: dict = field(default_factory=dict)   # parsed config blob ({} when unknown)
     created: int = 0               # epoch seconds (config "created", else the commit's time)
+    # the manifest names a config blob whose ref the store lacks (atomic's `images prune`
+    # deletes config refs): labels are unknown, not empty (docs/formats.md, "Refs")
+    config_missing: bool = False
 
     @property
     def name(self) -> str | None:

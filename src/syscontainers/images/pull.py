@@ -94,7 +94,7 @@ def pull(store: ImageDestination, reference: str | ImageRef, paths: Paths,
     if existing is not None and not options.update and _complete(store, existing):
         say(f"Image {name} is already present")
         return PullResult(name, existing, (), True)
-    tmp_root = paths.storage / "tmp"
+    tmp_root = paths.tmp_dir
     _reset_transient(paths, tmp_root)
     work = Path(tempfile.mkdtemp(prefix="pull-", dir=tmp_root))
     try:
@@ -105,7 +105,9 @@ def pull(store: ImageDestination, reference: str | ImageRef, paths: Paths,
 
 
 def _complete(store: ImageDestination, image: Image) -> bool:
-    return all(store.has_layer(layer.digest) for layer in image.layers)
+    """Every layer and the config stored (atomic's prune deletes config refs: a pull of such
+    an image fetches the config again, docs/formats.md "Refs")."""
+    return not image.config_missing and all(store.has_layer(layer.digest) for layer in image.layers)
 
 
 def _reset_transient(paths: Paths, tmp_root: Path) -> None:

@@ -30,6 +30,7 @@ from ..errors import ConfigError, SysContainersError, UsageError
 from ..images.model import Image
 from ..images.store import Store
 from ..paths import Paths
+from .images import require_config
 from ..service.runtime import Runtime
 
 
@@ -169,6 +170,7 @@ def own_process(store: Store, image: Image, label: str, exports: Exports):
         data = store.read_file(image, path)
         return data.decode("utf-8", "replace") if data is not None else None
 
+    require_config(image, label)     # its Cmd, Env, User are in the config
     config = image.config.get("config") or image.config.get("container_config") or {}
     if not config.get("User"):
         return ocispec.image_process(config, None, None, label)

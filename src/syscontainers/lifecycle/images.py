@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ImageInUse, ImageNotFound, SourceUnavailable, SysContainersError
+from ..errors import ImageInUse, ImageNotFound, SourceUnavailable, StoreError, SysContainersError
 from ..images.imagemeta import config_digest
 from ..images.model import Image
 from ..images.pull import PullOptions
@@ -37,14 +37,43 @@ def ensure_image(paths: Paths, store: Store, ref: str, say: Callable[[str], None
     parsed = _parse(ref)
     try:
         image = store.resolve(ref)
-        return image, _name_for(image, ref), parsed
     except ImageNotFound:
         if not pull:
             return None, ref, parsed
+        image = None
+    if image is not None and image.config_missing and pull and image.name:
+        image = _refetch_config(paths, store, image, options, say)
+    if image is not None:
+        return require_config(image, _name_for(image, ref)), _name_for(image, ref), parsed
     from ..images.pull import pull_image
 
     image = pull_image(paths, store, parsed or ref, options or PullOptions(), say)
-    return image, _name_for(image, ref), parsed
+    return require_config(image, _name_for(image, ref)), _name_for(image, ref), parsed
+
+
+def _refetch_config(paths: Paths, store: Store, image: Image, options: PullOptions | None,
+                    say: Callable[[str], None]) -> Image:
+    """atomic's `images prune` deletes the config refs of tagged images: pull the image's name
+    again (only the config is fetched: its layers are stored) rather than treat its labels as
+    empty (docs/formats.md, "Refs"). A source that cannot be reached leaves the error."""
+    from ..images.pull import pull_image
+
+    say(f"the config of image {image.name} is missing from the store; pulling it again")
+    try:
+        return pull_image(paths, store, _parse(image.name) or image.name,
+                          replace(options or PullOptions(), update=True), say)
+    except SysContainersError as e:
+        raise StoreError(f"the config blob of image {image.name} is missing from the store "
+                         f"and fetching it again failed: {e}") from None
+
+
+def require_config(image: Image, name: str) -> Image:
+    """``image``, unless the store lacks its config blob: its labels (``atomic.run``), Cmd and
+    Env are unknown then, and a verb acting on them would guess (docs/formats.md, "Refs")."""
+    if image.config_missing:
+        raise StoreError(f"the config blob of image {name} is missing from the store (atomic's "
+                         f"`images prune` removes it): run `syscontainers pull {name}` to fetch it again")
+    return image
 
 
 def _name_for(image: Image, ref: str) -> str:

@@ -2,7 +2,7 @@
 (docs/operations.md, "What each verb does to the host").
 
 Each image has one cached read-only checkout of its merged tree under
-``<checkouts>/.storage/images/<image id>`` (hard links into the repo: never written to), used
+``<checkouts>/.syscontainers/images/<image id>`` (hard links into the repo: never written to), used
 as the overlay lower dir. DECISION: the cache holds the merged tree of an image rather than
 one dir per layer — the same overlay result with one lower dir, and no overlay whiteout
 devices to create. A bundle or mount using a cache names its image in an ``image-id`` file, so
@@ -29,9 +29,9 @@ from ..proc import run
 
 @contextlib.contextmanager
 def temp_dir(paths: Paths, prefix: str) -> Iterator[Path]:
-    """A private temporary dir under the storage dir (same filesystem as the repo: the plain
+    """A private temporary dir under the state dir (same filesystem as the repo: the plain
     checkout fallback needs hard links); always removed."""
-    base = paths.storage / "tmp"
+    base = paths.tmp_dir
     base.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = base / f"{prefix}-{secrets.token_hex(6)}"
     path.mkdir(mode=0o700)
@@ -104,13 +104,13 @@ def image_rootfs(paths: Paths, store: Store, image: Image, bundle: Path) -> Iter
 
 def _mount_state(paths: Paths, target: Path) -> Path:
     key = str(target.resolve()).strip("/").replace("/", "_") or "root"
-    return paths.storage / "mounts" / key
+    return paths.mounts_dir / key
 
 
 def mount_image(paths: Paths, store: Store, image: Image | None, source: Path | None,
                 target: Path, writable: bool) -> None:
     """Mount an image (or a container's rootfs, ``source``) read-only at ``target``; with
-    ``writable``, changes go to an upper dir kept under the storage dir until `umount`."""
+    ``writable``, changes go to an upper dir kept under the state dir (paths.mounts_dir) until `umount`."""
     if paths.user_mode:
         raise UsageError("mount needs root (overlay mounts); use `extract` in user mode")
     if not target.is_dir():
@@ -165,7 +165,7 @@ def extract(paths: Paths, store: Store, image: Image, target: Path) -> None:
 def _cache_users(paths: Paths) -> set[str]:
     """Image IDs whose cached checkout a run-once bundle or a mount is using now."""
     used = set()
-    for base in (paths.storage / "tmp", paths.storage / "mounts"):
+    for base in (paths.tmp_dir, paths.mounts_dir):
         for marker in base.glob("*/image-id") if base.is_dir() else ():
             try:
                 used.add(marker.read_text().strip())

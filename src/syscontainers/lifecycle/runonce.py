@@ -1,7 +1,7 @@
 """Run an image (or a stopped container) once in the foreground (docs/operations.md, "What
 each verb does to the host").
 
-The bundle lives in a temporary directory under the private storage: its rootfs is an overlay
+The bundle lives in a temporary directory under the private state dir: its rootfs is an overlay
 whose lower layer is the image's cached checkout (system mode; writes go to the temporary upper
 dir), or a plain hard-link checkout when overlay is not available (user mode). Whatever
 happens — failure, Ctrl-C — the mount, the tmpfiles entries and the directory are removed.

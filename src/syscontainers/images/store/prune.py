@@ -49,12 +49,13 @@ def _unneeded(ref: str, needed: set[str], keep_ids: set[str]) -> bool:
     return False
 
 
-def _remove_layer_storage(root: Path, keep: set[str], dry_run: bool) -> list[str]:
-    """Per-layer checkouts (``.storage/layers/<hex>``) of layers no longer stored."""
+def _remove_layer_storage(roots: tuple[Path, ...], keep: set[str], dry_run: bool) -> list[str]:
+    """Per-layer checkouts of layers no longer stored: atomic's (``.storage/<hex>``, as
+    atomic's own prune removes them) and older versions of ours. Only 64-hex names: the
+    repository (``.storage/ostree``) and anything else are never touched."""
     removed = []
-    if not root.is_dir():
-        return removed
-    for entry in sorted(root.iterdir()):
+    entries = sorted(e for root in roots if root.is_dir() for e in root.iterdir())
+    for entry in entries:
         if LAYER_DIR_RE.fullmatch(entry.name) and entry.name not in keep:
             removed.append(str(entry))
             if not dry_run:
@@ -63,7 +64,7 @@ def _remove_layer_storage(root: Path, keep: set[str], dry_run: bool) -> list[str
 
 
 def prune_repo(repo, tagged: dict, in_use_ids: set[str], dry_run: bool,
-               layers_dir: Path) -> PruneReport:
+               layer_dirs: tuple[Path, ...]) -> PruneReport:
     """Prune ``repo`` (a Repo) given its tagged images ({id: Image}) and the IDs containers
     use."""
     needed = _needed_blobs(tagged)
@@ -77,5 +78,5 @@ def prune_repo(repo, tagged: dict, in_use_ids: set[str], dry_run: bool,
         for ref in remove:
             repo.set_ref(ref, None)
         freed = repo.prune_unreachable()
-    dirs = _remove_layer_storage(layers_dir, keep_layers, dry_run)
+    dirs = _remove_layer_storage(layer_dirs, keep_layers, dry_run)
     return PruneReport(tuple(remove), tuple(dirs), freed)

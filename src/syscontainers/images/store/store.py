@@ -243,17 +243,20 @@ class Store:
             return None
         config_digest = imagemeta.config_digest(manifest)
         image_id = self._image_id(meta.get("docker.digest"), config_digest, commit)
+        missing = False
         if manifest.get("fsLayers"):
             config = imagemeta.schema1_config(manifest)
         else:
             config = self._config(repo, config_digest)
+            missing = config_digest is not None and config is None
+            config = config or {}
         created = imagemeta.parse_created(config.get("created"))
         if created is None:
             created = repo.commit_timestamp(commit)
         layers = tuple(Layer(d, self._layer_size(repo, d, size)) for d, size in layer_items)
         return Image(id=image_id, digest=f"sha256:{image_id}", names=names, commit=commit,
                      manifest_raw=raw, manifest=manifest, layers=layers, config=config,
-                     created=created)
+                     created=created, config_missing=missing)
 
     @staticmethod
     def _image_id(digest, config_digest: str | None, commit: str) -> str:
@@ -264,12 +267,13 @@ class Store:
                 continue
         return commit
 
-    def _config(self, repo, digest: str | None) -> dict:
+    def _config(self, repo, digest: str | None) -> dict | None:
+        """The parsed config blob; {} without a digest, None when its ref is missing."""
         if digest is None:
             return {}
         commit = repo.resolve(layer_ref_name(digest))
         if commit is None:
-            return {}
+            return None
         return imagemeta.parse_config(repo.read_blob_path(commit, CONFIG_FILE))
 
     @staticmethod
@@ -451,7 +455,8 @@ class Store:
         repo = self._reader()
         if repo is None:
             return PruneReport((), (), 0)
-        return prune_repo(repo, self._tagged(), set(in_use_ids), dry_run, self.paths.layers_dir)
+        return prune_repo(repo, self._tagged(), set(in_use_ids), dry_run,
+                          (self.paths.storage, self.paths.layers_dir))
 
     def verify(self, image: Image) -> list[TamperedFile]:
         """Recompute every file object of every layer; report those whose content changed."""
