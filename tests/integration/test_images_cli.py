@@ -81,8 +81,8 @@ def test_short_name_warns(cli, layout):
     assert cli("images", "tag", "layout:web", "docker.io/library/sc-short-name:latest").code == 0
     r = cli("pull", "sc-short-name")
     assert r.code == 0, r.err
-    assert r.err == ("warning: sc-short-name names no registry: the default registry "
-                     "docker.io was used\n")
+    assert r.err == ("warning: sc-short-name names no registry and registries.conf has no alias "
+                     "or unqualified-search registry for it: docker.io was used\n")
     assert "Image docker.io/library/sc-short-name:latest is already present" in r.out
 
 

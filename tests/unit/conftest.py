@@ -15,3 +15,16 @@ def paths(tmp_path):
               tmp_path / "pre", Config())
     p.ensure()
     return p
+
+
+@pytest.fixture(autouse=True)
+def empty_registries_conf(tmp_path_factory, monkeypatch):
+    """No registries.conf of this machine's (its drop-ins alias busybox & co.): short names
+    qualify as on a host without one, unless a test writes its own."""
+    from syscontainers.images import registries
+
+    root = tmp_path_factory.mktemp("registries")
+    (root / "registries.conf").write_text("")
+    (root / "registries.conf.d").mkdir()
+    monkeypatch.setenv("CONTAINERS_REGISTRIES_CONF", str(root / "registries.conf"))
+    monkeypatch.setattr(registries, "SYSTEM_DROPINS", root / "registries.conf.d")

@@ -116,8 +116,8 @@ def test_sources_answer_what_callers_used_to_test_the_transport_for(monkeypatch,
     assert reg.registry_name() == "reg.example:5000/a:1"
     assert (reg.reach(True, False).tls_verify, reg.reach(True, True).credentials) == (False, "src-creds")
     short = open_source(parse_reference("busybox"))
-    assert short.notes() == ("warning: busybox names no registry: the default registry "
-                             "docker.io was used",)
+    assert short.notes() == ("warning: busybox names no registry and registries.conf has no "
+                             "alias or unqualified-search registry for it: docker.io was used",)
     daemon = open_source(parse_reference("docker-daemon:busybox"))
     assert (daemon.registry_name(), daemon.notes(), daemon.reach(True, True).tls_verify) == \
         (None, (), None)

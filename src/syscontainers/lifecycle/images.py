@@ -20,7 +20,8 @@ from ..images.model import Image
 from ..images.pull import PullOptions
 from ..images.reference import ImageRef, parse_reference
 from ..images.store import Store
-from ..images.transport import Manifest, SourceOptions, auth_file_has, auth_files, open_source
+from ..images.transport import (Manifest, SourceOptions, auth_file_has, auth_files, open_source,
+                                stored_candidates)
 from ..paths import Paths
 
 __all__ = ["auth_file_has", "auth_files"]     # moved to images.transport; kept importable here
@@ -36,7 +37,7 @@ def ensure_image(paths: Paths, store: Store, ref: str, say: Callable[[str], None
     source first (update.find_target)."""
     parsed = _parse(ref)
     try:
-        image = store.resolve(ref)
+        image = _stored_short_name(store, parsed) or store.resolve(ref)
     except ImageNotFound:
         if not pull:
             return None, ref, parsed
@@ -49,6 +50,16 @@ def ensure_image(paths: Paths, store: Store, ref: str, say: Callable[[str], None
 
     image = pull_image(paths, store, parsed or ref, options or PullOptions(), say)
     return require_config(image, _name_for(image, ref)), _name_for(image, ref), parsed
+
+
+def _stored_short_name(store: Store, parsed: ImageRef | None) -> Image | None:
+    """A short name's candidates (registries.conf aliases and search registries, in order)
+    looked up in the store, as a pull would qualify it (docs/operations.md, "Short names")."""
+    for name in stored_candidates(parsed) if parsed is not None else ():
+        image = store.find(name)
+        if image is not None:
+            return image
+    return None
 
 
 def _refetch_config(paths: Paths, store: Store, image: Image, options: PullOptions | None,
@@ -121,6 +132,8 @@ def access_for(ref_text: str, image_name: str, tls_verify: bool = True,
     ``image_name``. A text that named the image in the store (an ID prefix, another name) is
     no way to reach its source: the image name is recorded then."""
     ref = _parse(ref_text)
+    if ref is not None and ref.short_name:
+        ref = None      # what registries.conf made of it: the qualified name is recorded
     registry_name = open_source(ref).registry_name() if ref is not None else None
     if ref is None or (registry_name is not None and registry_name != image_name):
         ref_text, ref = image_name, _parse(image_name)

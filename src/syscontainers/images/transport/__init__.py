@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ...errors import SysContainersError
+from .. import registries
 from ..imagemeta import (Manifest, image_manifest, is_manifest_list, manifest_digest,
                          sha256_digest)
 from ..reference import ImageRef
@@ -35,8 +37,22 @@ def open_source(ref: ImageRef, options: SourceOptions = SourceOptions(),
     return _FAMILIES[ref.transport](ref, options, workdir)
 
 
+def stored_candidates(ref: ImageRef) -> tuple[str, ...]:
+    """The names a short registry name may be stored under, in registries.conf's order
+    (aliases, search registries; no network): what a pull of it would store. Empty for a
+    reference that is not a short registry name, or one registries.conf cannot qualify
+    (ambiguous, a bad file: the pull says why)."""
+    if ref.transport != "docker" or not ref.short_name:
+        return ()
+    try:
+        short = registries.qualify(ref, registries.load())
+    except SysContainersError:
+        return ()
+    return tuple(str(candidate.docker) for candidate in short.candidates)
+
+
 __all__ = [
-    "Manifest", "Reach", "Source", "SourceOptions", "open_source",
+    "Manifest", "Reach", "Source", "SourceOptions", "open_source", "stored_candidates",
     "archive_name", "auth_file_has", "auth_files", "host_platform", "image_manifest",
     "is_manifest_list", "manifest_digest", "pick_platform", "sha256_digest", "skopeo_error",
 ]

@@ -13,25 +13,62 @@ import json
 import os
 from pathlib import Path
 
-from ...errors import BadImage
+from ...errors import BadImage, TransportError
+from .. import registries
 from ..imagemeta import Manifest, manifest_digest
-from .base import Reach, SkopeoSource
+from ..reference import ImageRef
+from .base import Reach, SkopeoSource, SourceOptions
 
 
 class RegistrySource(SkopeoSource):
+    """A short name is qualified here by registries.conf (images/registries.py): with one
+    candidate at once; with several (search registries, permissive mode) the first that
+    serves the image, found when the source is first asked for its name or manifest."""
+
     _auth_file: Path | None = None
+
+    def __init__(self, ref: ImageRef, options: SourceOptions, workdir: Path | None):
+        self._short = registries.qualify(ref, registries.load()) if ref.short_name else None
+        super().__init__(self._short.candidates[0] if self._short else ref, options, workdir)
+        self._pending = self._short is not None and len(self._short.candidates) > 1
+        self._top: bytes | None = None      # the manifest the search found (asked once)
 
     def skopeo_name(self) -> str:
         return f"docker://{self.ref.docker}"
 
+    def stored_name(self) -> str:
+        self._search()
+        return super().stored_name()
+
     def registry_name(self) -> str:
+        self._search()
         return str(self.ref.docker)
 
     def notes(self) -> tuple[str, ...]:
-        if not self.ref.short_name:
+        if self._short is None:
             return ()
-        return (f"warning: {self.ref.original} names no registry: the default registry "
-                f"{self.ref.docker.registry} was used",)
+        if self._short.how == "default":
+            return (f"warning: {self.ref.original} names no registry and registries.conf has no "
+                    f"alias or unqualified-search registry for it: {self.ref.docker.registry} was used",)
+        self._search()
+        return (f"{self.ref.original} is {self.ref.docker} ({self._short.how})",)
+
+    def _search(self) -> None:
+        """Try the candidates in order; the first that serves a manifest is the image."""
+        if not self._pending:
+            return
+        self._pending = False          # skopeo errors name registry_name(): no recursion
+        last = None
+        for candidate in self._short.candidates:
+            self.ref, self.pinned = candidate, f"docker://{candidate.docker}"
+            try:
+                self._top = self.inspect(self.pinned)
+                return
+            except TransportError as e:
+                last = e
+        tried = ", ".join(str(c.docker) for c in self._short.candidates)
+        raise TransportError(f"{self.ref.original} was found in no unqualified-search registry "
+                             f"(tried {tried}; the last said: {last})")
 
     def reach(self, tls_verify: bool, creds_given: bool) -> Reach:
         creds = "src-creds" if creds_given else (
@@ -63,9 +100,11 @@ class RegistrySource(SkopeoSource):
         self.pinned = f"docker://{self.ref.docker.repository}@{digest}"
 
     def top_manifest(self) -> bytes:
+        self._search()
         wanted = self.ref.docker.digest
         if not wanted:
-            return self.inspect(self.pinned)
+            found, self._top = self._top, None
+            return found if found is not None else self.inspect(self.pinned)
         # containers/image refuses tag+digest: the digest alone names the content.
         self._pin(wanted)
         return self._check(self.inspect(self.pinned), wanted)
