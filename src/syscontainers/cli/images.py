@@ -25,6 +25,23 @@ def register(sub) -> None:
     p.add_argument("--quiet", "-q", dest="pull_quiet", action="store_true", help="print only the name")
     p.set_defaults(func=_pull)
 
+    p = sub.add_parser("login", help="store registry credentials (checked with the registry first)")
+    p.add_argument("registry", metavar="REGISTRY", help="HOST[:PORT]")
+    p.add_argument("--username", "-u", metavar="USER")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the password from stdin (else it is asked for on the terminal)")
+    p.add_argument("--authfile", metavar="FILE",
+                   help="the auth file (default: $REGISTRY_AUTH_FILE, else "
+                        "$XDG_CONFIG_HOME/containers/auth.json)")
+    p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
+                   help="verify the registry's TLS certificate (default true)")
+    p.set_defaults(func=_login)
+    p = sub.add_parser("logout", help="remove stored registry credentials")
+    p.add_argument("registry", metavar="REGISTRY", nargs="?")
+    p.add_argument("--all", "-a", action="store_true", help="of every registry")
+    p.add_argument("--authfile", metavar="FILE", help="the auth file (as for login)")
+    p.set_defaults(func=_logout)
+
     p = sub.add_parser("images", help="images commands (list, inspect, delete, tag, prune, verify, info)")
     isub = p.add_subparsers(dest="images_verb", metavar="COMMAND")
     isub.required = True
@@ -55,6 +72,45 @@ def register(sub) -> None:
     q.add_argument("image", metavar="IMAGE")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_info)
+
+
+# --- login / logout ------------------------------------------------------------------------
+
+def _login(args) -> int:
+    from ..errors import UsageError
+    from ..lifecycle.credentials import LoginRequest, login
+
+    user = args.username or _ask("Username: ", "--username")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = _ask("Password: ", "--password-stdin", secret=True)
+    if not user or not password:
+        raise UsageError("login: a user name and a password are needed")
+    registry, path = login(LoginRequest(registry=args.registry, username=user, password=password,
+                                        auth_file=args.authfile, tls_verify=args.tls_verify))
+    print(f"Login Succeeded: {registry} (credentials in {path})")
+    return 0
+
+
+def _ask(prompt: str, flag: str, secret: bool = False) -> str:
+    import getpass
+
+    from ..errors import UsageError
+    if not sys.stdin.isatty():
+        raise UsageError(f"login: no terminal to ask on: give {flag}")
+    return getpass.getpass(prompt) if secret else input(prompt)
+
+
+def _logout(args) -> int:
+    from ..errors import UsageError
+    from ..lifecycle.credentials import LogoutRequest, logout
+
+    if bool(args.registry) == bool(args.all):
+        raise UsageError("logout: name one REGISTRY, or --all")
+    what, path = logout(LogoutRequest(registry=args.registry, auth_file=args.authfile))
+    print(f"Removed login credentials for {what} (from {path})")
+    return 0
 
 
 # --- pull ----------------------------------------------------------------------------------
