@@ -3,12 +3,16 @@
 #   make test   installs what is missing, then runs the whole test suite
 PY := .venv/bin/python
 
-.PHONY: deps demo test unit bench mutation clean
+.PHONY: deps install-cli demo test unit bench mutation clean
 
 deps:
 	./scripts/install-deps.sh
 
-demo: deps
+# the command on PATH, its man pages and shell completion (docs/operations.md, "The command line")
+install-cli: deps
+	./scripts/install-cli.sh
+
+demo: deps install-cli
 	$(PY) scripts/demo.py
 
 test: deps

@@ -14,6 +14,8 @@ PKGS+=(uidmap)
 PKGS+=(docker.io)
 # rpm (rpmbuild, rpm2archive): install --system-package=build|yes and their tests.
 PKGS+=(rpm)
+# man pages and shell completion of the command (make install-cli, and their tests).
+PKGS+=(man-db groff-base bash-completion)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -6,7 +6,10 @@ message is the tool's own last meaningful line of stderr, so the operator sees w
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -45,6 +48,9 @@ def run(
     ``Result.stdout`` is empty. stderr is always captured, for the error message.
     ``binary`` returns stdout as the exact bytes written (for digests); stderr is still text.
     """
+    if os.environ.get("SYSCONTAINERS_LOG_LEVEL") == "debug":
+        # --log-level debug: every command run (never a secret: those go through files/stdin)
+        print(f"+ {shlex.join(str(a) for a in args)}", file=sys.stderr, flush=True)
     if binary:
         stdin_data = input.encode() if isinstance(input, str) else input
     else:

@@ -4,46 +4,47 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 import traceback
 
 from .. import __version__
 from ..errors import SysContainersError
+from .parser import Parser, add_global_options, leaf_parsers
 
 # Each verb group registers its sub-commands; order is the order shown in --help.
-GROUPS = ("images", "containers", "run")
-LOG_LEVELS = ("debug", "info", "warn")
+GROUPS = ("images", "containers", "run", "discover")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="syscontainers",
         description="Run OCI images as host system services (OSTree storage, runc, systemd).",
     )
     parser.add_argument("--version", action="version", version=f"syscontainers {__version__}")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--system", action="store_true", help="system mode (root only; default for root)")
-    mode.add_argument("--user", action="store_true", help="user mode (default for non-root)")
-    parser.add_argument("--checkout-path", metavar="DIR", help="where deployments live")
-    parser.add_argument("--repo", metavar="DIR", help="the OSTree repository to use")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print less")
-    parser.add_argument("--log-level", choices=LOG_LEVELS, default="info",
-                        help="debug: print the stack of an error too; warn: only warnings and "
-                             "errors (like --quiet); default info")
+    add_global_options(parser, after_verb=False)
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
     sub.required = True
     import importlib
 
     for group in GROUPS:
         importlib.import_module(f".{group}", __package__).register(sub)
+    for leaf in leaf_parsers(parser):
+        if leaf is not parser:
+            add_global_options(leaf, after_verb=True)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["__complete"]:          # the completion scripts' question (cli/complete.py)
+        from .discover import complete_words
+        return complete_words(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.log_level == "warn":
         args.quiet = True
+    os.environ["SYSCONTAINERS_LOG_LEVEL"] = args.log_level     # proc.run prints commands at debug
     debug = args.log_level == "debug"
     try:
         return int(args.func(args) or 0)

@@ -43,8 +43,9 @@ def register(sub) -> None:
     p.set_defaults(func=_logout)
 
     p = sub.add_parser("images", help="images commands (list, inspect, delete, tag, prune, verify, info)")
+    # `images` alone lists them, as podman does
+    p.set_defaults(func=_list, all=False, json=False)
     isub = p.add_subparsers(dest="images_verb", metavar="COMMAND")
-    isub.required = True
     q = isub.add_parser("list", help="list images")
     q.add_argument("--all", "-a", action="store_true", help="include untagged (dangling) images")
     q.add_argument("--json", action="store_true")
