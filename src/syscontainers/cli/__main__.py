@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import errno
 import os
 import sys
 import traceback
 
-from .. import __version__
 from ..errors import SysContainersError
-from .parser import Parser, add_global_options, leaf_parsers
-
-# Each verb group registers its sub-commands; order is the order shown in --help.
-GROUPS = ("images", "containers", "run", "discover")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="syscontainers",
-        description="Run OCI images as host system services (OSTree storage, runc, systemd).",
-    )
-    parser.add_argument("--version", action="version", version=f"syscontainers {__version__}")
-    add_global_options(parser, after_verb=False)
-    sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
-    sub.required = True
-    import importlib
-
-    for group in GROUPS:
-        importlib.import_module(f".{group}", __package__).register(sub)
-    for leaf in leaf_parsers(parser):
-        if leaf is not parser:
-            add_global_options(leaf, after_verb=True)
-    return parser
-
+from .commands import build_parser
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv

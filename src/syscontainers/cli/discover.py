@@ -20,12 +20,14 @@ def register(sub) -> None:
 def _info(args) -> int:
     from ..lifecycle.hostinfo import host_info
 
-    info = host_info(make_context(args).paths)
+    from .. import __version__
+
+    data = {"version": __version__, **host_info(make_context(args).paths).as_json()}
     if args.json:
-        print_json(info.as_json())
+        print_json(data)
         return 0
-    width = max(len(k) for k in info.as_json()) + 2
-    for key, value in info.as_json().items():
+    width = max(len(k) for k in data) + 2
+    for key, value in data.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v or '(not installed)'}" for k, v in value.items())
         elif isinstance(value, list):
@@ -45,7 +47,7 @@ def complete_words(words: list[str]) -> int:
     """``syscontainers __complete WORDS...`` (argparse never sees it: the words are a partial
     command line). Never an error: a completion prints candidates or nothing."""
     from ..lifecycle.hostinfo import container_names, image_names
-    from .__main__ import build_parser
+    from .commands import build_parser
     from .complete import candidates
 
     context = argparse.Namespace(system="--system" in words, user="--user" in words,

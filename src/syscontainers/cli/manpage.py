@@ -105,7 +105,7 @@ def pages(root: argparse.ArgumentParser) -> dict[str, str]:
 
 
 def write(directory: Path) -> list[Path]:
-    from .__main__ import build_parser
+    from .commands import build_parser
 
     directory.mkdir(parents=True, exist_ok=True)
     written = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .. import __version__, proc
+from .. import proc
 from ..deploy import deployment as dl
 from ..errors import SysContainersError
 from ..images import registries
@@ -17,7 +17,6 @@ from ..service.runtime import find_runtime
 
 @dataclass(frozen=True)
 class HostInfo:
-    version: str
     mode: str
     checkouts: str
     repository: str
@@ -48,7 +47,7 @@ def host_info(paths: Paths) -> HostInfo:
     except SysContainersError:
         conf = registries.RegistriesConf()
     return HostInfo(
-        version=__version__, mode="user" if paths.user_mode else "system",
+        mode="user" if paths.user_mode else "system",
         checkouts=str(paths.checkouts), repository=str(paths.repo),
         repository_mode=paths.repo_mode, units_dir=str(paths.units_dir),
         tmpfiles_dir=str(paths.tmpfiles_dir), config_file=str(config_file(paths.user_mode)),
