@@ -42,7 +42,7 @@ def test_abbreviated_options_are_refused_everywhere(capsys):
 
 def test_global_options_work_after_the_verb_and_keep_a_value_given_before():
     parser = build_parser()
-    args = parser.parse_args(["images", "list", "--repo", "/r", "--checkout-path", "/c", "-q"])
+    args = parser.parse_args(["images", "info", "x", "--repo", "/r", "--checkout-path", "/c", "-q"])
     assert (args.repo, args.checkout_path, args.quiet) == ("/r", "/c", True)
     args = parser.parse_args(["--repo", "/before", "list"])
     assert args.repo == "/before"           # absent after the verb: the value before stays
@@ -50,6 +50,8 @@ def test_global_options_work_after_the_verb_and_keep_a_value_given_before():
     assert args.system and args.name == "x"
     args = parser.parse_args(["pull", "-q", "img"])      # pull's own -q wins
     assert args.pull_quiet and not args.quiet
+    args = parser.parse_args(["list", "-q"])             # so does list's (names only)
+    assert args.list_quiet and not args.quiet
 
 
 def test_images_alone_lists():

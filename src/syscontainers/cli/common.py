@@ -39,14 +39,16 @@ def print_json(obj) -> None:
     sys.stdout.write("\n")
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]],
+                heading: bool = True) -> None:
     rows = [[("" if c is None else str(c)) for c in r] for r in rows]
-    widths = [len(h) for h in headers]
+    widths = [len(h) for h in headers] if heading else [0] * len(headers)
     for r in rows:
         for i, c in enumerate(r):
             widths[i] = max(widths[i], len(c))
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    print(fmt.format(*headers).rstrip())
+    if heading:
+        print(fmt.format(*headers).rstrip())
     for r in rows:
         print(fmt.format(*r).rstrip())
 
@@ -96,3 +98,22 @@ def creds(text: str | None) -> tuple[str, str] | None:
             raise UsageError("--src-creds: no password given and no terminal to ask for it")
         password = getpass.getpass(f"Password for {user}: ")
     return user, password
+
+
+def truncate(text: str, width: int, full: bool) -> str:
+    """A long column cut to ``width`` (ending in "...") unless --no-trunc."""
+    return text if full or len(text) <= width else text[:width - 3] + "..."
+
+
+def add_listing_options(p, what: str) -> None:
+    """atomic's and podman's options of a listing: -a, -f, -n, --no-trunc, -q (its own -q
+    prints only the names/IDs; the global -q before the verb still only quiets messages)."""
+    p.add_argument("-a", "--all", action="store_true", help=f"all {what} (atomic's flag)")
+    p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="only rows whose KEY contains VALUE (case-insensitive; repeatable)")
+    p.add_argument("-n", "--noheading", action="store_true", help="no heading line")
+    p.add_argument("--no-trunc", action="store_true", help="do not shorten IDs and commands")
+    p.add_argument("-q", "--quiet", dest="list_quiet", action="store_true",
+                   help=f"only the {what}' names (IDs for images)")
+    p.add_argument("--json", action="store_true")
+

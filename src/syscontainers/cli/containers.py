@@ -6,31 +6,24 @@ import os
 import sys
 import time
 
-from .common import creds, make_context, print_json, print_table, sayer, tls_bool
+from .common import (add_listing_options, creds, make_context, print_json, print_table, sayer,
+                     tls_bool, truncate)
 
 
 def register(sub) -> None:
     _register_install(sub)
     p = sub.add_parser("uninstall", help="stop and remove an installed container")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("--force", action="store_true", help="an unknown NAME is not an error")
+    p.add_argument("-f", "--force", action="store_true", help="an unknown NAME is not an error")
     p.set_defaults(func=_uninstall)
 
     for verb in ("list", "ps"):
         p = sub.add_parser(verb, help="list installed containers" if verb == "list" else "same as list")
-        p.add_argument("--json", action="store_true")
+        add_listing_options(p, "containers")
         p.set_defaults(func=_list)
-    p = sub.add_parser("containers", help="containers commands (list)")
-    csub = p.add_subparsers(dest="containers_verb", metavar="COMMAND")
-    csub.required = True
-    p = csub.add_parser("list", help="list installed containers")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_list)
-
     _register_update(sub)
-    p = sub.add_parser("rollback", help="switch a container back to its previous deployment")
-    p.add_argument("name", metavar="NAME")
-    p.set_defaults(func=_rollback)
+    _register_rollback(sub)
+    _register_atomic_containers(sub)
 
     for verb, func, text in (("start", _start, "start a container's service"),
                              ("stop", _stop, "stop a container's service"),
@@ -44,6 +37,30 @@ def register(sub) -> None:
         p.set_defaults(func=func)
 
 
+def _register_rollback(sub) -> None:
+    p = sub.add_parser("rollback", help="switch a container back to its previous deployment")
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=_rollback)
+
+
+def _register_atomic_containers(sub) -> None:
+    """atomic's `containers list|update|rollback|delete` (docs/atomic-migration.md): the same
+    parsers and handlers as the top-level verbs."""
+    p = sub.add_parser("containers", help="containers commands (list, update, rollback, delete)")
+    p.set_defaults(func=_list, all=False, filter=[], noheading=False, no_trunc=False,
+                   list_quiet=False, json=False)
+    csub = p.add_subparsers(dest="containers_verb", metavar="COMMAND")
+    q = csub.add_parser("list", help="list installed containers")
+    add_listing_options(q, "containers")
+    q.set_defaults(func=_list)
+    _register_update(csub)
+    _register_rollback(csub)
+    q = csub.add_parser("delete", help="uninstall containers (atomic's name for uninstall)")
+    q.add_argument("names", metavar="NAME", nargs="+")
+    q.add_argument("-f", "--force", action="store_true", help="an unknown NAME is not an error")
+    q.set_defaults(func=_delete)
+
+
 def _register_install(sub) -> None:
     p = sub.add_parser("install", help="install an image as a system container (a systemd service)")
     p.add_argument("image", metavar="IMAGE")
@@ -53,7 +70,8 @@ def _register_install(sub) -> None:
     _secret_and_allow(p)
     p.add_argument("--runtime", metavar="PATH", help="OCI runtime (default: runc)")
     p.add_argument("--system-package", choices=("auto", "build", "no", "yes"), default="auto")
-    p.add_argument("--remote", metavar="DIR", help="use an existing rootfs instead of a checkout")
+    p.add_argument("--remote", "--rootfs", dest="remote", metavar="DIR",
+                   help="use an existing rootfs instead of a checkout (--rootfs: atomic's name)")
     p.add_argument("--display", action="store_true", help="show what would be done, change nothing")
     p.add_argument("--force", action="store_true",
                    help="accept --set of a variable no template of the image uses")
@@ -130,21 +148,41 @@ def _uninstall(args) -> int:
     return 0
 
 
+def _delete(args) -> int:
+    """`containers delete NAME...`: each uninstalled in turn; the first error stops."""
+    from ..lifecycle.remove import uninstall
+
+    ctx = make_context(args)
+    for name in args.names:
+        uninstall(ctx.paths, name, sayer(ctx), force=args.force)
+    return 0
+
+
 def _list(args) -> int:
     from ..lifecycle.query import containers
 
+    from ..lifecycle.filters import CONTAINER_FIELDS, apply, parse_filters
+
     ctx = make_context(args)
-    rows = containers(ctx.paths)
+    filters = parse_filters(args.filter, CONTAINER_FIELDS)
+    rows = apply(containers(ctx.paths), filters)
     _warn_broken(rows, sayer(ctx))
     if args.json:
         print_json([r.as_json() for r in rows])
         return 0
+    if args.list_quiet:
+        for r in rows:
+            print(r.name)
+        return 0
+    full = args.no_trunc
     print_table(
         ("NAME", "IMAGE", "IMAGE ID", "CREATED", "STATUS", "RUNTIME", "TYPE", "COMMAND"),
-        [(r.name + (" (preinstalled)" if r.preinstalled else ""), r.image, r.image_id[:12],
+        [(r.name + (" (preinstalled)" if r.preinstalled else ""), r.image,
+          r.image_id if full else r.image_id[:12],
           time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)) if r.created else "",
-          r.status_text(), os.path.basename(r.runtime), r.type, " ".join(r.command))
-         for r in rows])
+          r.status_text(), os.path.basename(r.runtime), r.type,
+          truncate(" ".join(r.command), 40, full))
+         for r in rows], heading=not args.noheading)
     return 0
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
-from .common import Context, creds, human_size, make_context, print_json, print_table, tls_bool
+from .common import (Context, add_listing_options, creds, human_size, make_context, print_json,
+                     print_table, sayer, tls_bool, truncate)
 
 
 def register(sub) -> None:
@@ -44,19 +45,26 @@ def register(sub) -> None:
 
     p = sub.add_parser("images", help="images commands (list, inspect, delete, tag, prune, verify, info)")
     # `images` alone lists them, as podman does
-    p.set_defaults(func=_list, all=False, json=False)
+    p.set_defaults(func=_list, all=False, json=False, filter=[], noheading=False, no_trunc=False,
+                   list_quiet=False)
     isub = p.add_subparsers(dest="images_verb", metavar="COMMAND")
     q = isub.add_parser("list", help="list images")
-    q.add_argument("--all", "-a", action="store_true", help="include untagged (dangling) images")
-    q.add_argument("--json", action="store_true")
+    add_listing_options(q, "images")
     q.set_defaults(func=_list)
+    q = isub.add_parser("version", help="an image's ID, name and version label (atomic's)")
+    q.add_argument("image", metavar="IMAGE")
+    q.set_defaults(func=_version)
+    q = isub.add_parser("update", help="pull newer versions of images (atomic's)")
+    q.add_argument("images", metavar="IMAGE", nargs="*")
+    q.add_argument("-a", "--all", action="store_true", help="every image pulled from a registry")
+    q.set_defaults(func=_images_update)
     q = isub.add_parser("inspect", help="show one image (manifest, config labels)")
     q.add_argument("image", metavar="IMAGE")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_inspect)
     q = isub.add_parser("delete", help="delete images by name or unique ID prefix")
     q.add_argument("images", metavar="IMAGE", nargs="+")
-    q.add_argument("--force", action="store_true",
+    q.add_argument("-f", "--force", action="store_true",
                    help="delete even an image an installed container uses (its tree is kept)")
     q.set_defaults(func=_delete)
     q = isub.add_parser("tag", help="give an image a second name")
@@ -166,25 +174,60 @@ def _blob_json(ctx: Context, entry) -> dict:
 def _list(args) -> int:
     from ..lifecycle.imageverbs import list_images
 
+    from ..lifecycle.filters import IMAGE_FIELDS, apply, parse_filters
+
     ctx = make_context(args)
+    filters = parse_filters(args.filter, IMAGE_FIELDS)
     listing = list_images(ctx.paths, include_dangling=args.all)
-    images, blobs = listing.images, listing.blobs
+    images = apply(listing.images, filters)
+    blobs = [] if filters else listing.blobs      # layer/config refs have no fields to match
     if args.json:
         print_json([_image_json(ctx, i) for i in images] + [_blob_json(ctx, b) for b in blobs])
+        return 0
+    short = (lambda i: i) if args.no_trunc else (lambda i: i[:12])
+    if args.list_quiet:
+        for entry_id in dict.fromkeys([i.id for i in images] + [b.id for b in blobs]):
+            print(short(entry_id))
         return 0
     kind = "user" if ctx.paths.user_mode else "system"
     rows = []
     for image in images:
         labels = ",".join(f"{k}={v}" for k, v in sorted(image.labels.items()))
-        labels = MISSING_CONFIG if image.config_missing else labels
+        labels = MISSING_CONFIG if image.config_missing else truncate(labels, 60, args.no_trunc)
         for name in image.names or ("<none>",):
-            rows.append((image.id[:12], name, _created(image.created),
+            rows.append((short(image.id), name, _created(image.created),
                          human_size(image.virtual_size), kind, labels))
     for blob in blobs:
-        rows.append((blob.id[:12], f"<none> ({blob.kind})", _created(blob.created),
+        rows.append((short(blob.id), f"<none> ({blob.kind})", _created(blob.created),
                      human_size(blob.size), kind, ""))
-    print_table(("ID", "NAME", "CREATED", "VIRTUAL SIZE", "TYPE", "LABELS"), rows)
+    print_table(("ID", "NAME", "CREATED", "VIRTUAL SIZE", "TYPE", "LABELS"), rows,
+                heading=not args.noheading)
     return 0
+
+
+def _version(args) -> int:
+    from ..lifecycle.imageverbs import inspect_image
+
+    image, _review = inspect_image(make_context(args).paths, args.image)
+    labels = image.labels
+    version = labels.get("version") or labels.get("org.opencontainers.image.version") or ""
+    if version and labels.get("release"):
+        version += f"-{labels['release']}"
+    print_table(("IMAGE ID", "NAME", "VERSION"),
+                [(image.id[:12], image.name or "<none>", version or "<none>")])
+    return 0
+
+
+def _images_update(args) -> int:
+    from ..errors import UsageError
+    from ..lifecycle.imageverbs import update_images
+
+    if bool(args.images) == bool(args.all):
+        raise UsageError("images update: name the IMAGEs, or --all")
+    ctx = make_context(args)
+    rows = update_images(ctx.paths, args.images, sayer(ctx))
+    print_table(("IMAGE", "RESULT", "REASON"), [(r.name, r.result, r.reason or "") for r in rows])
+    return 1 if any(r.result == "failed" for r in rows) else 0
 
 
 def _inspect(args) -> int:

@@ -54,6 +54,11 @@ GLOBAL_OPTIONS = (
     (("--checkout-path",), dict(metavar="DIR", help="where deployments live")),
     (("--repo",), dict(metavar="DIR", help="the OSTree repository to use")),
     (("-q", "--quiet"), dict(action="store_true", help="print less")),
+    # atomic's: every image is in OSTree here, and nothing ever asks for a confirmation
+    (("--storage",), dict(choices=("ostree",), help="accepted for atomic's command lines: "
+                                                      "the only storage is ostree")),
+    (("-y", "--assumeyes"), dict(action="store_true", help="accepted for atomic's command "
+                                                             "lines: nothing asks for confirmation")),
     (("--log-level",), dict(choices=LOG_LEVELS, default="info",
                             help="debug: also print every command run and the stack of an "
                                  "error; warn: only warnings and errors (like --quiet); "

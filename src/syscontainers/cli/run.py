@@ -27,6 +27,10 @@ def register(sub) -> None:
     p.add_argument("what", metavar="IMAGE|NAME")
     p.add_argument("target", metavar="DIR")
     p.add_argument("--rw", action="store_true", help="writable (changes kept until umount)")
+    p.add_argument("--shared", action="store_true",
+                   help="atomic's: accepted (a read-only mount is shared by every user already)")
+    p.add_argument("--live", action="store_true",
+                   help="atomic's live mount of a running container: refused (see --rw)")
     p.set_defaults(func=_mount)
 
     p = sub.add_parser("umount", help="unmount what `mount` mounted at DIR")
@@ -40,14 +44,15 @@ def register(sub) -> None:
 
 
 def _run(args) -> int:
+    from ..lifecycle.execute import run
     from ..lifecycle.requests import parse_settings
-    from ..lifecycle.runonce import RunRequest, run_image
+    from ..lifecycle.runonce import RunRequest
 
     ctx = make_context(args)
     settings = parse_settings(set_args=args.set_values)
     req = RunRequest(image=args.image, command=args.command, name=args.name,
                      set_values=settings.values, runtime=args.runtime)
-    return run_image(ctx.paths, req, sayer(ctx, progress_to_stderr=True))
+    return run(ctx.paths, req, sayer(ctx, progress_to_stderr=True))
 
 
 def _exec(args) -> int:
@@ -58,8 +63,15 @@ def _exec(args) -> int:
 
 
 def _mount(args) -> int:
+    from ..errors import UsageError
     from ..lifecycle.mounts import mount
     from ..lifecycle.requests import MountRequest
+
+    if args.live:
+        raise UsageError("mount --live: a system container's rootfs is never changed in place; "
+                         "`mount --rw` gives a writable view whose changes stay until umount")
+    if args.shared and args.rw:
+        raise UsageError("--shared is for read-only mounts; --rw gives a private writable one")
 
     mount(make_context(args).paths, MountRequest(what=args.what, target=args.target,
                                                  writable=args.rw))

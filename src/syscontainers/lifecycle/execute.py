@@ -27,6 +27,31 @@ def looks_like_image(name: str) -> bool:
     return ":" in name or "/" in name or bool(re.match(r"^[a-z0-9-]+\.[a-z0-9.-]+/", name))
 
 
+def run(paths: Paths, req: RunRequest, say: Say) -> int:
+    """``run IMAGE|NAME [CMD]``: an installed container's name runs CMD in it, as atomic's
+    `run NAME CMD` did (like exec); anything else is an image run once."""
+    if _installed(paths, req.image):
+        name = req.image
+        if req.set_values or req.name:
+            raise UsageError(f"{name} is an installed container: --set and --name are for "
+                             f"running an image (use `update --set` to change the container)")
+        if not req.command:
+            raise UsageError(f"{name} is an installed container: `syscontainers start {name}` "
+                             f"starts it, `run {name} CMD` runs CMD in it")
+        return exec_in(paths, name, req.command, False, say)
+    return run_image(paths, req, say)
+
+
+def _installed(paths: Paths, text: str) -> bool:
+    if looks_like_image(text):
+        return False
+    try:
+        dl.validate_name(text)
+    except UsageError:
+        return False
+    return dl.current(paths, text) is not None
+
+
 def exec_in(paths: Paths, name: str, command: list[str], detach: bool, say: Say) -> int:
     if not command:
         raise UsageError("exec needs a command to run")

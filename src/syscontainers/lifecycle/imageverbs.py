@@ -33,6 +33,40 @@ def pull(paths: Paths, req: PullRequest, say: Say):
 
 
 @dataclass(frozen=True)
+class ImageUpdate:
+    """One image of `images update`: ``result`` "updated", "unchanged" or "failed"."""
+
+    name: str
+    result: str
+    reason: str | None = None
+
+
+def update_images(paths: Paths, names: list[str], say: Say) -> list[ImageUpdate]:
+    """atomic's `images update`: pull a newer version of each image named (all: every tagged
+    image with a registry name); one failure is its row, never the end of the others."""
+    from ..errors import SysContainersError
+
+    if not names:
+        names = [n for image in Store(paths).images() for n in image.names if _from_registry(n)]
+    rows = []
+    for name in names:
+        try:
+            before = Store(paths).find(name)
+            result = pull(paths, PullRequest(image=name, update=True), say)
+            changed = before is None or before.id != result.image.id
+            rows.append(ImageUpdate(name, "updated" if changed else "unchanged"))
+        except SysContainersError as e:
+            rows.append(ImageUpdate(name, "failed", str(e)))
+    return rows
+
+
+def _from_registry(name: str) -> bool:
+    """A stored name with a registry host (``host.domain/...``, ``host:port/...``)."""
+    first = name.split("/", 1)[0]
+    return "/" in name and ("." in first or ":" in first or first == "localhost")
+
+
+@dataclass(frozen=True)
 class ImageListing:
     images: list[Image]      # newest first
     blobs: list              # layer and config refs (``--all`` only), as atomic listed them
