@@ -33,6 +33,7 @@ from .exports import Exports, ExportsManifest, _read_text, parse_manifest
 from .hostfiles import HostFile, plan_host_files
 from .privileges import Privilege, review
 from .render import Target, deployment_values, render_deployment, unit_template
+from .render import _check_line_safe, _check_pidfile   # the install's own value checks
 from .template import render_template, template_variables
 from .values import FORCED_VARIABLES, OS_VARIABLES
 from .variables import image_variables
@@ -382,11 +383,15 @@ def _check_config(exports: Exports, values: dict, run_once: bool, label: str,
     try:
         cfg = ocispec.parse_config(text, f"{where} (rendered)" if where.endswith("template")
                                    else where)
+    except SysContainersError as e:
+        out.error("config-invalid", _at_line(where, str(e)) if where.endswith(".json") else where,
+                  str(e))
+        return None
+    try:
         ocispec.validate_config(cfg, remote=False, run_once=run_once, what=where)
     except SysContainersError as e:
         out.error("config-invalid", where, str(e))
-        return None
-    return cfg
+    return cfg      # its privileges are still worth showing
 
 
 def _at_line(where: str, message: str) -> str:
@@ -453,6 +458,12 @@ def _check_unit(exports: Exports, values: dict, host_files, out: _Collector) -> 
     except SysContainersError as e:
         out.error("template-invalid", _at_line(where, str(e)), str(e))
         return
+    try:
+        _check_line_safe(template, values, "unit file", continuation=True)
+        _check_pidfile(template, values)
+    except SysContainersError as e:
+        out.error("unit-value-invalid", where, str(e))
+        return
     names = template_variables(template)
     if exports.service_template is not None and {"EXEC_STOPPOST", "PIDFILE"} <= names \
             and not re.search(r"^\s*Type\s*=\s*forking\s*$", template, re.M):
@@ -487,6 +498,11 @@ def _check_tmpfiles(exports: Exports, values: dict, out: _Collector) -> None:
         text = render_template(exports.tmpfiles_template, values, where)
     except SysContainersError as e:
         out.error("template-invalid", _at_line(where, str(e)), str(e))
+        return
+    try:
+        _check_line_safe(exports.tmpfiles_template, values, "tmpfiles file", continuation=False)
+    except SysContainersError as e:
+        out.error("tmpfiles-value-invalid", where, str(e))
         return
     if not lintsystemd.available("systemd-tmpfiles"):
         out.notes.append("tmpfiles lines not parsed: systemd-tmpfiles is not installed")
