@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..deploy.exports import EXPORTS_DIR, Exports
 from ..deploy.lint import EXPORTS_FILES, LintResult, LintSubject, lint_exports
-from ..errors import SysContainersError, UsageError
+from ..errors import ImageNotFound, SysContainersError, UsageError
 from ..images.store import Store
 from ..paths import Paths
 from .build import own_process
@@ -48,8 +48,8 @@ def lint(paths: Paths, req: LintRequest) -> LintReport:
     path = Path(req.target)
     if path.is_dir():
         return LintReport(f"directory {path}", lint_exports(directory_subject(path)))
-    if "/" in req.target and not path.exists():
-        raise UsageError(f"{req.target}: no such directory (and not an image name)")
+    if req.target.startswith(("/", ".")):      # no image name starts so
+        raise UsageError(f"{req.target}: no such directory")
     return _lint_image(paths, req.target)
 
 
@@ -111,7 +111,11 @@ def _instructions(text: str) -> list[str]:
 
 def _lint_image(paths: Paths, text: str) -> LintReport:
     store = Store(paths)
-    image = store.resolve(text)
+    try:
+        image = store.resolve(text)
+    except ImageNotFound:
+        raise ImageNotFound(f"image {text} not found (lint never pulls: `syscontainers pull` "
+                            "it first, or give a directory)") from None
     label = image.name or image.id[:12]
     try:
         process, process_error = own_process(store, image, label, Exports()), None
