@@ -269,3 +269,20 @@ def test_directory_lint_needs_no_root():
         assert json.loads(r.stdout)["findings"] == []
     finally:
         shutil.rmtree(top)
+
+
+def test_the_image_authors_guide_example_lints_clean(tmp_path):
+    """The files of docs/image-authors.md "A complete example" (fenced blocks whose info
+    string names the file), written out as a build context: no finding at all."""
+    import re
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "image-authors.md").read_text()
+    blocks = re.findall(r"^```\w+ (\S+)\n(.*?)^```$", guide, flags=re.M | re.S)
+    assert sorted(name for name, _ in blocks) == [
+        "Containerfile", "exports/config.json.template", "exports/manifest.json",
+        "exports/service.template", "exports/tmpfiles.template"]
+    for name, text in blocks:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    result = lint_dir(tmp_path)
+    assert (result.findings, result.notes) == ((), ())
+    assert containerfile_labels(tmp_path)["summary"] == "busybox httpd as a host service"

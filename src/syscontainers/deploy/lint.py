@@ -140,8 +140,8 @@ def lint_exports(subject: LintSubject) -> LintResult:
                         host_files)
     for p in sorted(privileges):
         if p.dangerous:
-            out.warning("privilege-needs-allow", "config.json" if p.name not in
-                        ("setuid", "units") else "hostfs",
+            out.warning("privilege-needs-allow", "exports/hostfs" if p.name in
+                        ("setuid", "units") else "config.json",
                         f"install refuses this without --allow={p.name}: {p.detail}")
     return LintResult(tuple(sorted(out.items, key=_order)), tuple(sorted(privileges)),
                       tuple(out.notes))
