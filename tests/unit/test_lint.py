@@ -126,9 +126,13 @@ PLANTED = [
     ("rename-path", lambda e: (_set(e, "hostfs/etc/a.conf", "a\n"),
                                _manifest(e, renameFiles={"/etc/a.conf": "/etc/../$NAME"})),
      "hostfs-invalid", None),
-    ("template-missing-value", lambda e: (_set(e, "hostfs/etc/a.conf", "a=$UNSET_NOWHERE $\n"),
+    ("hostfs-template-dollar", lambda e: (_set(e, "hostfs/etc/a.conf", "a=$UNSET_NOWHERE $\n"),
                                           _manifest(e, installedFilesTemplate=["/etc/a.conf"])),
      "hostfs-invalid", None),
+    ("bind-source", lambda e: _set(e, "tmpfiles.template", "d /var/lib/other 0700 - - - -\n"),
+     "bind-source-not-created", None),
+    ("manifest-array", lambda e: _set(e, "manifest.json", "[]"), "manifest-not-object", None),
+    ("hostfs-file", lambda e: _set(e, "hostfs", "a file\n"), "hostfs-not-directory", None),
     ("not-utf8", lambda e: _set(e, "service.template", b"[Unit]\nDescription=\xff\n"),
      "exports-file-invalid", None),
 ]
@@ -144,6 +148,38 @@ def test_each_planted_error_is_reported(tmp_path, name, plant, code, line):
     assert [f.code for f in errors] == [code], result.findings
     if line is not None:
         assert errors[0].where.endswith(f":{line}"), errors[0]
+
+
+# One planted warning each (no error): (name, how, the warning codes expected)
+WARNED = [
+    ("both-configs", lambda e: _set(e, "config.json", e["config.json.template"].replace(
+        "$NAME", "x").replace("$PORT", "1").replace("${STATE_DIRECTORY}", "/var/lib")
+        .replace("$$", "$")), {"config-template-ignored"}),
+    ("no-config", lambda e: e.pop("config.json.template"), {"config-missing", "variable-unused"}),
+    ("no-service", lambda e: (_manifest(e, noContainerService=True)),
+     {"service-template-ignored", "nothing-installed"}),
+    ("unit-command", lambda e: _replace(e, "service.template", "ExecStartPre=$EXEC_STARTPRE",
+                                        "ExecStartPre=/opt/no-such-tool --prepare"),
+     {"unit-command-missing"}),
+    ("unit-obsolete", lambda e: _replace(e, "service.template", "Restart=on-failure",
+                                         "Restart=on-failure\nStandardOutput=syslog"),
+     {"unit-warning"}),
+    ("tmpfiles-user", lambda e: _set(e, "tmpfiles.template",
+                                     "d ${STATE_DIRECTORY}/$NAME 0700 no-such-user-lint - -\n"),
+     {"tmpfiles-warning"}),
+    ("dangerous", lambda e: _replace(e, "config.json.template", '"CAP_KILL"', '"CAP_SYS_ADMIN"'),
+     {"privilege-needs-allow"}),
+]
+
+
+@pytest.mark.parametrize("name,plant,expected", WARNED, ids=[w[0] for w in WARNED])
+def test_each_planted_warning_is_reported(tmp_path, name, plant, expected):
+    exports = example_exports()
+    plant(exports)
+    write_exports(tmp_path, exports)
+    result = lint_dir(tmp_path)
+    assert codes(result, "error") == [], result.findings
+    assert set(codes(result, "warning")) == expected, result.findings
 
 
 def test_symlinked_template_is_an_error_and_not_followed(tmp_path):
@@ -267,6 +303,20 @@ def test_directory_lint_needs_no_root():
                            env={"PYTHONPATH": str(src), "HOME": "/nonexistent", "PATH": "/usr/bin:/bin"})
         assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["findings"] == []
+        # the systemd tools ran as that user too: a broken unit and tmpfiles line are found
+        exports = example_exports()
+        _replace(exports, "service.template", "Restart=on-failure", "Restart=sometimes")
+        _set(exports, "tmpfiles.template", "K /x\n")
+        write_exports(top, exports)
+        for d in [top, *top.rglob("*")]:
+            os.chmod(d, 0o755 if d.is_dir() else 0o644)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            sys.executable, "-m", "syscontainers.cli", "lint", "--json", str(top)],
+                           capture_output=True, text=True,
+                           env={"PYTHONPATH": str(src), "HOME": "/nonexistent", "PATH": "/usr/bin:/bin"})
+        assert r.returncode == 1, r.stderr
+        assert [f["code"] for f in json.loads(r.stdout)["findings"]] == ["unit-invalid",
+                                                                         "tmpfiles-invalid"]
     finally:
         shutil.rmtree(top)
 

@@ -31,7 +31,7 @@ from ..service.runtime import DEFAULT_RUNTIME, Runtime
 from . import lintsystemd, ocispec
 from .exports import Exports, ExportsManifest, _read_text, parse_manifest
 from .hostfiles import HostFile, plan_host_files
-from .privileges import Privilege, review
+from .privileges import Privilege, requested_capabilities, review, unavailable
 from .render import Target, deployment_values, render_deployment, unit_template
 from .render import _check_line_safe, _check_pidfile   # the install's own value checks
 from .template import render_template, template_variables
@@ -535,4 +535,21 @@ def _render_all(subject: LintSubject, exports: Exports, values: dict, run_once: 
     except SysContainersError as e:
         out.error("render-failed", "exports", str(e))
         return None
+    if rendered.has_container_service and not run_once:
+        _check_bind_sources(rendered, out)
     return rendered.config
+
+
+def _check_bind_sources(rendered, out: _Collector) -> None:
+    """Bind-mount sources named after the container exist on no host before install: unless
+    the tmpfiles lines or host files create them, install refuses the image on every host
+    (the install's own rule, privileges.unavailable; capabilities and SELinux are questions
+    of the host, not of the image, and are left out here)."""
+    own = [s for s in ocispec.missing_bind_sources(rendered.config, Path("/nonexistent-lint-root"))
+           if f"/{LINT_NAME}" in s]
+    problems = unavailable(rendered.config, bounding=requested_capabilities(rendered.config),
+                           selinux=True, missing_sources=own, tmpfiles=rendered.tmpfiles,
+                           host_files=rendered.host_files)
+    for problem in problems:
+        out.error("bind-source-not-created", "exports/tmpfiles.template",
+                  f"install refuses this image on every host: {problem}")
