@@ -258,6 +258,17 @@ def test_labels_from_a_dockerfile(tmp_path):
     assert any("atomic.run is 'maybe'" in m for m in messages)
 
 
+def test_exports_that_is_a_symlink_is_an_error(tmp_path):
+    from syscontainers.deploy.lint import LintSubject
+    write_exports(tmp_path / "real", example_exports())
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "rootfs" / "exports").symlink_to(tmp_path / "real" / "exports")
+    result = lint_exports(LintSubject(exports=tmp_path / "rootfs" / "exports", label="x",
+                                      labels={}))
+    assert [(f.severity, f.code) for f in result.findings if f.where == "exports"] == [
+        ("error", "exports-not-directory")]
+
+
 def test_no_exports_is_a_usage_error(tmp_path, capsys):
     assert main(["lint", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

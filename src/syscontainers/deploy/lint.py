@@ -119,7 +119,11 @@ def lint_exports(subject: LintSubject) -> LintResult:
         out.notes.append("labels not checked: no stored image and no Containerfile/Dockerfile")
     else:
         _check_labels(labels, out)
-    if not subject.exports.is_dir() or subject.exports.is_symlink():
+    if subject.exports.is_symlink() or (subject.exports.exists() and not subject.exports.is_dir()):
+        out.error("exports-not-directory", "exports", "/exports must be a directory of the image "
+                  "(install refuses a symlink or a file there)")
+        return LintResult(tuple(sorted(out.items, key=_order)), (), tuple(out.notes))
+    if not subject.exports.is_dir():
         out.warning("exports-missing", "exports", "the image has no /exports directory: install "
                     "generates a config.json that runs the image's own command and the default "
                     "unit (docs/templates.md, \"Images without a config of their own\")")
@@ -138,10 +142,12 @@ def lint_exports(subject: LintSubject) -> LintResult:
     rendered_config = _render_all(subject, exports, values, run_once, out)
     privileges = review(rendered_config if rendered_config is not None else config or {},
                         host_files)
+    config_file = "exports/config.json" if exports.config_json is not None \
+        else "exports/config.json.template"
     for p in sorted(privileges):
         if p.dangerous:
             out.warning("privilege-needs-allow", "exports/hostfs" if p.name in
-                        ("setuid", "units") else "config.json",
+                        ("setuid", "units") else config_file,
                         f"install refuses this without --allow={p.name}: {p.detail}")
     return LintResult(tuple(sorted(out.items, key=_order)), tuple(sorted(privileges)),
                       tuple(out.notes))
