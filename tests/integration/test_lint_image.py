@@ -89,3 +89,13 @@ def test_lint_never_pulls(cli, layout):
     assert r.err.strip().splitlines() == [
         f"error: image oci:{layout}:good not found (lint never pulls: `syscontainers pull` it "
         "first, or give a directory)"]
+
+
+def test_lint_and_install_agree(cli, layout):
+    """The error lint reports is the one install stops at (the same check): nothing is
+    installed and the line is lint's message."""
+    assert cli("pull", f"oci:{layout}:broken").code == 0
+    _, data, _ = lint_json(cli, "layout:broken")
+    r = cli("install", "--display", "--name", "lint-agree", "layout:broken")
+    assert r.code == 1
+    assert data["findings"][0]["message"].split(": ", 1)[1] in r.err
