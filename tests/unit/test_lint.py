@@ -283,6 +283,10 @@ def test_no_exports_is_a_usage_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has neither an exports/ directory" in err[0]
     assert main(["lint", str(tmp_path / "nothere/x")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path}/nothere/x: no such directory\n"
+    (tmp_path / "Containerfile").write_text("FROM x\n")
+    assert main(["lint", str(tmp_path / "Containerfile")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path}/Containerfile: not a directory\n"
 
 
 def test_cli_exit_codes_and_json(tmp_path, capsys):

@@ -49,7 +49,8 @@ def lint(paths: Paths, req: LintRequest) -> LintReport:
     if path.is_dir():
         return LintReport(f"directory {path}", lint_exports(directory_subject(path)))
     if req.target.startswith(("/", ".")):      # no image name starts so
-        raise UsageError(f"{req.target}: no such directory")
+        raise UsageError(f"{req.target}: " + ("not a directory" if path.exists()
+                                               else "no such directory"))
     return _lint_image(paths, req.target)
 
 
