@@ -9,7 +9,7 @@ what to lint.
   root and no store.
 - IMAGE: a stored image, by name or ID prefix. *Decision*: lint never pulls (it is a check of
   what you have; `syscontainers pull` first). Its merged tree is checked out into a temporary
-  directory under the storage dir (hard links, removed again), as a dry-run build does.
+  directory under the state dir (hard links, removed again), as a dry-run build does.
 """
 
 from __future__ import annotations
