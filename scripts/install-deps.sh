@@ -16,6 +16,8 @@ PKGS+=(docker.io)
 PKGS+=(rpm)
 # man pages and shell completion of the command (make install-cli, and their tests).
 PKGS+=(man-db groff-base bash-completion)
+# buildah builds the images the containers-storage: transport tests install.
+PKGS+=(buildah)
 
 missing=()
 for p in "${PKGS[@]}"; do

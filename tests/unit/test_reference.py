@@ -46,3 +46,15 @@ def test_round_trip(name):
 def test_different_names_never_share_a_ref(a, b):
     if a != b:
         assert encode_name(a) != encode_name(b)
+
+
+def test_containers_storage_references():
+    from syscontainers.images.reference import parse_reference
+    ref = parse_reference("containers-storage:[vfs@/r+/rr]localhost/app:1")
+    assert (ref.transport, ref.path, str(ref.docker)) == ("containers-storage", "[vfs@/r+/rr]",
+                                                           "localhost/app:1")
+    ref = parse_reference("containers-storage:app")
+    assert ref.path is None and str(ref.docker) == "docker.io/library/app:latest"
+    for bad in ("containers-storage:", "containers-storage:[vfs@/r", "containers-storage:[x]"):
+        with pytest.raises(ReferenceError_):
+            parse_reference(bad)

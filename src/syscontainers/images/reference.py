@@ -29,7 +29,9 @@ _NAME_RE = re.compile(
 )
 
 FILE_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
-TRANSPORTS = ("docker", "docker-daemon") + FILE_TRANSPORTS
+# containers/storage, where podman and buildah keep images: [driver@root+runroot:opts]NAME
+CONTAINERS_STORAGE = "containers-storage"
+TRANSPORTS = ("docker", "docker-daemon", CONTAINERS_STORAGE) + FILE_TRANSPORTS
 # atomic's spellings of the same transports
 _ALIASES = {"dockertar": "docker-archive", "docker": "docker-daemon"}
 
@@ -130,13 +132,16 @@ def parse_reference(text: str, default_registry: str = DOCKER_HUB) -> ImageRef:
     transport = _ALIASES.get(transport, transport) if sep else transport
     if sep and transport in FILE_TRANSPORTS:
         return _file_ref(transport, rest, original)
+    if sep and transport == CONTAINERS_STORAGE:
+        return _storage_ref(rest, original)
     if sep and transport == "docker-daemon":
         return _docker_ref("docker-daemon", rest, False, original, default_registry)
     if sep and re.fullmatch(r"[a-z][a-z0-9+-]*", transport) and "/" not in transport \
             and not re.fullmatch(r"[0-9]+(/.*)?", rest) and not _NAME_RE.match(text):
         raise ReferenceError_(
             f"unknown transport {transport!r} in {original!r} "
-            f"(known: docker://, oci:, oci-archive:, docker-archive:, docker-daemon:)")
+            f"(known: docker://, oci:, oci-archive:, docker-archive:, docker-daemon:, "
+            f"containers-storage:)")
     return _docker_ref("docker", text, insecure, original, default_registry)
 
 
@@ -146,6 +151,22 @@ def _docker_ref(transport, name, insecure, original, default_registry) -> ImageR
     docker, had_registry = parse_docker_name(name, default_registry)
     return ImageRef(transport, docker=docker, insecure=insecure,
                     short_name=not had_registry, original=original)
+
+
+def _storage_ref(rest: str, original: str) -> ImageRef:
+    """``containers-storage:[STORE]NAME``: STORE (``driver@graphroot+runroot:options``, as
+    skopeo takes it) goes to ``path``; NAME is a registry-style name, qualified the way
+    podman stores it (``localhost/x`` stays, ``x`` is docker.io's), with ``:latest`` added."""
+    store = None
+    if rest.startswith("["):
+        end = rest.find("]")
+        if end < 0:
+            raise ReferenceError_(f"unclosed [store] in {original!r}")
+        store, rest = rest[:end + 1], rest[end + 1:]
+    if not rest:
+        raise ReferenceError_(f"missing image name in {original!r}")
+    docker, _had_registry = parse_docker_name(rest)
+    return ImageRef(CONTAINERS_STORAGE, docker=docker, path=store, original=original)
 
 
 def _file_ref(transport: str, rest: str, original: str) -> ImageRef:

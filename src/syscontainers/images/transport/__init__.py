@@ -20,11 +20,13 @@ from .daemon import DaemonSource
 from .login import default_auth_file, login, logout
 from .files import DockerArchiveSource, OciArchiveSource, OciLayoutSource, archive_name
 from .registry import RegistrySource, auth_file_has, auth_files
+from .storage import ContainersStorageSource
 from .skopeo_errors import skopeo_error
 
 _FAMILIES = {
     "docker": RegistrySource,
     "docker-daemon": DaemonSource,
+    "containers-storage": ContainersStorageSource,
     "oci": OciLayoutSource,
     "oci-archive": OciArchiveSource,
     "docker-archive": DockerArchiveSource,
