@@ -11,7 +11,7 @@ from .. import __version__
 from .parser import Parser, add_global_options, leaf_parsers
 
 # Each verb group registers its sub-commands; order is the order shown in --help.
-GROUPS = ("images", "containers", "run", "discover", "lint")
+GROUPS = ("images", "containers", "care", "run", "discover", "lint")
 
 
 def build_parser() -> argparse.ArgumentParser:

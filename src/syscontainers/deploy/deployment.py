@@ -150,6 +150,9 @@ class InstallInfo:
     # Additions of this project (atomic ignores unknown keys; docs/formats.md "The info file"):
     secret_values: list[str] = field(default_factory=list)       # names given --set-secret
     allowed_privileges: list[str] | None = None   # --allow names; None: made before --allow
+    config_checksum: str | None = None    # sha256 of config.json as written (list's drift check)
+    pinned: bool = False                  # `pin NAME`: update --all / auto-update skip it
+    pinned_reason: str | None = None
 
     def to_json(self) -> str:
         return json.dumps({k.replace("_", "-"): v for k, v in asdict(self).items()}, indent=4)
@@ -187,6 +190,7 @@ _INFO_TYPES = {
     "source": _OPTIONAL_STR, "source_transport": _OPTIONAL_STR,
     "source_tls_verify": (bool, type(None)), "source_credentials": _OPTIONAL_STR,
     "secret_values": (list,), "allowed_privileges": (list, type(None)),
+    "config_checksum": _OPTIONAL_STR, "pinned": (bool,), "pinned_reason": _OPTIONAL_STR,
 }
 
 

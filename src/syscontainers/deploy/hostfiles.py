@@ -187,6 +187,11 @@ def _on_host(root: Path, host_path: str) -> Path:
     return Path(root) / host_path.lstrip("/")
 
 
+def on_host(host_path: str, root: Path = Path("/")) -> Path:
+    """Where a recorded host path is (``root``: the host's ``/``; tests pass a temp dir)."""
+    return _on_host(root, host_path)
+
+
 # ---------------------------------------------------------------------------- install
 
 @dataclass(frozen=True)

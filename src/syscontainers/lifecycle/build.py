@@ -7,6 +7,7 @@ Nothing outside the checkouts dir is touched here.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from contextlib import contextmanager
@@ -46,6 +47,8 @@ class BuildRequest:
     access: dict | None = None    # the info file's source* keys (images.Access.info_fields)
     secret_names: frozenset[str] = frozenset()   # --set-secret names (info "secret-values")
     allowed: frozenset[str] = frozenset()        # --allow names (info "allowed-privileges")
+    pinned_reason: str | None = None             # carried by update --force of a pinned one
+    pinned: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,9 @@ def _info(req: BuildRequest, rendered: RenderedFiles, exports: Exports) -> dl.In
         **(req.access or {}),
         secret_values=sorted(req.secret_names & set(rendered.values)),
         allowed_privileges=sorted(req.allowed),
+        config_checksum=(hashlib.sha256(rendered.config_json.encode()).hexdigest()
+                         if rendered.config_json is not None else None),
+        pinned=req.pinned, pinned_reason=req.pinned_reason,
     )
 
 

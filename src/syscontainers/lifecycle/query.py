@@ -3,12 +3,14 @@ state across update, rollback, stop and uninstall")."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..deploy import deployment as dl
 from ..deploy.values import mask_text
 from ..errors import ConfigError, ContainerNotFound, ReferenceError_
+from ..fileops import read_or_none
 from ..images.reference import parse_docker_name
 from ..paths import Paths
 from ..service.systemd import ServiceManager, ServiceState, Systemd
@@ -31,13 +33,17 @@ class ContainerRow:
     deployment: str
     reason: str | None = None   # why the container is broken (None otherwise)
     restarts: int = 0    # automatic restarts since the last start by hand (systemd NRestarts)
+    drifted: bool = False       # the cheap drift check failed (`verify NAME` says what)
+    pinned: bool = False
 
     def as_json(self) -> dict:
         return asdict(self)
 
     def status_text(self) -> str:
-        """The status for people: ``restarting (3)``, ``running (2 restarts)``."""
-        return ServiceState(self.status, self.restarts).display()
+        """The status for people: ``restarting (3)``, ``running (2 restarts)``, with
+        ``, drifted`` / ``, pinned`` added."""
+        marks = [m for m, on in (("drifted", self.drifted), ("pinned", self.pinned)) if on]
+        return ", ".join([ServiceState(self.status, self.restarts).display(), *marks])
 
 
 def normalize_image(name: str) -> str:
@@ -69,7 +75,21 @@ def _row(paths: Paths, name: str, dep: dl.Deployment, preinstalled: bool) -> Con
         created=int(info.created or 0), command=command, runtime=info.runtime,
         type=kind, preinstalled=preinstalled,
         status="no service", deployment=str(dep.path),
+        drifted=not preinstalled and quick_drift(paths, dep, info), pinned=info.pinned,
     )
+
+
+def quick_drift(paths: Paths, dep: dl.Deployment, info: dl.InstallInfo) -> bool:
+    """The cheap drift check of `list` (docs/operations.md, "Drift"): the unit file against
+    the deployment's copy, config.json against the checksum recorded when it was written
+    (deployments made before that record: the unit only). `verify NAME` checks everything."""
+    copy = read_or_none(dep.unit_copy)
+    if copy is not None and read_or_none(paths.unit_file(dep.name)) != copy:
+        return True
+    if info.config_checksum:
+        config = read_or_none(dep.path / "config.json")
+        return config is None or hashlib.sha256(config.encode()).hexdigest() != info.config_checksum
+    return False
 
 
 def containers(paths: Paths, systemd: ServiceManager | None = None) -> list[ContainerRow]:

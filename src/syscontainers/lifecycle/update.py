@@ -60,6 +60,7 @@ class UpdateRequest:
     tls_verify: bool = True                  # for the --rebase reference
     secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
     allow: frozenset[str] = frozenset()          # --allow, added to the stored ones
+    redeploy: bool = False        # deploy even the same image (verify --repair of a rootfs)
 
 
 def _live(paths: Paths, name: str) -> dl.Deployment:
@@ -104,11 +105,12 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
         reconcile(host, req.name, say)
         dl.tighten(cur, paths.user_mode)   # made before deployments were private (docs/operations.md)
         info = cur.read_info()
+        _check_pin(info, req)
         store = Store(paths)
         found = find_target(store, info, req)
         image, image_name = _target_image(paths, store, found, req, say)
         _check_set(store, image, image_name, req)
-        if _unchanged(info, found.current, image, req):
+        if _unchanged(info, found.current, image, req) and not req.redeploy:
             if _store_allowance(cur, info, req.allow, say):
                 return "allowed"
             say("Latest version already installed.")
@@ -134,6 +136,14 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
             finish(paths, req.name)
         say(f"updated {req.name}: {info.revision[:12]} -> {image.id[:12]}")
         return "updated"
+
+
+def _check_pin(info: dl.InstallInfo, req: UpdateRequest) -> None:
+    """A pinned container is updated only with --force (docs/operations.md, "Pinning")."""
+    if info.pinned and not (req.force or req.redeploy):
+        why = f" ({info.pinned_reason})" if info.pinned_reason else ""
+        raise UsageError(f"{req.name} is pinned{why}: `syscontainers unpin {req.name}` first, "
+                         f"or update --force")
 
 
 def drop_unless_live(paths: Paths, name: str, target: dl.Deployment) -> None:
@@ -255,7 +265,8 @@ def _build_request(paths: Paths, req: UpdateRequest, cur: dl.Deployment, info: d
                           runtime, uuid=info.values.get("UUID"), remote=info.remote,
                           access=access.info_fields(),
                           secret_names=frozenset(info.secret_values) | req.secret_names,
-                          allowed=_granted(cur, info) | req.allow)
+                          allowed=_granted(cur, info) | req.allow,
+                          pinned=info.pinned, pinned_reason=info.pinned_reason)
 
 
 def _store_allowance(cur: dl.Deployment, info: dl.InstallInfo, allow: frozenset[str],
@@ -403,8 +414,9 @@ __all__ = ["update", "rollback", "UpdateRequest", "UpdateFailed", "ServiceError"
 @dataclass(frozen=True)
 class UpdateRow:
     """One container of ``update --all``: ``result`` is "updated", "unchanged", "unchecked"
-    (its source could not be asked: never "unchanged", docs/operations.md "Updates") or
-    "failed" (``reason`` says why; a broken container is one of these)."""
+    (its source could not be asked: never "unchanged", docs/operations.md "Updates"),
+    "pinned" (skipped; ``reason`` is the pin's) or "failed" (``reason`` says why; a broken
+    container is one of these)."""
 
     container: str
     before: str          # the image ID installed before ("" when it could not be read)
@@ -432,7 +444,9 @@ def update_all(paths: Paths, request: UpdateRequest, say: Say) -> list[UpdateRow
 
 def _update_row(paths: Paths, req: UpdateRequest, say: Say) -> UpdateRow:
     before = _revision_or_blank(paths, req.name)
-    reason = None
+    reason = pinned_reason(paths, req.name)
+    if reason is not None:
+        return UpdateRow(req.name, before, before, "pinned", reason or None)
     try:
         result = update(paths, req, say)
     except SourceUnavailable as e:
@@ -440,6 +454,16 @@ def _update_row(paths: Paths, req: UpdateRequest, say: Say) -> UpdateRow:
     except SysContainersError as e:
         result, reason = "failed", str(e)
     return UpdateRow(req.name, before, _revision_or_blank(paths, req.name), result, reason)
+
+
+def pinned_reason(paths: Paths, name: str) -> str | None:
+    """None when ``name`` is not pinned; its reason ("" without one) when it is."""
+    cur = dl.current(paths, name)
+    try:
+        info = cur.read_info() if cur is not None else None
+    except SysContainersError:
+        return None
+    return (info.pinned_reason or "") if info is not None and info.pinned else None
 
 
 def _revision_or_blank(paths: Paths, name: str) -> str:

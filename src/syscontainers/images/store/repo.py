@@ -24,6 +24,7 @@ import gi
 gi.require_version("OSTree", "1.0")
 from gi.repository import Gio, GLib, OSTree  # noqa: E402
 
+from ... import proc
 from ...errors import StoreError  # noqa: E402
 from ..reference import layer_ref_name  # noqa: E402
 
@@ -157,6 +158,14 @@ class Repo:
             raise StoreError(f"cannot update ref {ref}: {e.message}") from None
 
     @_writes
+    def delete_file_object(self, checksum: str) -> None:
+        """Remove a file object (one whose content no longer matches its name: the next
+        import of its layer writes it again)."""
+        try:
+            self._repo.delete_object(OSTree.ObjectType.FILE, checksum, None)
+        except GLib.Error as e:
+            raise StoreError(f"cannot remove object {checksum} from {self.path}: {e.message}") from None
+
     def set_ref_in_transaction(self, ref: str, commit: str) -> None:
         """Point ``ref`` at ``commit`` when the running transaction commits."""
         self._repo.transaction_set_ref(None, ref, commit)
@@ -425,6 +434,27 @@ class Repo:
         return freed
 
     # --- checkout --------------------------------------------------------------------------
+    def diff_checkout(self, commit: str, path: Path, user_mode: bool) -> tuple[list[str], list[str], list[str]]:
+        """(modified, removed, added) paths of the checkout at ``path`` against ``commit``,
+        by content and metadata: every local file is read and hashed, so a file changed
+        through its hard link shows too. User mode: the checkout's owner is the user and
+        xattrs are not kept, so ownership counts as root's and xattrs are ignored.
+
+        DECISION: through ``ostree diff`` (libostree's own diff_dirs): its PyGObject binding
+        returns the three lists as new arrays the caller never sees."""
+        args = ["ostree", f"--repo={self.path}", "diff"]
+        if user_mode:
+            args += ["--owner-uid=0", "--owner-gid=0", "--no-xattrs"]
+        res = proc.run([*args, commit, str(Path(path).resolve())], check=False)
+        if res.returncode != 0:
+            raise StoreError(f"cannot compare {path} with its image: {proc.last_line(res.stderr)}")
+        found: dict[str, list[str]] = {"M": [], "D": [], "A": []}
+        for line in res.stdout.splitlines():
+            kind, _, where = line.partition(" ")
+            if kind in found and where.strip():
+                found[kind].append("/" + where.strip().lstrip("/"))
+        return found["M"], found["D"], found["A"]
+
     def checkout(self, commit: str, dest: Path, user_mode: bool, copy: bool = False) -> None:
         """Check ``commit`` out at ``dest`` (which must not exist) with hard links only (or,
         with ``copy``, as plain copies). System mode keeps owners and modes (bare repo); user

@@ -332,6 +332,13 @@ class Store:
         return merge_layers(repo, self._layer_trees(repo, layers, label),
                             {"docker.manifest": manifest_raw, "docker.digest": digest})
 
+    def diff_checkout(self, image: Image, path: Path) -> tuple[list[str], list[str], list[str]]:
+        """(modified, removed, added) of a checkout of ``image`` at ``path`` (verify NAME)."""
+        repo = self._writer()
+        with repo.shared_lock():
+            commit = self._merged_commit(repo, image)
+            return repo.diff_checkout(commit, path, self.paths.user_mode)
+
     def read_file(self, image: Image, path: str) -> bytes | None:
         """A regular file of the merged tree (symlinks are not followed); None if absent.
         Never writes (see the lock rule above)."""
@@ -457,6 +464,19 @@ class Store:
             return PruneReport((), (), 0)
         return prune_repo(repo, self._tagged(), set(in_use_ids), dry_run,
                           (self.paths.storage, self.paths.layers_dir))
+
+    def forget_tampered(self, tampered: list[TamperedFile]) -> set[str]:
+        """Drop the objects that no longer match their names and the refs of their layers,
+        so that the next pull of the image fetches those layers again and writes the objects
+        anew (verify --repair). Returns the layer digests forgotten."""
+        from ..reference import layer_ref_name
+        repo = self._writer()
+        layers = {t.layer for t in tampered}
+        for checksum in {t.expected for t in tampered}:
+            repo.delete_file_object(checksum)
+        for digest in layers:
+            repo.set_ref(layer_ref_name(digest), None)
+        return layers
 
     def verify(self, image: Image) -> list[TamperedFile]:
         """Recompute every file object of every layer; report those whose content changed."""
