@@ -6,7 +6,8 @@ import os
 import sys
 import time
 
-from .common import creds, make_context, print_json, print_table, sayer, tls_bool
+from .common import (creds, make_context, print_json, print_table, sayer,
+                     signature_policy_flag, tls_bool)
 
 
 def register(sub) -> None:
@@ -61,6 +62,7 @@ def _register_install(sub) -> None:
                    help="registry credentials (only where they came from is recorded)")
     p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
                    help="verify the registry's TLS certificate (default true; recorded for update)")
+    signature_policy_flag(p)
     p.set_defaults(func=_install)
 
 
@@ -89,6 +91,7 @@ def _register_update(sub) -> None:
     p.add_argument("--json", action="store_true", help="with --all or --check: JSON")
     p.add_argument("--force", action="store_true",
                    help="accept --set of a variable no template of the image uses")
+    signature_policy_flag(p)
     p.set_defaults(func=_update)
 
 def _secret_and_allow(p) -> None:
@@ -118,7 +121,8 @@ def _install(args) -> int:
                          runtime=args.runtime, display=args.display, remote=args.remote,
                          system_package=args.system_package, force=args.force,
                          tls_verify=args.tls_verify, creds=creds(args.src_creds),
-                         secret_names=settings.secret_names, allow=settings.allow)
+                         secret_names=settings.secret_names, allow=settings.allow,
+                         signature_policy=args.signature_policy)
     return install(ctx.paths, req, sayer(ctx))
 
 
@@ -190,7 +194,8 @@ def _request(args, settings):
                          controlled=args.controlled and not args.check, timeout=args.timeout,
                          display=args.display, offline=args.offline, creds=creds(args.src_creds),
                          tls_verify=args.tls_verify, force=args.force,
-                         secret_names=settings.secret_names, allow=settings.allow)
+                         secret_names=settings.secret_names, allow=settings.allow,
+                         signature_policy=args.signature_policy)
 
 
 def _update_all(ctx, req, as_json: bool) -> int:

@@ -18,6 +18,7 @@ from .daemon import DaemonSource
 from .files import DockerArchiveSource, OciArchiveSource, OciLayoutSource, archive_name
 from .registry import RegistrySource, auth_file_has, auth_files
 from .skopeo_errors import skopeo_error
+from .trust import TrustPolicy, trust_policy
 
 _FAMILIES = {
     "docker": RegistrySource,
@@ -36,7 +37,7 @@ def open_source(ref: ImageRef, options: SourceOptions = SourceOptions(),
 
 
 __all__ = [
-    "Manifest", "Reach", "Source", "SourceOptions", "open_source",
+    "Manifest", "Reach", "Source", "SourceOptions", "TrustPolicy", "open_source", "trust_policy",
     "archive_name", "auth_file_has", "auth_files", "host_platform", "image_manifest",
     "is_manifest_list", "manifest_digest", "pick_platform", "sha256_digest", "skopeo_error",
 ]
