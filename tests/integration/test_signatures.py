@@ -10,6 +10,7 @@ work dir, no blob.
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -153,3 +154,79 @@ def test_a_missing_policy_file_is_a_usage_error(signed, store_paths, tmp_path):
         pull(Store(store_paths), f"http:{repo}:v1", store_paths,
              PullOptions(signature_policy=str(tmp_path / "nope.json")))
     assert nothing_left(store_paths) == []
+
+
+# --- on the systemd test host, through the CLI -------------------------------------------
+
+@pytest.fixture
+def host_trust(sc, signed, keys, tmp_path):
+    """The policy, its key and a registries.d inside the test host (in a directory of this
+    test, never the test host's /etc/containers), and a config file naming that
+    registries.d: the environment every command of the test gets."""
+    repo, regd, _, _ = signed
+    inside = f"/root/sigs-{tmp_path.name}"
+    sc.host.run("mkdir", "-p", f"{inside}/registries.d")
+    (sc.path(f"{inside}/registries.d") / "test-signatures.yaml").write_text(
+        (regd / "test-signatures.yaml").read_text())
+    sc.path(f"{inside}/trusted.gpg").write_bytes(keys[3].read_bytes())
+    host_reg = repo.split("/", 1)[0]
+    signed_only_policy(sc.path(f"{inside}/policy.json"), host_reg, f"{inside}/trusted.gpg")
+    sc.path(f"{inside}/config.toml").write_text(f'registries_d = "{inside}/registries.d"\n')
+    try:
+        yield f"{inside}/policy.json", {"SYSCONTAINERS_CONFIG": f"{inside}/config.toml"}
+    finally:
+        sc.host.run("rm", "-rf", inside)
+
+
+@pytest.mark.systemd
+def test_install_and_update_on_a_host_accept_only_signed_images(sc, signed, keys, host_trust,
+                                                               testhost_units, tmp_path):
+    """install --signature-policy: signed installs, unsigned is refused (nothing of it on
+    the host); the policy is recorded, so a plain `update` refuses an unsigned new version -
+    also once that version is in the store (pulled under the host's permissive policy) - and
+    the old version keeps running; a signed new version then updates."""
+    from tests.fixtures.examples import example_spec
+    from tests.integration.sc_host import CHECKOUTS, free_port, http_get
+
+    repo, regd, _, _ = signed
+    ring, trusted = keys[0], keys[1]
+    policy, env = host_trust
+    own = {"org.example.test": f"signatures-{tmp_path.name}"}
+    layouts = {v: build_oci_layout(example_spec(index_html=f"signed {v}\n", labels=own),
+                                   tmp_path / v, v) for v in ("v1", "v2")}
+    web = f"{repo}-web-{tmp_path.name[-8:].lower().strip('_')}"
+    push(layouts["v1"].layout, "v1", f"{web}:cur", regd, ring, trusted)
+    push(layouts["v2"].layout, "v2", f"{web}:unsigned", regd)
+    port = free_port()
+    testhost_units.append("sig1.service")
+    try:
+        sc.ok("install", "--name", "sig1", "--set", f"PORT={port}", "--signature-policy", policy,
+              f"{web}:cur", env=env)
+        record = json.loads(sc.path(CHECKOUTS / "sig1.0/info").read_text())
+        assert record["source-signature-policy"] == policy
+        sc.ok("start", "sig1")
+        assert http_get(port) == "signed v1\n"
+
+        r = sc.sc("install", "--name", "sig2", "--signature-policy", policy, f"{web}:unsigned",
+                  env=env)
+        assert r.code == 1 and r.out == "" and r.err.strip().splitlines() == [
+            f"error: image {web}:unsigned rejected by the trust policy {policy}: it is not signed"]
+        assert sc.traces("sig2") == [] and layouts["v2"].id not in sc.ok("images", "list", "--json").out
+
+        push(layouts["v2"].layout, "v2", f"{web}:cur", regd)          # unsigned v2 takes the tag
+        for attempt in ("asked", "stored"):
+            r = sc.sc("update", "sig1", env=env)
+            assert r.code == 1 and "rejected by the trust policy" in r.err, (attempt, r.text)
+            assert f"trust policy {policy}: it is not signed" in r.err
+            assert not sc.exists(CHECKOUTS / "sig1.1") and http_get(port) == "signed v1\n"
+            assert sc.status("sig1") == "running"
+            # the host's own policy accepts anything: pulled so, v2 is in the store by digest
+            sc.ok("pull", "--update", f"{web}:cur", env=env)
+            assert layouts["v2"].id in sc.ok("images", "list", "--json").out
+
+        push(layouts["v2"].layout, "v2", f"{web}:cur", regd, ring, trusted)   # now signed
+        r = sc.ok("update", "sig1", env=env)
+        assert f"-> {layouts['v2'].id[:12]}" in r.out and http_get(port) == "signed v2\n"
+    finally:
+        sc.sc("uninstall", "sig1")
+        sc.sc("uninstall", "sig2")
