@@ -14,6 +14,9 @@ PKGS+=(uidmap)
 PKGS+=(docker.io)
 # rpm (rpmbuild, rpm2archive): install --system-package=build|yes and their tests.
 PKGS+=(rpm)
+# gnupg (gpg, gpg-agent): the signature tests sign images with throwaway keys
+# (skopeo --sign-by); skopeo verifies GPG signatures through its own gpgme.
+PKGS+=(gnupg)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 
 import pytest
 
@@ -58,7 +59,6 @@ def signed(registry, keys, lookaside, tmp_path_factory):
     push(layouts["v2"].layout, "v2", f"{repo}:unsigned", regd)
     push(layouts["v3"].layout, "v3", f"{repo}:other-key", regd, ring, other)
     retag(f"{repo}:v1", f"{repo}:moved")
-    import subprocess
     subprocess.run(["skopeo", "--registries.d", str(regd), "copy", "--quiet", "--format", "v2s2",
                     "--dest-tls-verify=false", "--sign-by", trusted,
                     f"oci:{layouts['v2'].layout}:v2", f"docker://{repo}:v2-s2"],
@@ -230,3 +230,20 @@ def test_install_and_update_on_a_host_accept_only_signed_images(sc, signed, keys
     finally:
         sc.sc("uninstall", "sig1")
         sc.sc("uninstall", "sig2")
+
+
+def test_a_tag_that_moves_between_manifest_and_verdict_is_refused(signed, tmp_path):
+    """The manifest read first is v2's; the tag then names v1 (signed), which skopeo
+    accepts: the verified image is not the one the manifest names, so nothing goes on."""
+    from syscontainers.errors import BadImage
+    from syscontainers.images.reference import parse_reference
+    from syscontainers.images.transport import SourceOptions, TrustPolicy, open_source
+
+    repo, regd, policy, _ = signed
+    options = SourceOptions(tls_verify=False, policy=TrustPolicy(policy, regd))
+    v2 = open_source(parse_reference(f"http:{repo}:unsigned"), options, tmp_path).manifest()
+    source = open_source(parse_reference(f"http:{repo}:v1"), options, tmp_path)
+    source.verify(source.manifest(), tmp_path)          # the same image: accepted
+    with pytest.raises(BadImage, match=rf"^http:{repo}:v1 changed while it was verified"):
+        source.verify(v2, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
