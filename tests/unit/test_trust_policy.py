@@ -54,7 +54,9 @@ def test_a_given_policy_wins_and_a_missing_one_is_a_usage_error(defaults, tmp_pa
 def test_no_policy_at_all_is_refused_with_the_fix(defaults):
     with pytest.raises(UsageError) as e:
         trust_policy(None, user_mode=True)
-    assert str(e.value).startswith(f"no trust policy: {defaults[1]} nor {defaults[0]} exists")
+    assert str(e.value).startswith(f"no trust policy: neither {defaults[1]} nor {defaults[0]} exists")
+    with pytest.raises(UsageError, match=f"^no trust policy: {defaults[0]} does not exist "):
+        trust_policy(None, user_mode=False)
     assert "insecureAcceptAnything" in str(e.value) and "--signature-policy" in str(e.value)
 
 

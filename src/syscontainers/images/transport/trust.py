@@ -80,6 +80,8 @@ def trust_policy(given: str | None, user_mode: bool,
     for path in candidates:
         if path.is_file():
             return TrustPolicy(path, regd)
-    raise UsageError(f"no trust policy: {' nor '.join(map(str, candidates))} exists (write one "
+    missing = (f"neither {candidates[0]} nor {candidates[1]} exists" if len(candidates) > 1
+               else f"{candidates[0]} does not exist")
+    raise UsageError(f"no trust policy: {missing} (write one "
                      f"- {{\"default\": [{{\"type\": \"insecureAcceptAnything\"}}]}} accepts every "
                      f"image - or give --signature-policy FILE)")
