@@ -207,10 +207,11 @@ def test_install_and_update_on_a_host_accept_only_signed_images(sc, signed, keys
         sc.ok("start", "sig1")
         assert http_get(port) == "signed v1\n"
 
-        r = sc.sc("install", "--name", "sig2", "--signature-policy", policy, f"{web}:unsigned",
-                  env=env)
-        assert r.code == 1 and r.out == "" and r.err.strip().splitlines() == [
-            f"error: image {web}:unsigned rejected by the trust policy {policy}: it is not signed"]
+        refused = [f"error: image {web}:unsigned rejected by the trust policy {policy}: "
+                   f"it is not signed"]
+        for verb in (("install", "--name", "sig2"), ("pull",), ("run", "--name", "sig2")):
+            r = sc.sc(*verb, "--signature-policy", policy, f"{web}:unsigned", env=env)
+            assert (r.code, r.out, r.err.strip().splitlines()) == (1, "", refused), verb
         assert sc.traces("sig2") == [] and layouts["v2"].id not in sc.ok("images", "list", "--json").out
 
         push(layouts["v2"].layout, "v2", f"{web}:cur", regd)          # unsigned v2 takes the tag
