@@ -248,3 +248,31 @@ def test_a_tag_that_moves_between_manifest_and_verdict_is_refused(signed, tmp_pa
     with pytest.raises(BadImage, match=rf"^http:{repo}:v1 changed while it was verified"):
         source.verify(v2, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["oci", "oci-archive", "docker-archive"])
+def test_images_from_files_are_judged_by_their_transport_scope(signed, store_paths, tmp_path,
+                                                              kind):
+    """The signed-only policy says nothing about files (its default accepts them): a layout
+    or archive pulls (skopeo's judging copy of it is the image the manifest names, a docker
+    archive's converted one included); a policy rejecting that transport refuses it."""
+    import json as _json
+
+    from tests.fixtures.images import export_docker_archive, export_oci_archive
+
+    _, _, policy, layouts = signed
+    built = layouts["v3"]
+    ref = {"oci": f"oci:{built.layout}:v3",
+           "oci-archive": f"oci-archive:{export_oci_archive(built.layout, tmp_path / 'a.tar')}:v3",
+           "docker-archive": "docker-archive:" + str(export_docker_archive(
+               built, tmp_path / "d.tar", ["files/sig:v3"]))}[kind]
+    result = pull(Store(store_paths), ref, store_paths, PullOptions(signature_policy=str(policy)))
+    assert result.image.labels["sig-test"] == "v3"
+    strict = tmp_path / "strict.json"
+    strict.write_text(_json.dumps({"default": [{"type": "insecureAcceptAnything"}],
+                                   "transports": {kind: {"": [{"type": "reject"}]}}}))
+    fresh = dataclasses.replace(store_paths, checkouts=tmp_path / "other",
+                                repo=tmp_path / "other/.storage/ostree")
+    with pytest.raises(PolicyRejected, match="the policy rejects every image from this source"):
+        pull(Store(fresh), ref, fresh, PullOptions(signature_policy=str(strict)))
+    assert nothing_left(fresh) == []
