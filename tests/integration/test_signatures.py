@@ -276,3 +276,18 @@ def test_images_from_files_are_judged_by_their_transport_scope(signed, store_pat
     with pytest.raises(PolicyRejected, match="the policy rejects every image from this source"):
         pull(Store(fresh), ref, fresh, PullOptions(signature_policy=str(strict)))
     assert nothing_left(fresh) == []
+
+
+def test_a_schema1_image_is_judged_and_pulled(signed, registry, store_paths, tmp_path):
+    """Docker schema 1 (sizes unknown, converted by skopeo): the judging copy fetches its
+    layers, and the image it judged is the one the manifest names."""
+    import json as _json
+
+    _, _, _, layouts = signed
+    ref = registry.push(layouts["v3"].layout, "v3", "sigs/schema1", fmt="v2s1")
+    strict = tmp_path / "strict.json"     # cannot reject docker images, yet is no accept-all
+    strict.write_text(_json.dumps({"default": [{"type": "insecureAcceptAnything"}],
+                                   "transports": {"oci": {"": [{"type": "reject"}]}}}))
+    result = pull(Store(store_paths), f"http:{ref}", store_paths,
+                  PullOptions(signature_policy=str(strict)))
+    assert result.image.labels["sig-test"] == "v3"

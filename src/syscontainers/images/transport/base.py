@@ -226,12 +226,22 @@ class SkopeoSource:
             layers = [validate_digest(layer["digest"]) for layer in verified["layers"]]
             config = _read_blob(blobs, validate_digest(verified["config"]["digest"]))
             same = layers == [layer.digest for layer in manifest.layers] and \
-                oci_view(config) == oci_view(self.config(manifest))
-        except (OSError, ValueError, KeyError, TypeError, IndexError, SysContainersError):
+                self._config_view(manifest, config)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+                SysContainersError):
             same = False
         if not same:
             raise BadImage(f"{self.what} changed while it was verified (its tag was moved?): "
                            f"the verified image is not {manifest.digest}; pull again")
+
+    def _config_view(self, manifest: Manifest, verified: bytes) -> bool:
+        """Whether the verified (OCI) config is ``manifest``'s config as OCI sees it. Schema 1
+        has no config blob: its newest history entry (which the manifest digest covers)
+        holds what runs; skopeo derives the rest (rootfs, history) from the manifest."""
+        if manifest.config_digest is not None:
+            return oci_view(verified) == oci_view(self.config(manifest))
+        newest = json.loads(json.loads(manifest.text)["history"][0]["v1Compatibility"])
+        return _run_view(newest) == _run_view(json.loads(verified))
 
     def copy(self, layout: Path, blob_dir: Path) -> None:
         """Copy the (pinned) image into the OCI layout ``layout``, blobs in ``blob_dir``.
@@ -271,6 +281,11 @@ _HISTORY = ("created_by", "author", "comment", "empty_layer")
 
 def _kept(obj: dict, keys: tuple[str, ...]) -> dict:
     return {k: obj[k] for k in keys if obj.get(k) not in (None, "", [], {}, False)}
+
+
+def _run_view(config: dict) -> dict:
+    return {**_kept(config, ("architecture", "os")),
+            "config": _kept(config.get("config") or {}, _OCI_CONFIG)}
 
 
 def oci_view(raw: bytes) -> dict:
