@@ -6,8 +6,7 @@ import os
 import sys
 import time
 
-from .common import (creds, make_context, print_json, print_table, sayer,
-                     signature_policy_flag, tls_bool)
+from .common import creds, make_context, print_json, print_table, sayer, tls_bool
 
 
 def register(sub) -> None:
@@ -62,6 +61,7 @@ def _register_install(sub) -> None:
                    help="registry credentials (only where they came from is recorded)")
     p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
                    help="verify the registry's TLS certificate (default true; recorded for update)")
+    from .common import signature_policy_flag
     signature_policy_flag(p)
     p.set_defaults(func=_install)
 
@@ -91,6 +91,7 @@ def _register_update(sub) -> None:
     p.add_argument("--json", action="store_true", help="with --all or --check: JSON")
     p.add_argument("--force", action="store_true",
                    help="accept --set of a variable no template of the image uses")
+    from .common import signature_policy_flag
     signature_policy_flag(p)
     p.set_defaults(func=_update)
 

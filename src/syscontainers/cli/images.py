@@ -10,8 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .common import (Context, creds, human_size, make_context, print_json, print_table,
-                     signature_policy_flag, tls_bool)
+from .common import Context, creds, human_size, make_context, print_json, print_table, tls_bool
 
 
 def register(sub) -> None:
@@ -23,6 +22,7 @@ def register(sub) -> None:
     p.add_argument("--src-creds", metavar="USER[:PASSWORD]", help="registry credentials")
     p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
                    help="verify the registry's TLS certificate (default true)")
+    from .common import signature_policy_flag
     signature_policy_flag(p)
     p.add_argument("--quiet", "-q", dest="pull_quiet", action="store_true", help="print only the name")
     p.set_defaults(func=_pull)

@@ -46,9 +46,9 @@ def _run(args) -> int:
 
     ctx = make_context(args)
     settings = parse_settings(set_args=args.set_values)
-    req = RunRequest(image=args.image, command=args.command, name=args.name,
-                     set_values=settings.values, runtime=args.runtime,
-                     signature_policy=args.signature_policy)
+    req = RunRequest(image=args.image, signature_policy=args.signature_policy,
+                     command=args.command, name=args.name,
+                     set_values=settings.values, runtime=args.runtime)
     return run_image(ctx.paths, req, sayer(ctx, progress_to_stderr=True))
 
 
