@@ -228,6 +228,8 @@ def test_install_and_update_on_a_host_accept_only_signed_images(sc, signed, keys
         push(layouts["v2"].layout, "v2", f"{web}:cur", regd, ring, trusted)   # now signed
         r = sc.ok("update", "sig1", env=env)
         assert f"-> {layouts['v2'].id[:12]}" in r.out and http_get(port) == "signed v2\n"
+        record = json.loads(sc.path(CHECKOUTS / "sig1.1/info").read_text())
+        assert record["source-signature-policy"] == policy        # carried to the update
     finally:
         sc.sc("uninstall", "sig1")
         sc.sc("uninstall", "sig2")
