@@ -10,6 +10,9 @@ PKGS=(ostree gir1.2-ostree-1.0 python3-gi python3-venv skopeo runc busybox-stati
 PKGS+=(dbus dbus-user-session libpam-systemd)
 # User mode: newuidmap/newgidmap let rootless runc map the user's /etc/subuid range.
 PKGS+=(uidmap)
+# gnupg (gpg, gpg-agent): the signature tests sign images with throwaway keys
+# (skopeo --sign-by); skopeo verifies GPG signatures through its own gpgme.
+PKGS+=(gnupg)
 # docker.io only serves the docker-daemon: transport tests (a private dockerd).
 PKGS+=(docker.io)
 # rpm (rpmbuild, rpm2archive): install --system-package=build|yes and their tests.

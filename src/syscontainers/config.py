@@ -1,4 +1,4 @@
-"""The config file: checkout_path, ostree_repository, runtime, default_storage
+"""The config file: checkout_path, ostree_repository, runtime, default_storage, registries_d
 (docs/operations.md, "Configuration file").
 
 Format TOML. Where it is: ``paths.config_file`` (every location lives in paths.py). A missing
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-KEYS = ("checkout_path", "ostree_repository", "runtime", "default_storage")
+KEYS = ("checkout_path", "ostree_repository", "runtime", "default_storage", "registries_d")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Config:
     ostree_repository: str | None = None
     runtime: str | None = None
     default_storage: str | None = None
+    registries_d: str | None = None   # skopeo's --registries.d (lookaside signatures)
     source: str | None = None  # the file it came from, for messages
 
 

@@ -111,3 +111,9 @@ class SourceUnavailable(TransportError):
 
 class UpdateFailed(SysContainersError):
     """The new version did not start; the previous one was put back (automatic rollback)."""
+
+
+class PolicyRejected(TransportError):
+    """The containers trust policy rejects the image (signature missing, by another key, or
+    for another reference); nothing was imported (docs/operations.md, "Signatures and the
+    trust policy")."""

@@ -297,7 +297,7 @@ def test_unknown_config_key_is_an_error_not_a_default(cli, tmp_path, monkeypatch
     r = cli("images", "list")
     assert r.code == 1 and r.out == ""
     assert r.err == (f"error: unknown key 'checkout-path' in config file {conf} (known: "
-                     "checkout_path, ostree_repository, runtime, default_storage)\n")
+                     "checkout_path, ostree_repository, runtime, default_storage, registries_d)\n")
 
 
 def test_tests_are_hermetic(cli):

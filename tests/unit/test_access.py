@@ -28,7 +28,7 @@ def test_tls_verify_false_and_src_creds_are_recorded_but_no_secret():
     a = li.access_for("reg.example/x:1", "reg.example/x:1", tls_verify=False, creds_given=True)
     assert (a.tls_verify, a.credentials) == (False, "src-creds")
     assert set(a.info_fields()) == {"source", "source_transport", "source_tls_verify",
-                                    "source_credentials"}
+                                    "source_credentials", "source_signature_policy"}
 
 
 def test_an_auth_file_entry_is_recorded_as_the_credentials_source(no_auth_files):

@@ -76,6 +76,14 @@ def human_size(n: int) -> str:
 
 
 
+def signature_policy_flag(p) -> None:
+    """--signature-policy FILE on every verb that pulls (docs/operations.md, "Signatures and
+    the trust policy")."""
+    p.add_argument("--signature-policy", metavar="FILE",
+                   help="containers trust policy (policy.json) to verify the image with "
+                        "(default: the host's, /etc/containers/policy.json)")
+
+
 def tls_bool(text: str) -> bool:
     """The argument type of --tls-verify."""
     if text.lower() in ("true", "1", "yes"):

@@ -79,6 +79,8 @@ def _register_install(sub) -> None:
                    help="registry credentials (only where they came from is recorded)")
     p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
                    help="verify the registry's TLS certificate (default true; recorded for update)")
+    from .common import signature_policy_flag
+    signature_policy_flag(p)
     p.set_defaults(func=_install)
 
 
@@ -107,6 +109,8 @@ def _register_update(sub) -> None:
     p.add_argument("--json", action="store_true", help="with --all or --check: JSON")
     p.add_argument("--force", action="store_true",
                    help="accept --set of a variable no template of the image uses")
+    from .common import signature_policy_flag
+    signature_policy_flag(p)
     p.set_defaults(func=_update)
 
 def _secret_and_allow(p) -> None:
@@ -136,7 +140,8 @@ def _install(args) -> int:
                          runtime=args.runtime, display=args.display, remote=args.remote,
                          system_package=args.system_package, force=args.force,
                          tls_verify=args.tls_verify, creds=creds(args.src_creds),
-                         secret_names=settings.secret_names, allow=settings.allow)
+                         secret_names=settings.secret_names, allow=settings.allow,
+                         signature_policy=args.signature_policy)
     return install(ctx.paths, req, sayer(ctx))
 
 
@@ -228,7 +233,8 @@ def _request(args, settings):
                          controlled=args.controlled and not args.check, timeout=args.timeout,
                          display=args.display, offline=args.offline, creds=creds(args.src_creds),
                          tls_verify=args.tls_verify, force=args.force,
-                         secret_names=settings.secret_names, allow=settings.allow)
+                         secret_names=settings.secret_names, allow=settings.allow,
+                         signature_policy=args.signature_policy)
 
 
 def _update_all(ctx, req, as_json: bool) -> int:

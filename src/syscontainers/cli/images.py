@@ -23,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--src-creds", metavar="USER[:PASSWORD]", help="registry credentials")
     p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
                    help="verify the registry's TLS certificate (default true)")
+    from .common import signature_policy_flag
+    signature_policy_flag(p)
     p.add_argument("--quiet", "-q", dest="pull_quiet", action="store_true", help="print only the name")
     p.set_defaults(func=_pull)
 
@@ -131,7 +133,8 @@ def _pull(args) -> int:
     ctx = make_context(args)
     quiet = ctx.quiet or args.pull_quiet
     req = PullRequest(image=args.image, update=args.update, tls_verify=args.tls_verify,
-                      creds=creds(args.src_creds), progress=ctx.tty and not quiet)
+                      creds=creds(args.src_creds), progress=ctx.tty and not quiet,
+                      signature_policy=args.signature_policy)
 
     def say(message: str) -> None:
         if message.startswith("warning: "):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import make_context, sayer
+from .common import make_context, sayer, signature_policy_flag
 
 
 def register(sub) -> None:
@@ -15,6 +15,7 @@ def register(sub) -> None:
     p.add_argument("--name", help="NAME for the templates (default: from the image name)")
     p.add_argument("--set", dest="set_values", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--runtime", metavar="PATH")
+    signature_policy_flag(p)
     p.set_defaults(func=_run)
 
     p = sub.add_parser("exec", help="run a command in a container (running or not)")
@@ -50,7 +51,8 @@ def _run(args) -> int:
 
     ctx = make_context(args)
     settings = parse_settings(set_args=args.set_values)
-    req = RunRequest(image=args.image, command=args.command, name=args.name,
+    req = RunRequest(image=args.image, signature_policy=args.signature_policy,
+                     command=args.command, name=args.name,
                      set_values=settings.values, runtime=args.runtime)
     return run(ctx.paths, req, sayer(ctx, progress_to_stderr=True))
 

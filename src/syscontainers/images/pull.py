@@ -6,8 +6,11 @@ can pull inside its own locked section).
 Order of work, and why:
 1. Name the image (for docker-archive: from the archive itself) and, without ``update``, stop
    when that name and all its layers are in the store: no network at all.
-2. Read the raw manifest (its sha256 is the image ID); stop when the stored image already has
-   that digest and every layer.
+2. Read the raw manifest (its sha256 is the image ID) and have the trust policy judge the image
+   (``Source.verify``: skopeo, by the reference as named, every layer a placeholder); stop
+   when the stored image already has that digest and every layer. The verdict comes before
+   that stop and before any write: layers already stored never skip it, and a rejected image
+   leaves nothing behind (docs/operations.md, "Signatures and the trust policy").
 3. Copy into a temporary OCI layout whose blobs go to ``paths.blob_cache``. Layers already in
    the store get a *sparse placeholder* of their exact size there first: skopeo's OCI
    destination only stat()s a blob to decide it can reuse it (seen with skopeo 1.9.3: no
@@ -35,7 +38,7 @@ from ..errors import BadImage
 from ..paths import Paths
 from .model import Image, Layer
 from .reference import ImageRef, parse_reference
-from .transport import Manifest, SourceOptions, archive_name, open_source
+from .transport import Manifest, SourceOptions, archive_name, open_source, trust_policy
 
 __all__ = ["ImageDestination", "PullOptions", "PullResult", "archive_name", "pull", "pull_image",
            "stored_name"]
@@ -59,6 +62,7 @@ class PullOptions:
     creds: tuple[str, str] | None = None
     progress: bool = False
     daemon_host: str | None = None        # docker-daemon: socket; default $DOCKER_HOST
+    signature_policy: str | None = None   # --signature-policy FILE; default: the host's policy
 
 
 Say = Callable[[str], None]   # progress lines for the operator; warnings start with "warning: "
@@ -86,6 +90,8 @@ def pull(store: ImageDestination, reference: str | ImageRef, paths: Paths,
          options: PullOptions = PullOptions(), say: Say = _silent) -> PullResult:
     """Pull ``reference`` into ``store``."""
     ref = parse_reference(reference) if isinstance(reference, str) else reference
+    if options.signature_policy:          # a wrong FILE is an error even with nothing to pull
+        trust_policy(options.signature_policy, paths.user_mode)
     probe = open_source(ref)                      # writes nothing: only asked for names
     name = probe.stored_name()
     for note in probe.notes():
@@ -98,7 +104,7 @@ def pull(store: ImageDestination, reference: str | ImageRef, paths: Paths,
     _reset_transient(paths, tmp_root)
     work = Path(tempfile.mkdtemp(prefix="pull-", dir=tmp_root))
     try:
-        return _pull_into(store, ref, name, existing, paths.blob_cache, work, options, say)
+        return _pull_into(store, ref, name, existing, paths, work, options, say)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(paths.blob_cache, ignore_errors=True)
@@ -120,12 +126,15 @@ def _reset_transient(paths: Paths, tmp_root: Path) -> None:
 
 
 def _pull_into(store: ImageDestination, ref: ImageRef, name: str, existing: Image | None,
-               blob_dir: Path, work: Path, options: PullOptions, say: Say) -> PullResult:
+               paths: Paths, work: Path, options: PullOptions, say: Say) -> PullResult:
+    blob_dir = paths.blob_cache
+    policy = trust_policy(options.signature_policy, paths.user_mode, paths.config.registries_d)
     source = open_source(ref, SourceOptions(
         tls_verify=options.tls_verify, creds=options.creds,
         daemon_host=options.daemon_host or os.environ.get("DOCKER_HOST") or None,
-        progress=options.progress), work)
+        progress=options.progress, policy=policy), work)
     manifest = source.manifest()
+    source.verify(manifest, work)
     if existing is not None and existing.digest == manifest.digest and _complete(store, existing):
         say(f"Image {name} is up to date ({manifest.digest})")
         return PullResult(name, existing, (), True)

@@ -98,17 +98,20 @@ class Access:
     """How an image is reached. ``tls_verify`` and ``credentials`` only mean something for
     registries (``docker`` transport); ``credentials`` is where they came from: "src-creds"
     (given on the command line: needed again), "auth-file" (the containers auth file had the
-    registry), or None."""
+    registry), or None. ``signature_policy`` is the --signature-policy FILE the image was
+    verified with (an absolute path; None: the host's policy)."""
 
     reference: str
     transport: str
     tls_verify: bool | None = None
     credentials: str | None = None
+    signature_policy: str | None = None
 
     def info_fields(self) -> dict:
         """The info file's keys (InstallInfo field names)."""
         return {"source": self.reference, "source_transport": self.transport,
-                "source_tls_verify": self.tls_verify, "source_credentials": self.credentials}
+                "source_tls_verify": self.tls_verify, "source_credentials": self.credentials,
+                "source_signature_policy": self.signature_policy}
 
     @classmethod
     def from_info(cls, info) -> "Access":
@@ -116,21 +119,26 @@ class Access:
         by atomic) is reached by its image name, as atomic did."""
         if info.source:
             return cls(info.source, info.source_transport or "docker",
-                       info.source_tls_verify, info.source_credentials)
+                       info.source_tls_verify, info.source_credentials,
+                       info.source_signature_policy)
         return access_for(info.image, info.image)
 
     def parsed(self) -> ImageRef:
         return parse_reference(self.reference)
 
-    def pull_options(self, creds=None, update: bool = False) -> PullOptions:
-        return PullOptions(update=update, tls_verify=self.tls_verify is not False, creds=creds)
+    def pull_options(self, creds=None, update: bool = False,
+                     signature_policy: str | None = None) -> PullOptions:
+        """``signature_policy`` (given again) wins over the recorded one."""
+        return PullOptions(update=update, tls_verify=self.tls_verify is not False, creds=creds,
+                           signature_policy=signature_policy or self.signature_policy)
 
 
 def access_for(ref_text: str, image_name: str, tls_verify: bool = True,
-               creds_given: bool = False) -> Access:
+               creds_given: bool = False, signature_policy: str | None = None) -> Access:
     """The access record of an image named ``ref_text`` by the operator and stored as
     ``image_name``. A text that named the image in the store (an ID prefix, another name) is
     no way to reach its source: the image name is recorded then."""
+    policy = policy_path(signature_policy)
     ref = _parse(ref_text)
     if ref is not None and ref.short_name:
         ref = None      # what registries.conf made of it: the qualified name is recorded
@@ -138,9 +146,15 @@ def access_for(ref_text: str, image_name: str, tls_verify: bool = True,
     if ref is None or (registry_name is not None and registry_name != image_name):
         ref_text, ref = image_name, _parse(image_name)
         if ref is None:
-            return Access(image_name, "docker", True, None)
+            return Access(image_name, "docker", True, None, policy)
     reach = open_source(ref).reach(tls_verify, creds_given)
-    return Access(ref_text, ref.transport, reach.tls_verify, reach.credentials)
+    return Access(ref_text, ref.transport, reach.tls_verify, reach.credentials, policy)
+
+
+def policy_path(given: str | None) -> str | None:
+    """A --signature-policy FILE as the access record keeps it: absolute (update may run
+    from another directory)."""
+    return str(Path(given).absolute()) if given else None
 
 
 def _parse(text: str) -> ImageRef | None:

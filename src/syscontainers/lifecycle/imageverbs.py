@@ -27,7 +27,7 @@ def pull(paths: Paths, req: PullRequest, say: Say):
     from ..images.pull import PullOptions, pull as pull_into
 
     options = PullOptions(update=req.update, tls_verify=req.tls_verify, creds=req.creds,
-                          progress=req.progress)
+                          progress=req.progress, signature_policy=req.signature_policy)
     with host_lock(paths):
         return pull_into(Store(paths), req.image, paths, options, say)
 

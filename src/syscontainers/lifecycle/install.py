@@ -56,6 +56,7 @@ class InstallRequest:
     creds: tuple[str, str] | None = None     # --src-creds; used for the pull, never stored
     secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
     allow: frozenset[str] = frozenset()          # --allow (deploy/privileges.py)
+    signature_policy: str | None = None   # --signature-policy FILE (recorded for update)
 
 
 def install(paths: Paths, req: InstallRequest, say: Say,
@@ -88,8 +89,8 @@ def _install(paths: Paths, req: InstallRequest, say: Say,
         planned = req.name or _planned_name(store, req.image)
         if planned and _prepare_name(host, store, planned, req, say):
             return 0
-        image, image_name, _ref = ensure_image(paths, store, req.image, say, options=PullOptions(
-            tls_verify=req.tls_verify, creds=req.creds))
+        image, image_name, _ref = ensure_image(paths, store, req.image, say,
+                                               options=_pull_options(req))
         name = dl.validate_name(req.name or default_container_name(image_name))
         if name != planned and _prepare_name(host, store, name, req, say, image):
             return 0
@@ -161,7 +162,8 @@ def _build_package(paths: Paths, req: InstallRequest, say: Say) -> None:
     runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
     with host_lock(paths):
         store = Store(paths)
-        image, image_name, _ref = ensure_image(paths, store, req.image, say, pull=not req.display)
+        image, image_name, _ref = ensure_image(paths, store, req.image, say, pull=not req.display,
+                                               options=_pull_options(req))
         name = dl.validate_name(req.name or default_container_name(image_name))
         if req.display or image is None:
             say(f"would write the RPM package {syspackage.package_name(name)} of {req.image} "
@@ -224,8 +226,14 @@ def _check_same(store: Store, name: str, req: InstallRequest, info: dl.InstallIn
             f"to change them: syscontainers update {name} {sets}")
 
 
+def _pull_options(req: InstallRequest) -> PullOptions:
+    return PullOptions(tls_verify=req.tls_verify, creds=req.creds,
+                       signature_policy=req.signature_policy)
+
+
 def _build_request(req: InstallRequest, name: str, image, image_name: str, runtime) -> b.BuildRequest:
-    access = access_for(req.image, image_name, req.tls_verify, req.creds is not None)
+    access = access_for(req.image, image_name, req.tls_verify, req.creds is not None,
+                        req.signature_policy)
     return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote,
                           access=access.info_fields(), secret_names=frozenset(req.secret_names),
                           allowed=frozenset(req.allow))

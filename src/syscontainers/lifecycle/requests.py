@@ -44,6 +44,7 @@ class PullRequest:
     tls_verify: bool = True
     creds: tuple[str, str] | None = None
     progress: bool = False
+    signature_policy: str | None = None   # --signature-policy FILE; None: the host's policy
 
 
 @dataclass(frozen=True, kw_only=True)

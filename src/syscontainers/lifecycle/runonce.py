@@ -44,15 +44,19 @@ class RunRequest:
     name: str | None = None
     set_values: dict[str, str] = field(default_factory=dict)
     runtime: str | None = None
+    signature_policy: str | None = None   # --signature-policy FILE for a pull
 
 
 def run_image(paths: Paths, req: RunRequest, say: Say) -> int:
     """Pull if needed, run once, return the container's exit status."""
+    from ..images.pull import PullOptions
     from .images import ensure_image
 
     store = Store(paths)
     with host_lock(paths):   # a pull writes the store; the run itself needs no lock
-        image, image_name, _ref = ensure_image(paths, store, req.image, say)
+        image, image_name, _ref = ensure_image(
+            paths, store, req.image, say,
+            options=PullOptions(signature_policy=req.signature_policy))
     name = dl.validate_name(req.name or default_container_name(image_name))
     runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
     with ExitStack() as stack:

@@ -38,7 +38,7 @@ from .activation import Host
 from ..images.model import Image
 from ..images.transport import open_source
 from .images import (Access, SourceUnavailable, access_for, ask_source, available_id, content,
-                     ensure_image, manifest_content)
+                     ensure_image, manifest_content, policy_path)
 from .query import is_preinstalled
 from .switch import finish, reconcile, switch
 from .syspackage import package_host_files
@@ -61,6 +61,7 @@ class UpdateRequest:
     secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
     allow: frozenset[str] = frozenset()          # --allow, added to the stored ones
     redeploy: bool = False        # deploy even the same image (verify --repair of a rootfs)
+    signature_policy: str | None = None   # --signature-policy FILE; else the recorded one
 
 
 def _live(paths: Paths, name: str) -> dl.Deployment:
@@ -108,7 +109,8 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
         _check_pin(info, req)
         store = Store(paths)
         found = find_target(store, info, req)
-        image, image_name = _target_image(paths, store, found, req, say)
+        policy = req.signature_policy or info.source_signature_policy
+        image, image_name = _target_image(paths, store, found, req, say, policy)
         _check_set(store, image, image_name, req)
         if _unchanged(info, found.current, image, req) and not req.redeploy:
             if _store_allowance(cur, info, req.allow, say):
@@ -118,6 +120,7 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
         target = dl.other(paths, cur)
         access = found.access if not req.rebase else access_for(
             req.rebase, image_name, req.tls_verify, req.creds is not None)
+        access = replace(access, signature_policy=policy_path(policy))
         built = b.build(paths, store, _build_request(paths, req, cur, info, image, image_name, access),
                         target, replace_existing=True)
         try:
@@ -236,12 +239,16 @@ def _stored(store: Store, access: Access, name: str | None, current: Image | Non
 
 
 def _target_image(paths: Paths, store: Store, found: Found, req: UpdateRequest,
-                  say: Say) -> tuple[Image, str]:
-    """The stored image when offline or unchanged, else a pull through the access record."""
+                  say: Say, policy: str | None = None) -> tuple[Image, str]:
+    """The stored image when offline or unchanged, else a pull through the access record -
+    also when the source's image is in the store already (found by its digest): the pull
+    has the trust policy (``policy``: a FILE, None: the host's) judge it and fetches no
+    stored layer (docs/operations.md, "Signatures and the trust policy")."""
     if found.image is not None and (found.manifest is None or found.image is found.current):
         return found.image, found.image_name
     image = pull_image(paths, store, found.access.parsed(),
-                       found.access.pull_options(req.creds, update=True), say)
+                       found.access.pull_options(req.creds, update=True,
+                                                 signature_policy=policy), say)
     return image, image.name or found.image_name
 
 

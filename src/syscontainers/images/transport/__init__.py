@@ -22,6 +22,7 @@ from .files import DockerArchiveSource, OciArchiveSource, OciLayoutSource, archi
 from .registry import RegistrySource, auth_file_has, auth_files
 from .storage import ContainersStorageSource
 from .skopeo_errors import skopeo_error
+from .trust import TrustPolicy, trust_policy
 
 _FAMILIES = {
     "docker": RegistrySource,
@@ -59,3 +60,4 @@ __all__ = [
     "archive_name", "auth_file_has", "auth_files", "default_auth_file", "login", "logout",
     "host_platform", "image_manifest", "is_manifest_list", "manifest_digest", "pick_platform", "sha256_digest", "skopeo_error",
 ]
+__all__ += ["TrustPolicy", "trust_policy"]     # trust.py: the policy skopeo judges pulls by

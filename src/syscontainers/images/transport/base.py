@@ -18,7 +18,9 @@ Contracts (kept by every family, see docs/architecture.md, "Transport seam"):
 
 from __future__ import annotations
 
+import json
 import platform
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -28,7 +30,8 @@ from ...errors import BadImage, SysContainersError
 from ..imagemeta import Manifest, image_manifest, parse_source_manifest, is_manifest_list, \
     sha256_digest
 from ..reference import ImageRef, validate_digest
-from .skopeo_errors import skopeo_error
+from .skopeo_errors import policy_error, skopeo_error
+from .trust import TrustPolicy
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
          "armv7l": "arm", "armv6l": "arm", "ppc64le": "ppc64le", "s390x": "s390x",
@@ -64,6 +67,7 @@ class SourceOptions:
     creds: tuple[str, str] | None = None
     daemon_host: str | None = None
     progress: bool = False          # let skopeo draw its progress on our stdout
+    policy: TrustPolicy | None = None   # verify() asks skopeo for this policy's verdict
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Source(Protocol):
     def reach(self, tls_verify: bool, creds_given: bool) -> Reach: ...
     def manifest(self) -> Manifest: ...
     def config(self, manifest: Manifest, blob_dir: Path | None = None) -> bytes: ...
+    def verify(self, manifest: Manifest, workdir: Path) -> None: ...
     def copy(self, layout: Path, blob_dir: Path) -> None: ...
 
 
@@ -178,10 +183,117 @@ class SkopeoSource:
             raise BadImage(f"config of {self.what} does not match its digest {manifest.config_digest}")
         return raw
 
+    def verify(self, manifest: Manifest, workdir: Path) -> None:
+        """The trust policy's verdict (``options.policy``) on the image as the operator named
+        it - by its tag, not pinned: a signature names the reference it was made for - given
+        by ``skopeo copy`` into a throwaway layout under ``workdir``. Every layer of
+        ``manifest`` gets a placeholder there (images/pull.py, step 3), so only the
+        manifest, the config and the signatures are fetched. The image skopeo verified must
+        be ``manifest``'s (a tag that moved in between is refused). PolicyRejected names the
+        image, the policy file and skopeo's reason (docs/operations.md, "Signatures and the
+        trust policy")."""
+        policy = self.options.policy
+        if policy is None or policy.accepts_anything():
+            return                  # it cannot reject anything: nothing to ask skopeo
+        layout, blobs = workdir / "verify", workdir / "verify-blobs"
+        try:
+            for layer in manifest.layers:
+                if layer.size > 0:       # schema 1 (size unknown): skopeo fetches the blob
+                    _placeholder(blobs, layer.digest, layer.size)
+            blobs.mkdir(parents=True, exist_ok=True)
+            args = ["skopeo", *policy.flags(), "copy", "--quiet", "--remove-signatures",
+                    *self.flags("src-"),
+                    "--dest-shared-blob-dir", str(blobs), "--dest-oci-accept-uncompressed-layers",
+                    self.skopeo_name(), f"oci:{layout}:image"]
+            res = proc.run(args, check=False)
+            if res.returncode != 0:
+                raise policy_error(res.stderr, self.what, str(policy.path),
+                                   self.registry_name() or "")
+            self._same_as_verified(manifest, layout, blobs)
+        finally:
+            shutil.rmtree(layout, ignore_errors=True)
+            shutil.rmtree(blobs, ignore_errors=True)
+
+    def _same_as_verified(self, manifest: Manifest, layout: Path, blobs: Path) -> None:
+        """skopeo keeps an OCI manifest as it is (same digest) and converts a docker one: then
+        the layers must be the same, and the config the same as OCI sees it."""
+        try:
+            index = json.loads((layout / "index.json").read_text())
+            digest = validate_digest(index["manifests"][0]["digest"])
+            if digest == manifest.digest:
+                return
+            verified = json.loads(_read_blob(blobs, digest))
+            layers = [validate_digest(layer["digest"]) for layer in verified["layers"]]
+            config = _read_blob(blobs, validate_digest(verified["config"]["digest"]))
+            same = layers == [layer.digest for layer in manifest.layers] and \
+                self._config_view(manifest, config)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+                SysContainersError):
+            same = False
+        if not same:
+            raise BadImage(f"{self.what} changed while it was verified (its tag was moved?): "
+                           f"the verified image is not {manifest.digest}; pull again")
+
+    def _config_view(self, manifest: Manifest, verified: bytes) -> bool:
+        """Whether the verified (OCI) config is ``manifest``'s config as OCI sees it. Schema 1
+        has no config blob: its newest history entry (which the manifest digest covers)
+        holds what runs; skopeo derives the rest (rootfs, history) from the manifest."""
+        if manifest.config_digest is not None:
+            return oci_view(verified) == oci_view(self.config(manifest))
+        newest = json.loads(json.loads(manifest.text)["history"][0]["v1Compatibility"])
+        return _run_view(newest) == _run_view(json.loads(verified))
+
     def copy(self, layout: Path, blob_dir: Path) -> None:
-        """Copy the (pinned) image into the OCI layout ``layout``, blobs in ``blob_dir``."""
+        """Copy the (pinned) image into the OCI layout ``layout``, blobs in ``blob_dir``.
+        With a trust policy, :meth:`verify` gave the verdict on the image as named; this copy
+        is pinned by digest, which a policy naming tags would wrongly refuse, so skopeo does
+        not judge it again (``--insecure-policy``)."""
         show = self.options.progress
-        args = ["copy", *([] if show else ["--quiet"]), *self.flags("src-"),
+        unjudged = ["--insecure-policy"] if self.options.policy is not None else []
+        args = [*unjudged, "copy", *([] if show else ["--quiet"]), *self.flags("src-"),
                 "--dest-shared-blob-dir", str(blob_dir), "--dest-oci-accept-uncompressed-layers",
                 self.pinned, f"oci:{layout}:image"]
         self._skopeo(args, show=show)
+
+
+def _placeholder(blobs: Path, digest: str, size: int) -> None:
+    path = blobs / "sha256" / validate_digest(digest).split(":", 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.truncate(size)
+
+
+def _read_blob(blobs: Path, digest: str) -> bytes:
+    raw = (blobs / "sha256" / digest.split(":", 1)[1]).read_bytes()
+    if sha256_digest(raw) != digest:
+        raise ValueError(digest)
+    return raw
+
+
+# what an OCI image config keeps of a docker one (containers/image converts by decoding into
+# the OCI type); times are left out: they do not change what runs, and re-encoding may
+# change their text
+_OCI_TOP = ("author", "architecture", "variant", "os", "os.version", "os.features", "rootfs")
+_OCI_CONFIG = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir",
+               "Labels", "StopSignal")
+_HISTORY = ("created_by", "author", "comment", "empty_layer")
+
+
+def _kept(obj: dict, keys: tuple[str, ...]) -> dict:
+    return {k: obj[k] for k in keys if obj.get(k) not in (None, "", [], {}, False)}
+
+
+def _run_view(config: dict) -> dict:
+    return {**_kept(config, ("architecture", "os")),
+            "config": _kept(config.get("config") or {}, _OCI_CONFIG)}
+
+
+def oci_view(raw: bytes) -> dict:
+    """An image config as OCI sees it: what a conversion keeps (ValueError if malformed)."""
+    config = json.loads(raw)
+    if not isinstance(config, dict):
+        raise ValueError("config is not an object")
+    view = _kept(config, _OCI_TOP)
+    view["config"] = _kept(config.get("config") or {}, _OCI_CONFIG)
+    view["history"] = [_kept(h, _HISTORY) for h in config.get("history") or []]
+    return view

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from ...errors import BadImage, SysContainersError, TransportError
+from ...errors import BadImage, PolicyRejected, SysContainersError, TransportError
 
 _MSG_RE = re.compile(r'level=(?:fatal|error) msg="((?:[^"\\]|\\.)*)"')
 _PREFIXES = (r'Error parsing image name "[^"]*": ', r"Error initializing source [^:]*: ",
@@ -65,3 +65,33 @@ def skopeo_error(stderr: str, what: str, docker_name: str = "") -> SysContainers
 def _host_in(msg: str) -> str | None:
     m = re.search(r"registry ([^\s:]+(?::\d+)?)", msg)
     return m.group(1) if m else None
+
+
+_REJECTED = "Source image rejected: "
+# containers/image's reasons, as the operator reads them (anything else: skopeo's text)
+_REASONS = ((r"A signature was required, but no signature exists", "it is not signed"),
+            (r"Signature for identity (\S+) is not accepted",
+             r"its signature is for \1, not for this reference"),
+            (r"Running image \S+ is rejected by policy\.?", "the policy rejects every image "
+             "from this source"),
+            (r'Invalid GPG signature: .*Fingerprint:"([0-9A-Fa-f]+)".*',
+             r"it is signed by key \1, which the policy does not trust"),
+            (r"Invalid GPG signature: .*", "no signature by a key the policy trusts"),
+            (r"None of the signatures were accepted, reasons: (.*)", r"no signature accepted: \1"))
+
+
+def policy_error(stderr: str, what: str, policy: str, docker_name: str = "") -> SysContainersError:
+    """One line for a rejection by the trust policy ``policy`` (a path); other failures of
+    the verifying copy are :func:`skopeo_error`'s."""
+    msg = _clean(stderr)
+    if _REJECTED not in msg:
+        m = re.search(r"trust policy: (?:invalid policy in \"[^\"]*\": )?(.*)", msg)
+        if m:
+            return TransportError(f"invalid trust policy {policy}: {m.group(1)}")
+        return skopeo_error(stderr, what, docker_name)
+    reason = msg.split(_REJECTED, 1)[1].strip()
+    for pattern, text in _REASONS:
+        if re.fullmatch(pattern, reason):
+            reason = re.sub(pattern, text, reason)
+            break
+    return PolicyRejected(f"image {what} rejected by the trust policy {policy}: {reason}")
