@@ -1,4 +1,5 @@
-"""CLI verbs for containers: install, uninstall, list, start, stop, status, logs."""
+"""CLI verbs for containers: install, uninstall, list, update, history, rollback, start, stop,
+status, logs."""
 
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ def register(sub) -> None:
     p.set_defaults(func=_list)
 
     _register_update(sub)
+    p = sub.add_parser("history", help="what install/update/rollback/uninstall did to a container")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_history)
     p = sub.add_parser("rollback", help="switch a container back to its previous deployment")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(func=_rollback)
@@ -264,6 +269,38 @@ def _print_check_privileges(r) -> None:
         print("  this host cannot grant: " + "; ".join(r.host_cannot_grant))
     if r.needs_allow:
         print(f"  update would be refused: needs --allow={','.join(r.needs_allow)}")
+
+
+def _history(args) -> int:
+    """docs/operations.md "History": local times, from -> to, the result and its reason."""
+    from ..lifecycle.history import history
+
+    records = history(make_context(args).paths, args.name)
+    if args.json:
+        print_json([r.as_json() for r in records])
+        return 0
+    print_table(("TIME", "VERB", "FROM", "TO", "VALUES", "RESULT"),
+                [(_local_time(r.time), r.verb, _version(r.from_version), _version(r.to_version),
+                  ", ".join(f"{k}: {_value(old)} -> {_value(new)}" for k, (old, new) in r.values.items()),
+                  r.result + (f": {r.reason}" if r.reason else "")) for r in records])
+    return 0
+
+
+def _local_time(text: str) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return text
+
+
+def _version(v) -> str:
+    return f"{v.image} ({v.image_id[:12]})" if v else "-"
+
+
+def _value(v: str | None) -> str:
+    return "-" if v is None else repr(v)
 
 
 def _rollback(args) -> int:
