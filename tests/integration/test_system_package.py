@@ -84,7 +84,9 @@ def host_state(paths) -> dict:
     def listing(p: Path):
         return sorted(str(x.relative_to(p)) for x in p.rglob("*")) if p.exists() else None
     return {
-        "checkouts": sorted(e.name for e in paths.checkouts.iterdir() if e.name != ".storage")
+        # a history file records the attempt (docs/operations.md "History"): not a leftover
+        "checkouts": sorted(e.name for e in paths.checkouts.iterdir()
+                            if e.name != ".storage" and not e.name.endswith(".history"))
         if paths.checkouts.exists() else [],
         "tmp": listing(paths.storage / "tmp"),
         "units": listing(paths.units_dir), "tmpfiles": listing(paths.tmpfiles_dir),
