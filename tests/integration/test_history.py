@@ -102,7 +102,8 @@ def test_every_verb_leaves_a_record_and_a_journal_entry(sc, images, testhost_uni
         assert got[1]["from"]["image"].endswith("hist/web:v1") and got[1]["to"]["image"].endswith("hist/web:v2")
         assert got[2]["values"] == {"PORT": {"from": str(p2), "to": str(p1)}}
         assert "did not stay active" in got[3]["reason"] or "failed to start" in got[3]["reason"]
-        assert "OTHER" in got[4]["reason"]
+        assert "OTHER" in got[4]["reason"] and got[4]["values"] == {}     # nothing was built
+        assert got[5]["values"] == {}
         assert all(x["container"] == NAME and x["time"][:2] == "20" for x in got)
 
         history_file = sc.path(CHECKOUTS / f".{NAME}.history")

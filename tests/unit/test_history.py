@@ -207,7 +207,17 @@ def test_an_install_that_failed_names_the_image_it_tried(paths):
     [rec] = history.history(paths, "web")
     assert (rec.verb, rec.result, rec.from_version) == ("install", "failed", None)
     assert rec.to_version == Version(image="r/web:1", image_id="c" * 64)
-    assert rec.reason == "OSError: [Errno 28] No space left on device"
+    assert rec.reason == "OSError: [Errno 28] No space left on device" and rec.values == {}
+
+
+def test_an_update_that_failed_before_building_names_no_version_and_no_values(paths):
+    _deploy(paths, "web", 0, "a" * 64, {"PORT": "1"})
+    with pytest.raises(OSError):
+        with history.recorded(paths, "web", "update", _quiet):
+            raise OSError(101, "Network is unreachable")
+    [rec] = history.history(paths, "web")
+    assert (rec.result, rec.to_version, rec.values) == ("failed", None, {})
+    assert rec.from_version.image_id == "a" * 64
 
 
 def test_nothing_changed_or_not_started_is_not_recorded(paths):

@@ -299,8 +299,12 @@ def _version(v) -> str:
     return f"{v.image} ({v.image_id[:12]})" if v else "-"
 
 
-def _value(v: str | None) -> str:
-    return "-" if v is None else repr(v)
+def _value(v: str | None, width: int = 40) -> str:
+    """A value for the table: quoted, long ones cut (--json has them whole)."""
+    if v is None:
+        return "-"
+    text = repr(v)
+    return text if len(text) <= width else text[:width - 4] + "...'"
 
 
 def _rollback(args) -> int:

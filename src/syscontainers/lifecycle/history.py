@@ -98,17 +98,25 @@ def _snapshot(paths: Paths, name: str) -> _Snapshot:
     return _Snapshot(live, other)
 
 
+def _before(paths: Paths, name: str) -> _Snapshot | None:
+    """The state before the verb; None when there is nothing to record against (an invalid
+    name: the verb refuses it; a checkouts dir that cannot be read: the verb will say so)."""
+    try:
+        dl.validate_name(name)
+        return _snapshot(paths, name)
+    except (UsageError, OSError):
+        return None
+
+
 @contextmanager
 def recorded(paths: Paths, name: str, verb: str, say: Say,
              target: Version | None = None) -> Iterator[None]:
     """Record what the enclosed work did to container ``name`` (see the module docstring).
     ``target``: the version the verb means to deploy when the caller knows it (install)."""
-    try:
-        dl.validate_name(name)
-    except UsageError:
+    before = _before(paths, name)
+    if before is None:
         yield               # the verb refuses the name itself; nothing to record
         return
-    before = _snapshot(paths, name)
     try:
         yield
     except _NOT_STARTED:
@@ -153,10 +161,8 @@ def _make_record(name: str, verb: str, before: _Snapshot, after: _Snapshot, resu
         for state in (old, new):
             if state is not None:
                 reason = mask_text(reason, state.values, secrets)
-    if new is None and old is not None and result == "ok":
-        changes = {}           # uninstall: nothing runs after it, no values change
-    else:
-        changes = _changes(old.values if old else None, new.values if new else {}, secrets)
+    # no values without a version after: uninstall, or a failure before anything was built
+    changes = _changes(old.values if old else None, new.values, secrets) if new else {}
     to_version = new.version if new is not None else (None if result == "ok" else target)
     return HistoryRecord(time=datetime.now().astimezone().isoformat(timespec="seconds"),
                          container=name, verb=verb, result=result,
