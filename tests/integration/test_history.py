@@ -99,7 +99,8 @@ def test_every_verb_leaves_a_record_and_a_journal_entry(sc, images, testhost_uni
         assert got[0]["values"]["PORT"] == {"from": None, "to": str(p1)}
         assert got[0]["values"]["TOKEN"] == {"from": None, "to": "***"}
         assert got[1]["values"] == {"PORT": {"from": str(p1), "to": str(p2)}}
-        assert got[1]["from"]["image"].endswith("hist/web:v1") and got[1]["to"]["image"].endswith("hist/web:v2")
+        assert got[1]["from"]["image"].endswith("hist/web:v1")
+        assert got[1]["to"]["image"].endswith("hist/web:v2")
         assert got[2]["values"] == {"PORT": {"from": str(p2), "to": str(p1)}}
         assert "did not stay active" in got[3]["reason"] or "failed to start" in got[3]["reason"]
         assert "OTHER" in got[4]["reason"] and got[4]["values"] == {}     # nothing was built

@@ -194,7 +194,8 @@ def test_a_controlled_rollback_is_recorded_with_the_version_tried_and_the_masked
                     live=False)
             raise UpdateFailed("update of web failed: s3cr3t did not stay active\nmore")
     [rec] = history.history(paths, "web")
-    assert (rec.result, rec.reason) == ("rolled-back", "update of web failed: *** did not stay active")
+    assert rec.result == "rolled-back"
+    assert rec.reason == "update of web failed: *** did not stay active"
     assert rec.from_version.image_id == "a" * 64 and rec.to_version.image_id == "b" * 64
     assert rec.values == {"PORT": ("1", "2")}
 

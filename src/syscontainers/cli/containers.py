@@ -281,7 +281,7 @@ def _history(args) -> int:
         return 0
     print_table(("TIME", "VERB", "FROM", "TO", "VALUES", "RESULT"),
                 [(_local_time(r.time), r.verb, _version(r.from_version), _version(r.to_version),
-                  ", ".join(f"{k}: {_value(old)} -> {_value(new)}" for k, (old, new) in r.values.items()),
+                  ", ".join(f"{k}: {_value(a)} -> {_value(b)}" for k, (a, b) in r.values.items()),
                   r.result + (f": {r.reason}" if r.reason else "")) for r in records])
     return 0
 

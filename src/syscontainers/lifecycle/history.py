@@ -156,7 +156,7 @@ def _make_record(name: str, verb: str, before: _Snapshot, after: _Snapshot, resu
                  reason: str | None, target: Version | None) -> HistoryRecord:
     old = before.live
     new = after.live if result == "ok" else _tried(before, after)
-    secrets = (old.secret_names if old else frozenset()) | (new.secret_names if new else frozenset())
+    secrets = frozenset().union(*(s.secret_names for s in (old, new) if s is not None))
     if reason is not None:
         for state in (old, new):
             if state is not None:

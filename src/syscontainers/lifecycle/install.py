@@ -97,8 +97,9 @@ def _install(paths: Paths, req: InstallRequest, say: Say,
         if not req.force:
             check_set_names(image_variables(store, image), req.set_values, image_name)
         if not _runs_once(image):
-            with history.recorded(paths, name, "install", say, target=history.Version(
-                    image=image_name, image_id=image.id)), b.secrets_masked(req.set_values, req.secret_names):
+            tried = history.Version(image=image_name, image_id=image.id)
+            with history.recorded(paths, name, "install", say, target=tried), \
+                    b.secrets_masked(req.set_values, req.secret_names):   # the reason masked too
                 _install_image(host, store, req, name, image, image_name, runtime, packaging, say)
             return 0
     # the lock is only for the pull: a run-once container runs in the foreground without it
