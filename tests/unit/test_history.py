@@ -267,3 +267,23 @@ def test_describe_is_the_journal_message():
     rec = _record(1, result="failed", reason="cannot reach the registry")
     assert history.describe(rec) == (f"update of web: r/web:1 ({'a' * 12}) -> r/web:2 "
                                      f"({'b' * 12}): failed: cannot reach the registry")
+
+
+def test_the_history_verb_prints_a_table_or_json(paths, capsys):
+    from syscontainers.cli.__main__ import main
+
+    hf.append(hf.history_path(paths, "web"), _record(1, result="failed", reason="no registry",
+                                                    to_version=None))
+    hf.append(hf.history_path(paths, "web"), _record(2, values={"LONG": (None, "x" * 80)}))
+    assert main(["--checkout-path", str(paths.checkouts), "--repo", str(paths.repo),
+                 "history", "web", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        _record(1, result="failed", reason="no registry", to_version=None).as_json(),
+        _record(2, values={"LONG": (None, "x" * 80)}).as_json()]
+    assert main(["--checkout-path", str(paths.checkouts), "--repo", str(paths.repo),
+                 "history", "web"]) == 0
+    header, first, second = capsys.readouterr().out.splitlines()
+    assert header.split() == ["TIME", "VERB", "FROM", "TO", "VALUES", "RESULT"]
+    assert f"r/web:1 ({'a' * 12})" in first and first.endswith("failed: no registry")
+    assert " - " in first and "PORT: '1' -> '2'" in first
+    assert "LONG: - -> 'xxxx" in second and "...'" in second and "x" * 80 not in second
