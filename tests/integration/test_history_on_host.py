@@ -138,6 +138,24 @@ def test_every_verb_leaves_a_record_and_a_journal_entry(sc, images, testhost_uni
         sc.sc("uninstall", "--force", NAME)
 
 
+def test_a_failed_install_is_recorded_with_the_image_it_tried(sc, images):
+    name = "hist2"
+    sc.path("/root/hist-token").write_text(SECRET + "\n")
+    try:
+        r = sc.sc("install", "--name", name, "--set", "PORT=1", "--set-secret",
+                  "TOKEN=@/root/hist-token", images["needs-other"])
+        assert r.code != 0 and len(r.err.strip().splitlines()) == 1 and "OTHER" in r.err, r.err
+        assert sc.traces(name) == [] and name not in sc.listing()     # undone
+        [rec] = json.loads(sc.ok("history", name, "--json").out)
+        assert (rec["verb"], rec["result"], rec["from"]) == ("install", "failed", None)
+        assert rec["values"] == {}
+        assert rec["to"]["image"].endswith("hist/web:needs-other")
+        assert len(rec["to"]["image-id"]) == 64
+        assert "OTHER" in rec["reason"]
+    finally:
+        sc.sc("uninstall", "--force", name)
+
+
 def test_history_of_an_unknown_name_is_one_line(sc):
     r = sc.sc("history", "hist-never")
     assert r.code != 0 and r.err.strip() == \
