@@ -8,7 +8,7 @@
 3. Boots a real systemd as PID 1 of private namespaces (the test host, tests/testhost: its own
    /etc, /var, /run; the machine's services are never touched) and, inside it, as an operator
    would: install → start → talk to the service from the machine → list → update --check →
-   update to 2.0 → rollback → stop → uninstall.
+   update to 2.0 → rollback → history → stop → uninstall.
 
 The registry and the test host this script started are always stopped (by PID) and the
 temporary directory removed, unless --keep. Run from the project root (as root):
@@ -152,12 +152,16 @@ def service_part(work: Path, registry: Registry, images: dict[str, str]) -> None
         banner("Roll back to 1.0")
         sc("rollback", "demo-web")
         talk(port)
+        banner("What was done to it (also in the journal: journalctl MESSAGE_ID=...)")
+        sc("history", "demo-web")
         banner("Stop and uninstall")
         sc("stop", "demo-web")
         sc("list")
         sc("uninstall", "demo-web")
         left = host.run("ls", "-A", "/var/lib/containers/atomic", check=False).stdout.split()
-        print(f"left in /var/lib/containers/atomic: {[e for e in left if e != '.storage'] or 'nothing'}")
+        print(f"left in /var/lib/containers/atomic: "
+              f"{[e for e in left if e not in ('.storage', '.demo-web.history')] or 'nothing'} "
+              "(the history file .demo-web.history is kept)")
     finally:
         host.stop()
         print("test host stopped")

@@ -82,9 +82,14 @@ class ScHost:
                   Path(f"/etc/systemd/system/multi-user.target.wants/{name}.service")):
             if self.exists(p):
                 left.append(str(p))
-        out = self.host.run("ls", "-a", str(CHECKOUTS), check=False).stdout.split()
-        left += [e for e in out if e.startswith(f".{name}.")]
-        return left
+        return left + self.dot_leftovers(name)
+
+    def dot_leftovers(self, name: str, checkouts: str | Path = CHECKOUTS) -> list[str]:
+        """The dot entries of container ``name`` in ``checkouts`` (partial/old dirs, temporary
+        links, markers); its history file is no leftover: it outlives the container
+        (docs/formats.md "The history file")."""
+        out = self.host.run("ls", "-a", str(checkouts), check=False).stdout.split()
+        return [e for e in out if e.startswith(f".{name}.") and e != f".{name}.history"]
 
 
 def http_get(port: int, timeout: float = 15) -> str:

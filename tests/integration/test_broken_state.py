@@ -201,8 +201,7 @@ def test_something_of_the_operator_at_checkouts_name_is_never_replaced(sc, image
             one_line_error(r)
             assert what in r.err and "syscontainers did not make" in r.err, r.err
             assert not sc.exists(CHECKOUTS / f"{name}.0")
-            assert not [e for e in sc.host.run("ls", "-a", str(CHECKOUTS)).stdout.split()
-                        if e.startswith(f".{name}.")]
+            assert not sc.dot_leftovers(name)
             assert not sc.exists(f"/etc/systemd/system/{name}.service")
         assert file.read_text() == "the operator's notes\n"
         assert (folder / "kept").read_text() == "mine\n"
@@ -307,8 +306,7 @@ def test_inodes_run_out_during_pull_and_install(sc, images, small_fs):
         assert "No space left on device (ENOSPC)" in r.err, r.err
         assert not sc.exists(f"{top}/rb-inodes") and not sc.exists(f"{top}/rb-inodes.0")
         assert not sc.exists("/etc/systemd/system/rb-inodes.service")
-        assert not [e for e in sc.host.run("ls", "-a", top).stdout.split()
-                    if e.startswith(".rb-inodes.")]
+        assert not sc.dot_leftovers("rb-inodes", top)
     finally:
         sc.sc("--checkout-path", top, "uninstall", "--force", "rb-inodes")
 

@@ -200,8 +200,7 @@ def test_failed_build_keeps_the_rollback_target(sc, images, testhost_units):
         assert "TOKEN" in one_line_error(r)
         assert link(sc, name) == str(CHECKOUTS / f"{name}.1") and http_get(port) == "hello v2\n"
         assert sc.path(CHECKOUTS / f"{name}.0/info").read_text() == target_info
-        left = sc.host.run("ls", "-a", str(CHECKOUTS)).stdout.split()
-        assert not [e for e in left if e.startswith(f".{name}.")]
+        assert not sc.dot_leftovers(name)
         sc.ok("rollback", name)
         assert_running_v1(sc, name, port)
     finally:

@@ -84,7 +84,10 @@ def host_state(paths) -> dict:
     def listing(p: Path):
         return sorted(str(x.relative_to(p)) for x in p.rglob("*")) if p.exists() else None
     return {
-        "checkouts": sorted(e.name for e in paths.checkouts.iterdir() if e.name not in (".storage", ".syscontainers"))
+        # a history file records the attempt (docs/operations.md "History"): not a leftover
+        "checkouts": sorted(e.name for e in paths.checkouts.iterdir()
+                            if e.name not in (".storage", ".syscontainers")
+                            and not e.name.endswith(".history"))
         if paths.checkouts.exists() else [],
         "tmp": listing(paths.tmp_dir),
         "units": listing(paths.units_dir), "tmpfiles": listing(paths.tmpfiles_dir),

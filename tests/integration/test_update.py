@@ -152,8 +152,7 @@ def test_kill_9_during_update_leaves_a_consistent_container(sc, images, point, t
     assert http_get(port) == "hello v2\n"
     assert sc.path(f"/etc/systemd/system/{name}.service").read_text() == \
         sc.path(f"{link(sc, name)}/{name}.service").read_text()
-    left = sc.host.run("ls", "-a", str(CHECKOUTS)).stdout.split()
-    assert not [e for e in left if e.startswith(f".{name}.")]
+    assert not sc.dot_leftovers(name)
     sc.ok("uninstall", name)
     assert sc.traces(name) == []
 

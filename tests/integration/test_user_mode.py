@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from syscontainers.lifecycle.history import MESSAGE_ID
 from tests.fixtures.examples import config_template, example_spec
 from tests.fixtures.images import File, ImageSpec, build_oci_layout
 from tests.integration.sc_host import SC, ScResult, free_port, http_get, port_closed
@@ -89,7 +90,7 @@ class ScUser:
             UNITS / f"multi-user.target.wants/{name}.service", TMPFILES / f"{name}.conf")
             if self.exists(p)]
         left += [e for e in self.host.run("ls", "-A", str(CHECKOUTS), check=False).stdout.split()
-                 if e.startswith(f".{name}.")]
+                 if e.startswith(f".{name}.") and e != f".{name}.history"]    # kept: it is history
         if self.systemctl("show", "-p", "LoadState", "--value", f"{name}.service") != "not-found":
             left.append(f"{name}.service still loaded in the user manager")
         return left
@@ -236,6 +237,23 @@ def test_update_rebase_and_rollback(usc, images):
 
     usc.ok("uninstall", "uweb2")
     assert port_closed(port) and usc.traces("uweb2") == []
+
+    # the history, in the user's checkouts and the journal (docs/operations.md "History")
+    got = json.loads(usc.ok("history", "uweb2", "--json").out)
+    assert [(x["verb"], x["result"]) for x in got][-4:] == [
+        ("install", "ok"), ("update", "ok"), ("rollback", "ok"), ("uninstall", "ok")]
+    assert usc.host.run("stat", "-c", "%a %U", str(CHECKOUTS / ".uweb2.history")).stdout.split() \
+        == ["600", USER]
+    deadline = time.monotonic() + 30
+    while True:
+        out = usc.host.run("journalctl", "--no-pager", "-o", "json", f"_UID={UID}",
+                           f"MESSAGE_ID={MESSAGE_ID}", "SYSCONTAINERS_CONTAINER=uweb2",
+                           check=False).stdout
+        verbs = [json.loads(line)["SYSCONTAINERS_VERB"] for line in out.splitlines() if line]
+        if len(verbs) >= 4 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert verbs[-4:] == ["install", "update", "rollback", "uninstall"]
 
 
 def test_setuid_bits_are_dropped_and_files_belong_to_the_user(usc, images):

@@ -1,4 +1,5 @@
-"""CLI verbs for containers: install, uninstall, list, start, stop, status, logs."""
+"""CLI verbs for containers: install, uninstall, list, update, history, rollback, start, stop,
+status, logs."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def register(sub) -> None:
         add_listing_options(p, "containers")
         p.set_defaults(func=_list)
     _register_update(sub)
+    p = sub.add_parser("history", help="what install/update/rollback/uninstall did to a container")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_history)
     _register_rollback(sub)
     _register_atomic_containers(sub)
 
@@ -308,6 +313,42 @@ def _print_check_privileges(r) -> None:
         print("  this host cannot grant: " + "; ".join(r.host_cannot_grant))
     if r.needs_allow:
         print(f"  update would be refused: needs --allow={','.join(r.needs_allow)}")
+
+
+def _history(args) -> int:
+    """docs/operations.md "History": local times, from -> to, the result and its reason."""
+    from ..lifecycle.history import history
+
+    records = history(make_context(args).paths, args.name)
+    if args.json:
+        print_json([r.as_json() for r in records])
+        return 0
+    print_table(("TIME", "VERB", "FROM", "TO", "VALUES", "RESULT"),
+                [(_local_time(r.time), r.verb, _version(r.from_version), _version(r.to_version),
+                  ", ".join(f"{k}: {_value(a)} -> {_value(b)}" for k, (a, b) in r.values.items()),
+                  r.result + (f": {r.reason}" if r.reason else "")) for r in records])
+    return 0
+
+
+def _local_time(text: str) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return text
+
+
+def _version(v) -> str:
+    return f"{v.image} ({v.image_id[:12]})" if v else "-"
+
+
+def _value(v: str | None, width: int = 40) -> str:
+    """A value for the table: quoted, long ones cut (--json has them whole)."""
+    if v is None:
+        return "-"
+    text = repr(v)
+    return text if len(text) <= width else text[:width - 4] + "...'"
 
 
 def _rollback(args) -> int:

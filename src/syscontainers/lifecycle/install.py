@@ -29,6 +29,7 @@ from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
 from . import activation as act
 from . import build as b
+from . import history
 from . import syspackage
 from .activation import Host
 from ..fileops import unlink_quiet
@@ -97,7 +98,10 @@ def _install(paths: Paths, req: InstallRequest, say: Say,
         if not req.force:
             check_set_names(image_variables(store, image), req.set_values, image_name)
         if not _runs_once(image):
-            _install_image(host, store, req, name, image, image_name, runtime, packaging, say)
+            tried = history.Version(image=image_name, image_id=image.id)
+            with history.recorded(paths, name, "install", say, target=tried), \
+                    b.secrets_masked(req.set_values, req.secret_names):   # the reason masked too
+                _install_image(host, store, req, name, image, image_name, runtime, packaging, say)
             return 0
     # the lock is only for the pull: a run-once container runs in the foreground without it
     say(f"{image_name} is labelled atomic.run=once: running it once instead of installing it")

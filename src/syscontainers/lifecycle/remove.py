@@ -22,6 +22,7 @@ from ..errors import ConfigError, ContainerNotFound, ServiceError
 from ..lock import host_lock
 from ..paths import Paths
 from . import activation as act
+from . import history
 from . import leftover
 from .activation import Host
 from ..fileops import read_or_none, unlink_quiet
@@ -47,7 +48,8 @@ def uninstall(paths: Paths, name: str, say: Say, force: bool = False,
             if force:
                 return  # --force: nothing to do is not an error (and an operator's unit stays)
             raise ContainerNotFound(f"container {name} is not installed")
-        teardown(host, name, say)
+        with history.recorded(paths, name, "uninstall", say):
+            teardown(host, name, say)
         say(f"uninstalled {name}")
 
 

@@ -34,6 +34,7 @@ from ..lock import host_lock
 from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
 from . import build as b
+from . import history
 from .activation import Host
 from ..images.model import Image
 from ..images.transport import open_source
@@ -62,6 +63,7 @@ class UpdateRequest:
     allow: frozenset[str] = frozenset()          # --allow, added to the stored ones
     redeploy: bool = False        # deploy even the same image (verify --repair of a rootfs)
     signature_policy: str | None = None   # --signature-policy FILE; else the recorded one
+    verb: str = "update"          # the history record's verb (auto-update passes its own)
 
 
 def _live(paths: Paths, name: str) -> dl.Deployment:
@@ -78,9 +80,10 @@ def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = Non
     """Returns "updated", "allowed" (only new --allow names: stored) or "unchanged"; UpdateFailed after an automatic rollback.
     ``rpm``: the host's rpm (tests: one with a throwaway root)."""
     values, secrets = _known_secrets(paths, req)
-    with b.secrets_masked(values, secrets):
-        if req.display:
+    if req.display:
+        with b.secrets_masked(values, secrets):
             return _display_only(paths, req, say)
+    with history.recorded(paths, req.name, req.verb, say), b.secrets_masked(values, secrets):
         return _update(paths, req, say, rpm)
 
 
@@ -371,6 +374,11 @@ def _start_verified(host: Host, new: dl.Deployment, old: dl.Deployment, timeout:
 
 def rollback(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> None:
     """``rpm``: the host's rpm (tests: one with a throwaway root)."""
+    with history.recorded(paths, name, "rollback", say):
+        _rollback(paths, name, say, rpm)
+
+
+def _rollback(paths: Paths, name: str, say: Say, rpm: RpmTool | None) -> None:
     host = Host.for_paths(paths, rpm)
     with host_lock(paths):
         dl.clean_partials(paths, name)
