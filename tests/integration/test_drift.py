@@ -75,6 +75,10 @@ def test_hand_edits_are_reported_and_repaired(sc, images):
         sc.ok("verify", "drift1", "--repair", "--force")
         assert sc.host.run("cat", HOST_FILE).stdout == "port=$PORT\n"   # as the image has it
         assert verify(sc, "drift1")[0] == 0
+        # each repair is in the history: the files (twice), the rootfs (a redeploy)
+        records = json.loads(sc.ok("history", "drift1", "--json").out)
+        assert [(r["verb"], r["result"]) for r in records if r["verb"] == "repair"] == \
+            [("repair", "ok")] * 3, records
     finally:
         sc.sc("uninstall", "drift1")
 

@@ -36,7 +36,7 @@ from ..images.store import Store
 from ..lock import host_lock
 from ..paths import Paths
 from ..service.runtime import find_runtime, probe_runtime
-from . import activation
+from . import activation, history
 from .activation import Host
 from .build import own_process, record_installed
 from .switch import reconcile
@@ -223,12 +223,15 @@ def repair(paths: Paths, name: str, say: Say, *, force: bool = False) -> DriftRe
         store = Store(paths)
         found, notes = _check(host, store, dep, info, diff=False)
         fix = _Repair()
-        _repair_files(host, store, dep, info, found, fix, force)
         rootfs = any(d.kind == "rootfs" for d in found)
-        if fix.restart and not rootfs and host.systemd.is_active(activation.unit_of(name)):
-            host.systemd.stop(activation.unit_of(name))
-            host.systemd.start(activation.unit_of(name))
-            fix.done.append("restarted the service")
+        files = [d for d in found if d.kind != "rootfs"]
+        if files:
+            with history.recorded(paths, name, "repair", say, always=True):
+                _repair_files(host, store, dep, info, files, fix, force)
+                if fix.restart and not rootfs and host.systemd.is_active(activation.unit_of(name)):
+                    host.systemd.stop(activation.unit_of(name))
+                    host.systemd.start(activation.unit_of(name))
+                    fix.done.append("restarted the service")
     if rootfs:
         _redeploy(paths, name, info, say)
         fix.done.append("rootfs: a fresh checkout of the image, switched to")
@@ -297,4 +300,4 @@ def _redeploy(paths: Paths, name: str, info: dl.InstallInfo, say: Say) -> None:
             except SysContainersError as e:
                 raise SysContainersError(f"cannot restore the rootfs of {name}: fetching "
                                          f"{info.image} again failed: {e}") from None
-    update(paths, UpdateRequest(name=name, offline=True, redeploy=True), say)
+    update(paths, UpdateRequest(name=name, offline=True, redeploy=True, verb="repair"), say)

@@ -110,9 +110,10 @@ def _before(paths: Paths, name: str) -> _Snapshot | None:
 
 @contextmanager
 def recorded(paths: Paths, name: str, verb: str, say: Say,
-             target: Version | None = None) -> Iterator[None]:
+             target: Version | None = None, always: bool = False) -> Iterator[None]:
     """Record what the enclosed work did to container ``name`` (see the module docstring).
-    ``target``: the version the verb means to deploy when the caller knows it (install)."""
+    ``target``: the version the verb means to deploy when the caller knows it (install).
+    ``always``: a record even when the version and values stay (verify --repair)."""
     before = _before(paths, name)
     if before is None:
         yield               # the verb refuses the name itself; nothing to record
@@ -127,7 +128,7 @@ def recorded(paths: Paths, name: str, verb: str, say: Say,
     except (Exception, KeyboardInterrupt) as e:
         _record(paths, name, verb, before, "failed", _reason(e), target, say, quiet=True)
         raise
-    _record(paths, name, verb, before, "ok", None, target, say, quiet=False)
+    _record(paths, name, verb, before, "ok", None, target, say, quiet=False, always=always)
 
 
 def _reason(e: BaseException) -> str:
@@ -139,10 +140,11 @@ def _reason(e: BaseException) -> str:
 
 
 def _record(paths: Paths, name: str, verb: str, before: _Snapshot, result: str,
-            reason: str | None, target: Version | None, say: Say, quiet: bool) -> None:
+            reason: str | None, target: Version | None, say: Say, quiet: bool,
+            always: bool = False) -> None:
     try:
         after = _snapshot(paths, name)
-        if result == "ok" and after == before:
+        if result == "ok" and after == before and not always:
             return        # nothing changed: not a record
         record = _make_record(name, verb, before, after, result, reason, target)
         hf.append(hf.history_path(paths, name), record)
