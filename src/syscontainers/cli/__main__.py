@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["SYSCONTAINERS_LOG_LEVEL"] = args.log_level     # proc.run prints commands at debug
     debug = args.log_level == "debug"
     try:
+        if getattr(args, "format", None):
+            from .formatting import run_formatted
+            return int(run_formatted(args, args.func) or 0)
         return int(args.func(args) or 0)
     except SysContainersError as e:
         return _fail(str(e), e.exit_code, debug)

@@ -16,6 +16,10 @@ def register(sub) -> None:
     p.add_argument("--force", action="store_true", help="with --repair: replace admin-edited host files")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_verify)
+    p = sub.add_parser("inspect", help="everything recorded about an installed container (JSON)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--json", action="store_true", help="(the default: inspect prints JSON)")
+    p.set_defaults(func=_inspect)
     p = sub.add_parser("pin", help="keep a container at its version (update --all, auto-update skip it)")
     p.add_argument("name", metavar="NAME")
     p.add_argument("--reason", metavar="TEXT", help="why (shown by list and update)")
@@ -61,6 +65,13 @@ def _print(report) -> None:
             print(d.diff, end="" if d.diff.endswith("\n") else "\n")
     for note in report.notes:
         print(f"{report.name}: note: {note}")
+
+
+def _inspect(args) -> int:
+    from ..lifecycle.inspection import inspect_container
+
+    print_json(inspect_container(make_context(args).paths, args.name))
+    return 0
 
 
 def _pin(args) -> int:

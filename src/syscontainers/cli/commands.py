@@ -8,6 +8,7 @@ import argparse
 import importlib
 
 from .. import __version__
+from .formatting import add_format_option
 from .parser import Parser, add_global_options, leaf_parsers
 
 # Each verb group registers its sub-commands; order is the order shown in --help.
@@ -28,4 +29,6 @@ def build_parser() -> argparse.ArgumentParser:
     for leaf in leaf_parsers(parser):
         if leaf is not parser:
             add_global_options(leaf, after_verb=True)
+        if "--json" in leaf._option_string_actions:
+            add_format_option(leaf)      # every verb with --json has --format (docs/json.md)
     return parser

@@ -178,7 +178,8 @@ def _list(args) -> int:
     rows = apply(containers(ctx.paths), filters)
     _warn_broken(rows, sayer(ctx))
     if args.json:
-        print_json([r.as_json() for r in rows])
+        from ..lifecycle.inspection import iso_time
+        print_json([{**r.as_json(), "created": iso_time(r.created)} for r in rows])
         return 0
     if args.list_quiet:
         for r in rows:
@@ -223,9 +224,11 @@ def _update(args) -> int:
         return _check(ctx, req, args)
     if args.all:
         return _update_all(ctx, req, args.json)
-    from ..lifecycle.update import update
+    from ..lifecycle.update import update_one
 
-    update(ctx.paths, req, sayer(ctx))
+    row = update_one(ctx.paths, req, sayer(ctx))
+    if args.json:
+        print_json(row.as_json())
     return 0
 
 

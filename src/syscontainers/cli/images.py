@@ -156,20 +156,25 @@ def _pull(args) -> int:
 MISSING_CONFIG = "(config blob missing from the store)"
 
 
+def iso_time(epoch):
+    from ..lifecycle.inspection import iso_time as iso
+    return iso(epoch)
+
+
 def _created(epoch: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch)) if epoch else ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch)) if epoch else ""
 
 
 def _image_json(ctx: Context, image) -> dict:
     return {"id": image.id, "digest": image.digest, "names": list(image.names),
-            "created": image.created, "virtual_size": image.virtual_size,
+            "created": iso_time(image.created), "virtual_size": image.virtual_size,
             "type": "user" if ctx.paths.user_mode else "system",
             # null: unknown, the config blob is missing from the store (docs/formats.md "Refs")
             "labels": None if image.config_missing else image.labels, "kind": "image"}
 
 
 def _blob_json(ctx: Context, entry) -> dict:
-    return {"id": entry.id, "digest": f"sha256:{entry.id}", "names": [], "created": entry.created,
+    return {"id": entry.id, "digest": f"sha256:{entry.id}", "names": [], "created": iso_time(entry.created),
             "virtual_size": entry.size, "type": "user" if ctx.paths.user_mode else "system",
             "labels": {}, "kind": entry.kind}
 
@@ -252,7 +257,7 @@ def _inspect(args) -> int:
         if key == "names":
             value = ", ".join(value) or "<none>"
         elif key == "created":
-            value = f"{_created(value)} UTC ({value})"
+            value = value or ""
         elif key == "virtual_size":
             value = f"{human_size(value)} ({value} bytes)"
         print(f"{key.replace('_', ' ').capitalize() + ':':<14}{value}")
@@ -331,7 +336,9 @@ def _info(args) -> int:
 
     image, found = image_variables(make_context(args).paths, args.image)
     if args.json:
-        print_json({"image": image.name or image.id, "id": image.id, "defaults": found.defaults,
+        print_json({"image": image.name or image.id, "id": image.id,
+                    "defaults": {k: v for k, v in found.defaults.items() if k not in found.set_by_os},
+                    "set_by_os": list(found.set_by_os),
                     "required": list(found.required),
                     "templates": {k: list(v) for k, v in found.templates.items()}})
         return 0

@@ -35,6 +35,11 @@ class ImageVariables:
     required: tuple[str, ...]            # must be given with --set
     templates: dict[str, tuple[str, ...]]   # exports file -> the variables it mentions
 
+    @property
+    def set_by_os(self) -> tuple[str, ...]:
+        """The variables the OS sets unless --set gives them (their default is SET_BY_OS)."""
+        return tuple(k for k, v in self.defaults.items() if v == SET_BY_OS)
+
 
 def image_variables(store, image: Image) -> ImageVariables:
     """The template variables of ``image`` (ConfigError for a template that is not UTF-8 or a

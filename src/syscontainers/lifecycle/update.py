@@ -457,6 +457,13 @@ def update_all(paths: Paths, request: UpdateRequest, say: Say) -> list[UpdateRow
     return rows
 
 
+def update_one(paths: Paths, req: UpdateRequest, say: Say) -> UpdateRow:
+    """``update NAME``: its row (what --json prints); errors are raised, not rows."""
+    before = _revision_or_blank(paths, req.name)
+    result = update(paths, req, say)
+    return UpdateRow(req.name, before, _revision_or_blank(paths, req.name), result)
+
+
 def _update_row(paths: Paths, req: UpdateRequest, say: Say) -> UpdateRow:
     before = _revision_or_blank(paths, req.name)
     reason = pinned_reason(paths, req.name)
