@@ -35,10 +35,12 @@ def web_spec(version: str) -> ImageSpec:
                                   "service.template": service})
 
 
-def push_web(registry, workdir: Path) -> dict[str, str]:
+def web_layouts(workdir: Path) -> dict[str, Path]:
+    """OCI layouts of 1.0 and 2.0 (each tagged with its version)."""
+    return {v: build_oci_layout(web_spec(v), Path(workdir) / f"web-{v}", v).layout
+            for v in ("1.0", "2.0")}
+
+
+def push_web(registry, layouts: dict[str, Path]) -> dict[str, str]:
     """Push 1.0 and 2.0 to ``registry``; version -> reference."""
-    refs = {}
-    for version in ("1.0", "2.0"):
-        layout = build_oci_layout(web_spec(version), Path(workdir) / f"web-{version}", version).layout
-        refs[version] = registry.push(layout, version, REPO)
-    return refs
+    return {v: registry.push(layout, v, REPO) for v, layout in layouts.items()}

@@ -16,7 +16,7 @@ import json
 import pytest
 
 from tests.fleet.fleet import Fleet, results, task_results
-from tests.fleet.images import MIGRATION_MARKER, push_web
+from tests.fleet.images import MIGRATION_MARKER, REPO, push_web, web_layouts
 from tests.integration.sc_host import SC, free_port, http_get
 
 pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
@@ -28,11 +28,12 @@ TOKEN = "tok-5b0d93e1c7"   # a secret no file of ours contains by chance: greppe
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, registry):
     work = tmp_path_factory.mktemp("fleet")
-    refs = push_web(registry, work)
+    layouts = web_layouts(work)
+    refs = push_web(registry, layouts)
     f = Fleet(work / "hosts").start()
     try:
         f.trust_registry(registry.host)
-        f.refs = refs
+        f.refs, f.layouts, f.registry = refs, layouts, registry
         f.ports = {name: free_port() for name in f.names}
         f.inv = f.inventory(
             hostvars={name: {"web_port": port} for name, port in f.ports.items()},
@@ -125,7 +126,105 @@ def test_4_rolling_update_stops_at_the_host_that_fails_and_rolls_it_back(fleet):
                                       check=False).returncode == 0
 
 
-def test_5_remove_from_all_hosts(fleet):
+# ---------------------------------------------------------------------------- one host, each state
+SOLO = "fleet-solo"
+CONTAINER = "syscontainers.syscontainers.syscontainers_container"
+IMAGE = "syscontainers.syscontainers.syscontainers_image"
+
+
+def solo(fleet: Fleet, *tasks: dict) -> list[dict]:
+    """Run container-module tasks on fleet1, in one play; each task is (args, keywords)."""
+    plays = [{CONTAINER: {"name": SOLO, **args}, **kw} for args, kw in tasks]
+    return [r["fleet1"] for r in fleet.tasks("fleet1", plays, fleet.inv)]
+
+
+CHECK = {"check_mode": True}
+
+
+def test_6_each_state_on_one_host(fleet):
+    host = fleet.hosts["fleet1"]
+    port, port2 = free_port(), free_port()
+    moving = fleet.registry.push(fleet.layouts["1.0"], "1.0", REPO, dest_tag="moving")
+    values, secret = {"PORT": str(port)}, {"TOKEN": TOKEN}
+    missing = f"{fleet.registry.host}/fleet/none:1"
+    try:
+        r = solo(fleet,
+                 # check mode of an install: the plan (install --display), nothing done
+                 ({"image": moving, "state": "started", "values": values,
+                   "secret_values": secret}, {**CHECK, "diff": True}),
+                 # with the image in the store (1.0: the rollback target here): rendered files
+                 ({"image": fleet.refs["1.0"], "values": values, "secret_values": secret},
+                  {**CHECK, "diff": True}),
+                 ({"image": missing, "values": values}, {}),          # a failure: one msg
+                 # installed and not started; started; started again; stopped; started
+                 ({"image": moving, "state": "stopped", "values": values,
+                   "secret_values": secret}, {}),
+                 ({"state": "started"}, {}), ({"state": "started"}, {}),
+                 ({"state": "stopped"}, {}), ({"state": "started"}, {}),
+                 # a changed value: check mode shows it, then an update from the stored image
+                 ({"values": {"PORT": str(port2)}}, CHECK), ({"values": {"PORT": str(port2)}}, {}))
+        assert r[0]["changed"] and r[0]["actions"] == ["install", "start"], r[0]
+        assert r[0]["diff"]["after"] == f"would pull {moving}, then install it as {SOLO}\n"
+        after = r[1]["diff"]["after"]
+        assert f"would install {SOLO} from {fleet.refs['1.0']}" in after, r[1]
+        assert f"systemd unit: /etc/systemd/system/{SOLO}.service" in after and TOKEN not in after
+        assert r[2]["failed"] and r[2]["msg"].startswith("syscontainers install failed: ") and \
+            "\n" not in r[2]["msg"] and "fleet/none" in r[2]["msg"], r[2]
+        assert r[3]["actions"] == ["install"] and r[3]["container"]["status"] == "inactive", r[3]
+        assert r[4]["actions"] == ["start"] and r[4]["container"]["status"] == "running", r[4]
+        assert r[5]["changed"] is False
+        assert r[6]["actions"] == ["stop"] and r[6]["container"]["status"] == "inactive", r[6]
+        assert r[7]["actions"] == ["start"]
+        assert r[8]["changed"] and r[8]["check"]["values"] == {"PORT": [str(port), str(port2)]}
+        # the update after the check saw the old port still installed: check mode changed nothing
+        assert r[9]["actions"] == ["update"] and r[9]["check"]["values"] == r[8]["check"]["values"]
+        assert http_get(port2) == "web 1.0\n"
+
+        # latest: the tag moved to 2.0
+        fleet.registry.push(fleet.layouts["2.0"], "2.0", REPO, dest_tag="moving")
+        before = listing(fleet, "fleet1")[SOLO]["image_id"]
+        r = solo(fleet, ({"state": "latest"}, CHECK), ({"state": "latest"}, {}),
+                 ({"state": "latest"}, {}))
+        assert r[0]["changed"] and r[0]["check"]["update_available"] is True, r[0]
+        assert r[1]["actions"] == ["update"] and r[1]["check"]["current"] == before, r[1]
+        assert r[1]["container"]["image_id"] != before
+        assert r[2]["changed"] is False
+        assert http_get(port2) == "web 2.0\n"
+        # rolled_back (atomic_container's "rollback"); absent, twice
+        r = solo(fleet, ({"state": "rollback"}, {}), ({"state": "absent"}, {}),
+                 ({"state": "absent"}, {}))
+        assert r[0]["actions"] == ["rollback"] and r[0]["container"]["image_id"] == before, r[0]
+        assert r[1]["actions"] == ["uninstall"] and r[2]["changed"] is False
+        assert SOLO not in listing(fleet, "fleet1")
+    finally:
+        host.run(SC, "uninstall", "--force", SOLO, check=False)
+
+
+def test_7_image_module(fleet):
+    """On the third host (still on 1.0, 2.0 staged by check.yml): absent deletes 2.0 once;
+    present pulls it once (check mode first); the image of an installed container is refused
+    with one msg."""
+    new = fleet.refs["2.0"]
+    tasks = [({"name": new, "state": "absent"}, {}), ({"name": new, "state": "absent"}, {}),
+             ({"name": new, "state": "present"}, CHECK), ({"name": new, "state": "present"}, {}),
+             ({"name": new, "state": "present"}, {}), ({"name": new, "state": "latest"}, {}),
+             ({"name": fleet.refs["1.0"], "state": "absent"}, {})]
+    r = [t["fleet3"] for t in fleet.tasks(
+        "fleet3", [{IMAGE: args, **kw} for args, kw in tasks], fleet.inv)]
+    assert [t["changed"] for t in r[:6]] == [True, False, True, True, False, False], r
+    assert r[3]["image"]["names"] == [new]
+    assert r[6]["failed"] and r[6]["msg"].startswith("syscontainers images delete failed: "), r[6]
+
+
+def test_8_no_secret_in_any_hosts_journal(fleet):
+    """Modules log their invocation to the managed host's journal: no_log masks the secret."""
+    for name, host in fleet.hosts.items():
+        journal = host.run("journalctl", "--no-pager", "-o", "cat").stdout
+        assert "syscontainers_container" in journal or "Invoked with" in journal, name
+        assert TOKEN not in journal, name
+
+
+def test_9_remove_from_all_hosts(fleet):
     report = run(fleet, "remove.yml")
     assert {h: s["changed"] for h, s in report["stats"].items()} == {h: 1 for h in fleet.names}
     for host in fleet.names:
