@@ -194,6 +194,7 @@ class Run:
         self.actions = []
         self.diff = {}
         self.check_report = None
+        self.row, self.stale = None, True
         try:
             self.values = values_dict(self.p["values"])
             check_overlap(self.values, self.p["secret_values"])
@@ -201,11 +202,19 @@ class Run:
         except ArgumentError as e:
             module.fail_json(msg=str(e))
 
+    def current(self):
+        """The container's row; listed again only after a verb changed something."""
+        if self.stale:
+            self.row = self.cli.containers().get(self.p["name"])
+            self.stale = False
+        return self.row
+
     def act(self, args, what):
         """Run a changing verb (not in check mode); its failure is the task's ``msg``."""
         self.actions.append(what)
         if self.module.check_mode:
             return
+        self.stale = True
         rc, out, err = self.cli.run(args, data=self.stdin if args[0] in ("install", "update")
                                     else None)
         if rc != 0:
@@ -247,7 +256,7 @@ class Run:
         if self.module.check_mode and self.actions and self.actions[-1] == "install":
             running = False    # would be installed, not started (install enables only)
         else:
-            row = self.cli.containers().get(self.p["name"]) or {}
+            row = self.current() or {}
             running = row.get("status") in ("running", "starting", "restarting")
         if state == "start" and not running:
             self.act(["start", self.p["name"]], "start")
@@ -260,7 +269,7 @@ def main():
     state = ATOMIC_STATES.get(module.params["state"], module.params["state"])
     run = Run(module)
     name = module.params["name"]
-    row = run.cli.containers().get(name)
+    row = run.current()
     steps = plan(state, row, module.params["image"], bool(run.values or run.stdin))
     if state == "rolled_back" and row is None:
         module.fail_json(msg="container %s is not installed: nothing to roll back" % name)
@@ -275,9 +284,8 @@ def main():
             run.act(["rollback", name], "rollback")
         else:
             run.service(step)
-    after = None if module.check_mode else run.cli.containers().get(name)
-    result = dict(changed=bool(run.actions), actions=run.actions,
-                  container=after if not module.check_mode else row)
+    # check mode: the row as it is (nothing was changed)
+    result = dict(changed=bool(run.actions), actions=run.actions, container=run.current())
     if run.check_report is not None:
         result["check"] = run.check_report
     if module._diff and run.diff:
