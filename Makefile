@@ -1,9 +1,10 @@
 # The two commands that do everything on a fresh Debian 12 machine (as root):
 #   make demo   installs what is missing, then runs the end-to-end demo
 #   make test   installs what is missing, then runs the whole test suite
+#   make demo-fleet  a rolling update with Ansible over three test hosts (docs/fleet.md)
 PY := .venv/bin/python
 
-.PHONY: deps install-cli demo test unit bench mutation clean
+.PHONY: deps install-cli demo demo-fleet test unit bench mutation clean
 
 deps:
 	./scripts/install-deps.sh
@@ -14,6 +15,9 @@ install-cli: deps
 
 demo: deps install-cli
 	$(PY) scripts/demo.py
+
+demo-fleet: deps
+	$(PY) scripts/demo_fleet.py
 
 test: deps
 	$(PY) -m pytest -q $(PYTEST_ARGS)

@@ -43,7 +43,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
     /usr/bin/python3 -m venv --system-site-packages .venv
 fi
-if ! .venv/bin/python -c 'import syscontainers, pytest, hypothesis, bcrypt' 2>/dev/null; then
+if ! .venv/bin/python -c 'import syscontainers, pytest, hypothesis, bcrypt; from ansible.release import __version__ as v; assert v.startswith("2.18."); import ansiblelint' 2>/dev/null; then
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e '.[test]'
 fi

@@ -256,6 +256,12 @@ class TestHost:
             raise CommandFailed(cp.returncode, list(cmd), cp.stdout, cp.stderr)
         return cp
 
+    @property
+    def cgroup_dirs(self) -> list[Path]:
+        """The machine-side directories of this host's own cgroups (what a command run
+        inside joins; the fleet's connection plugin needs them: docs/fleet.md)."""
+        return list(self._cgroups.dirs) if self._cgroups else []
+
     def path(self, inside: str | Path) -> Path:
         """The machine-side path of ``inside`` (a path in the test host's own directories).
 
