@@ -11,7 +11,7 @@ from .. import __version__
 from ..errors import SysContainersError
 
 # Each verb group registers its sub-commands; order is the order shown in --help.
-GROUPS = ("images", "containers", "run")
+GROUPS = ("images", "containers", "run", "autoupdate")
 LOG_LEVELS = ("debug", "info", "warn")
 
 

@@ -61,6 +61,7 @@ def _register_install(sub) -> None:
                    help="registry credentials (only where they came from is recorded)")
     p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
                    help="verify the registry's TLS certificate (default true; recorded for update)")
+    _auto_update_flag(p, "default: the image label io.containers.autoupdate, else off")
     p.set_defaults(func=_install)
 
 
@@ -89,7 +90,13 @@ def _register_update(sub) -> None:
     p.add_argument("--json", action="store_true", help="with --all or --check: JSON")
     p.add_argument("--force", action="store_true",
                    help="accept --set of a variable no template of the image uses")
+    _auto_update_flag(p, "default: keep the stored policy")
     p.set_defaults(func=_update)
+
+
+def _auto_update_flag(p, default: str) -> None:
+    p.add_argument("--auto-update", choices=("registry", "local", "off"), default=None,
+                   help=f"the container's auto-update policy ({default}; docs/operations.md)")
 
 def _secret_and_allow(p) -> None:
     p.add_argument("--set-secret", dest="set_secrets", action="append", default=[],
@@ -118,7 +125,8 @@ def _install(args) -> int:
                          runtime=args.runtime, display=args.display, remote=args.remote,
                          system_package=args.system_package, force=args.force,
                          tls_verify=args.tls_verify, creds=creds(args.src_creds),
-                         secret_names=settings.secret_names, allow=settings.allow)
+                         secret_names=settings.secret_names, allow=settings.allow,
+                         auto_update=args.auto_update)
     return install(ctx.paths, req, sayer(ctx))
 
 
@@ -140,10 +148,11 @@ def _list(args) -> int:
         print_json([r.as_json() for r in rows])
         return 0
     print_table(
-        ("NAME", "IMAGE", "IMAGE ID", "CREATED", "STATUS", "RUNTIME", "TYPE", "COMMAND"),
+        ("NAME", "IMAGE", "IMAGE ID", "CREATED", "STATUS", "RUNTIME", "TYPE", "AUTO-UPDATE",
+         "COMMAND"),
         [(r.name + (" (preinstalled)" if r.preinstalled else ""), r.image, r.image_id[:12],
           time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)) if r.created else "",
-          r.status_text(), os.path.basename(r.runtime), r.type, " ".join(r.command))
+          r.status_text(), os.path.basename(r.runtime), r.type, r.auto_update, " ".join(r.command))
          for r in rows])
     return 0
 
@@ -190,7 +199,8 @@ def _request(args, settings):
                          controlled=args.controlled and not args.check, timeout=args.timeout,
                          display=args.display, offline=args.offline, creds=creds(args.src_creds),
                          tls_verify=args.tls_verify, force=args.force,
-                         secret_names=settings.secret_names, allow=settings.allow)
+                         secret_names=settings.secret_names, allow=settings.allow,
+                         auto_update=args.auto_update)
 
 
 def _update_all(ctx, req, as_json: bool) -> int:
@@ -299,7 +309,8 @@ def _status(args) -> int:
         print(f"{row.name}: broken ({row.reason})")
         sys.stdout.write(status_text(ctx.paths, args.name))
         return 1
-    print(f"{row.name}: {row.status_text()} (image {row.image}, {row.image_id[:12]})")
+    print(f"{row.name}: {row.status_text()} (image {row.image}, {row.image_id[:12]}, "
+          f"auto-update {row.auto_update})")
     sys.stdout.write(status_text(ctx.paths, args.name))
     return 0 if row.status == "running" else 3
 

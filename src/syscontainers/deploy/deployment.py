@@ -150,6 +150,7 @@ class InstallInfo:
     # Additions of this project (atomic ignores unknown keys; docs/formats.md "The info file"):
     secret_values: list[str] = field(default_factory=list)       # names given --set-secret
     allowed_privileges: list[str] | None = None   # --allow names; None: made before --allow
+    auto_update: str | None = None   # registry | local | off; None: made before the policy (off)
 
     def to_json(self) -> str:
         return json.dumps({k.replace("_", "-"): v for k, v in asdict(self).items()}, indent=4)
@@ -187,6 +188,7 @@ _INFO_TYPES = {
     "source": _OPTIONAL_STR, "source_transport": _OPTIONAL_STR,
     "source_tls_verify": (bool, type(None)), "source_credentials": _OPTIONAL_STR,
     "secret_values": (list,), "allowed_privileges": (list, type(None)),
+    "auto_update": _OPTIONAL_STR,
 }
 
 
@@ -355,6 +357,25 @@ def stale_dir(paths: Paths, name: str, index: int) -> Path:
     return paths.checkouts / f".{name}.{index}.old-{os.getpid()}-{int(time.time())}"
 
 
+def staged_dir(paths: Paths, name: str, index: int) -> Path:
+    """Where ``auto-update --stage`` keeps the next deployment of NAME until it is switched
+    in (docs/formats.md "Deployments"): not ``NAME.N`` itself, which holds the rollback
+    version until the switch."""
+    return paths.checkouts / f".{name}.{index}.staged"
+
+
+def staged_dirs(paths: Paths) -> list[Deployment]:
+    """Every staged deployment (``.NAME.N.staged``), as the deployment it would become."""
+    if not paths.checkouts.is_dir():
+        return []
+    found = []
+    for entry in sorted(paths.checkouts.iterdir()):
+        m = re.match(r"^\.(.+)\.([01])\.staged$", entry.name)
+        if m and entry.is_dir() and not entry.is_symlink():
+            found.append(Deployment(m.group(1), int(m.group(2)), entry))
+    return found
+
+
 def clean_partials(paths: Paths, name: str | None = None) -> list[Path]:
     """Remove leftovers of interrupted runs (partial dirs, temporary links)."""
     removed = []
@@ -385,7 +406,7 @@ def installed_names(paths: Paths) -> list[str]:
 def in_use_image_ids(paths: Paths) -> set[str]:
     """Image IDs that any deployment (current or previous) still needs."""
     ids = set()
-    for dep in deployment_dirs(paths):
+    for dep in deployment_dirs(paths) + staged_dirs(paths):   # a staged update's image too
         try:
             ids.add(dep.read_info().revision)
         except ConfigError:

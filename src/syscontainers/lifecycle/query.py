@@ -31,6 +31,7 @@ class ContainerRow:
     deployment: str
     reason: str | None = None   # why the container is broken (None otherwise)
     restarts: int = 0    # automatic restarts since the last start by hand (systemd NRestarts)
+    auto_update: str = "off"   # the auto-update policy: registry | local | off (autopolicy.py)
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -69,6 +70,7 @@ def _row(paths: Paths, name: str, dep: dl.Deployment, preinstalled: bool) -> Con
         created=int(info.created or 0), command=command, runtime=info.runtime,
         type=kind, preinstalled=preinstalled,
         status="no service", deployment=str(dep.path),
+        auto_update=info.auto_update if info.auto_update in ("registry", "local") else "off",
     )
 
 

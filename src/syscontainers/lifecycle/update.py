@@ -39,7 +39,9 @@ from ..images.model import Image
 from ..images.transport import open_source
 from .images import (Access, SourceUnavailable, access_for, ask_source, available_id, content,
                      ensure_image, manifest_content)
+from .autopolicy import store_policy
 from .query import is_preinstalled
+from .staging import take_staged
 from .switch import finish, reconcile, switch
 from .syspackage import package_host_files
 
@@ -60,6 +62,8 @@ class UpdateRequest:
     tls_verify: bool = True                  # for the --rebase reference
     secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
     allow: frozenset[str] = frozenset()          # --allow, added to the stored ones
+    auto_update: str | None = None   # --auto-update; None: the stored policy (autopolicy.py)
+    verb: str = "update"
 
 
 def _live(paths: Paths, name: str) -> dl.Deployment:
@@ -109,15 +113,17 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
         image, image_name = _target_image(paths, store, found, req, say)
         _check_set(store, image, image_name, req)
         if _unchanged(info, found.current, image, req):
-            if _store_allowance(cur, info, req.allow, say):
+            allowed = _store_allowance(cur, info, req.allow, say)
+            if store_policy(cur, req.auto_update, say) or allowed:
                 return "allowed"
             say("Latest version already installed.")
             return "unchanged"
         target = dl.other(paths, cur)
         access = found.access if not req.rebase else access_for(
             req.rebase, image_name, req.tls_verify, req.creds is not None)
-        built = b.build(paths, store, _build_request(paths, req, cur, info, image, image_name, access),
-                        target, replace_existing=True)
+        built = None if take_staged(paths, cur, image, req, say) else b.build(
+            paths, store, _build_request(paths, req, cur, info, image, image_name, access),
+            target, replace_existing=True)
         try:
             if info.rpm_installed:
                 package_host_files(paths, built, image, host.rpm)
@@ -255,7 +261,9 @@ def _build_request(paths: Paths, req: UpdateRequest, cur: dl.Deployment, info: d
                           runtime, uuid=info.values.get("UUID"), remote=info.remote,
                           access=access.info_fields(),
                           secret_names=frozenset(info.secret_values) | req.secret_names,
-                          allowed=_granted(cur, info) | req.allow)
+                          allowed=_granted(cur, info) | req.allow,
+                          auto_update=req.auto_update if req.auto_update is not None
+                          else info.auto_update)
 
 
 def _store_allowance(cur: dl.Deployment, info: dl.InstallInfo, allow: frozenset[str],
