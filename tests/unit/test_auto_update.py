@@ -216,3 +216,22 @@ def test_a_unit_file_that_is_not_ours_is_refused(tmp_path):
 def test_a_calendar_with_a_newline_is_refused_before_systemd_is_asked():
     with pytest.raises(UsageError, match="--on-calendar: give one line"):
         timer._check_value("--on-calendar", "daily\nExecStart=/bin/sh", "calendar")
+
+
+# --- command line ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["update", "--all", "--auto-update=local"], "update --all takes no --auto-update"),
+    (["update", "web", "--check", "--auto-update=local"], "not with --check or --display"),
+    (["auto-update", "--dry-run", "--stage"], "--dry-run and --stage do not go together"),
+    (["auto-update", "--on-calendar", "daily"], "go with --install-timer"),
+    (["auto-update", "--install-timer", "--remove-timer"], "do not go together"),
+    (["auto-update", "--install-timer", "--dry-run"], "take no --dry-run"),
+])
+def test_wrong_command_lines_are_one_line_and_exit_2(argv, message, tmp_path, capsys):
+    from syscontainers.cli.__main__ import main
+
+    code = main(["--checkout-path", str(tmp_path / "co"), "--repo", str(tmp_path / "repo"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "co").exists()

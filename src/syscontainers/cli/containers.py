@@ -177,6 +177,10 @@ def _update(args) -> int:
         raise UsageError("update --all takes no NAME and no --rebase")
     if args.all and (args.set_secrets or args.allow):
         raise UsageError("update --all takes no --set-secret and no --allow; give them per container")
+    if args.all and args.auto_update is not None:
+        raise UsageError("update --all takes no --auto-update; give it per container")
+    if args.auto_update is not None and (args.check or args.display):
+        raise UsageError("--auto-update changes the container: not with --check or --display")
     if not args.all and not args.name:
         raise UsageError("update needs a container NAME (or --all)")
     req = _request(args, _settings(args))
