@@ -235,3 +235,17 @@ def test_wrong_command_lines_are_one_line_and_exit_2(argv, message, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "co").exists()
+
+
+def test_a_pinned_container_is_a_pinned_row_and_not_asked(paths, monkeypatch):
+    """Where the info file records a pin (`pin NAME`), auto-update holds the container."""
+    from syscontainers.lifecycle import autoupdate
+
+    install_fake(paths, "held")
+    info = dl.current(paths, "held").read_info()
+    pinned = type("Pinned", (), {"pinned": True, "pinned_reason": "audit", "auto_update": "registry",
+                                 "image": info.image, "revision": info.revision})()
+    monkeypatch.setattr(dl.Deployment, "read_info", lambda self: pinned)
+    monkeypatch.setattr(autoupdate, "update", lambda *a, **k: pytest.fail("a pinned one was updated"))
+    rows = autoupdate.auto_update(paths, autoupdate.AutoUpdateRequest(), lambda m: None)
+    assert [(r.container, r.result, r.reason) for r in rows] == [("held", "pinned", "audit")]

@@ -11,6 +11,7 @@ one) or it is rolled back. One row per container, never the end of the others:
 - ``rolled-back``: the new version failed and the previous one runs again (UpdateFailed);
 - ``unchecked``: the source could not be asked (SourceUnavailable), nothing changed;
 - ``failed``: any other error (the update's own rules say what is left);
+- ``pinned``: ``pin NAME`` holds it at its version: not checked, not updated;
 - ``--dry-run``: ``would-update`` / ``unchanged`` / ``unchecked`` / ``failed``, nothing pulled
   or written; ``--stage``: ``staged`` / ``unchanged`` / ``unchecked`` / ``failed``.
 
@@ -69,7 +70,10 @@ def auto_update(paths: Paths, req: AutoUpdateRequest, say: Say) -> list[AutoUpda
     policies = _policies(paths, say)
     rows = []
     for name in update_order(paths, sorted(policies), say):
-        policy, image = policies[name]
+        policy, image, pinned = policies[name]
+        if pinned is not None:
+            rows.append(AutoUpdateRow(name, policy, image, *_pinned(paths, name, pinned)))
+            continue
         if req.dry_run:
             row = _dry_run(paths, name, policy)
         elif req.stage:
@@ -80,10 +84,10 @@ def auto_update(paths: Paths, req: AutoUpdateRequest, say: Say) -> list[AutoUpda
     return rows
 
 
-def _policies(paths: Paths, say: Say) -> dict[str, tuple[str, str]]:
-    """NAME -> (policy, image name) of the installed containers whose policy is not off. A
-    container whose info cannot be read has no known policy: a warning (``list`` shows it
-    broken), no row."""
+def _policies(paths: Paths, say: Say) -> dict[str, tuple[str, str, str | None]]:
+    """NAME -> (policy, image name, why it is pinned or None) of the installed containers
+    whose policy is not off. A container whose info cannot be read has no known policy: a
+    warning (``list`` shows it broken), no row."""
     found = {}
     for name in dl.installed_names(paths):
         try:
@@ -92,8 +96,16 @@ def _policies(paths: Paths, say: Say) -> dict[str, tuple[str, str]]:
             say(f"warning: auto-update skips {name}: {e}")
             continue
         if policy_of(info) != "off":
-            found[name] = (policy_of(info), info.image)
+            # `pin NAME` (where the info file has "pinned"): held at its version, not updated
+            pinned = (getattr(info, "pinned_reason", None) or "pinned") \
+                if getattr(info, "pinned", False) else None
+            found[name] = (policy_of(info), info.image, pinned)
     return found
+
+
+def _pinned(paths: Paths, name: str, why: str) -> tuple:
+    revision = _revision_or_blank(paths, name)
+    return revision, revision, "pinned", why
 
 
 def _request(name: str, policy: str, timeout: float = 10.0) -> UpdateRequest:
