@@ -11,6 +11,9 @@ update   : per round a fresh checkout path; ``install`` of v1 (not timed), then 
            tools, in the same test host (skopeo copy of v2, ostree commit of its layers into the
            repository holding v1, ostree checkout -H --union --whiteouts, syncfs); a *full
            copy* is the v2 rootfs counted on its own (what a tool without shared storage adds).
+auto-update switch: ``auto-update`` of a container whose update ``--stage`` prepared,
+           against one that builds the deployment in that run (docs/operations.md
+           "Unattended updates (auto-update)").
 rollback : the service is not running (no restart): the link switch path - stop check,
            tmpfiles, host files, unit copy, link swap, daemon-reload, tmpfiles, enable. The
            floor shown is one ``systemctl daemon-reload`` with the same units loaded.
@@ -128,6 +131,32 @@ def bench_rollback(h: Host, data: str, cp: Path, name: str, runs: int) -> Row:
                      (floor, lambda r: h.timed_run("systemctl", "daemon-reload"))])
     return Row("rollback (no restart)", data, ours, [floor], target="≤ 0.5 s",
                check=lambda row: row.ours.median <= 0.5)
+
+
+def bench_staged_switch(h: Host, ref1: str, ref2: str, runs: int) -> Row:
+    """auto-update of a container whose v2 was staged before (``auto-update --stage``: pull,
+    checkout and render done, not timed) against one whose v2 was only pulled (the same
+    auto-update builds the deployment first). Policy ``local``: v2 is pulled and given v1's
+    name (``images tag``), so neither run asks the registry; the service is not running."""
+    say("auto-update switch: staged vs not staged")
+    staged, unstaged = Series("auto-update (staged)"), Series("auto-update (not staged)")
+
+    def one(r: int, stage: bool) -> float:
+        cp = CP_ROOT / f"stg{'s' if stage else 'u'}{r}"
+        name = cp.name
+        h.sc(cp, "install", "--name", name, "--auto-update=local", ref1)
+        h.sc(cp, "pull", ref2)
+        h.sc(cp, "images", "tag", ref2, ref1)
+        if stage:
+            h.sc(cp, "auto-update", "--stage")
+        try:
+            return h.timed_sc(cp, "auto-update")
+        finally:
+            h.sc(cp, "uninstall", name)
+            h.host.run("rm", "-rf", str(cp))
+
+    alternate(runs, [(staged, lambda r: one(r, True)), (unstaged, lambda r: one(r, False))])
+    return Row("auto-update switch", "medium v1 → v2, staged or not", staged, [unstaged])
 
 
 def prepare_small_pair(h: Host, ref1: str, ref2: str) -> tuple[Path, str]:

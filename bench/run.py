@@ -97,14 +97,15 @@ def _benchmarks(args, work: Path, images, refs) -> tuple[list[Row], list[str]]:
 
 
 def _host_benchmarks(args, work: Path, refs) -> tuple[list[Row], list[str]]:
-    from bench_host import (Host, bench_list, bench_rollback, bench_update,
-                            prepare_small_pair)
+    from bench_host import (Host, bench_list, bench_rollback, bench_staged_switch,
+                            bench_update, prepare_small_pair)
     rows: list[Row] = []
     registry_host = refs["small-v1"].split("/", 1)[0]
     with Host(work / "testhost", registry_host) as h:
         time_row, disk_row, cp = bench_update(h, work, refs["medium-v1"], refs["medium-v2"],
                                               args.runs)
         rows += [time_row, disk_row]
+        rows.append(bench_staged_switch(h, refs["medium-v1"], refs["medium-v2"], args.runs))
         small_cp, small_name = prepare_small_pair(h, refs["small-v1"], refs["small-v2"])
         rows.append(bench_rollback(h, "small", small_cp, small_name, max(args.runs, 5)))
         rows.append(bench_rollback(h, "medium", cp, cp.name, max(args.runs, 5)))

@@ -8,7 +8,7 @@
 3. Boots a real systemd as PID 1 of private namespaces (the test host, tests/testhost: its own
    /etc, /var, /run; the machine's services are never touched) and, inside it, as an operator
    would: install → start → talk to the service from the machine → list → update --check →
-   update to 2.0 → rollback → history → stop → uninstall.
+   update to 2.0 → rollback → history → auto-update --dry-run → stop → uninstall.
 
 The registry and the test host this script started are always stopped (by PID) and the
 temporary directory removed, unless --keep. Run from the project root (as root):
@@ -154,6 +154,11 @@ def service_part(work: Path, registry: Registry, images: dict[str, str]) -> None
         talk(port)
         banner("What was done to it (also in the journal: journalctl MESSAGE_ID=...)")
         sc("history", "demo-web")
+        banner("Unattended updates: a policy, then what auto-update would do (exit 0 = "
+               "nothing to update, 100 = updates available, 1 = a container could not be checked)")
+        sc("update", "demo-web", "--auto-update=registry")
+        rc = sc("auto-update", "--dry-run", check=False)
+        print(f"(exit {rc})")
         banner("Stop and uninstall")
         sc("stop", "demo-web")
         sc("list")

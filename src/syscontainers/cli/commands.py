@@ -12,7 +12,7 @@ from .formatting import add_format_option
 from .parser import Parser, add_global_options, leaf_parsers
 
 # Each verb group registers its sub-commands; order is the order shown in --help.
-GROUPS = ("images", "containers", "care", "run", "discover", "lint")
+GROUPS = ("images", "containers", "care", "autoupdate", "run", "discover", "lint")
 
 
 def build_parser() -> argparse.ArgumentParser:

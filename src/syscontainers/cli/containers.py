@@ -86,6 +86,7 @@ def _register_install(sub) -> None:
                    help="verify the registry's TLS certificate (default true; recorded for update)")
     from .common import signature_policy_flag
     signature_policy_flag(p)
+    _auto_update_flag(p, "default: the image label io.containers.autoupdate, else off")
     p.set_defaults(func=_install)
 
 
@@ -116,7 +117,13 @@ def _register_update(sub) -> None:
                    help="accept --set of a variable no template of the image uses")
     from .common import signature_policy_flag
     signature_policy_flag(p)
+    _auto_update_flag(p, "default: keep the stored policy")
     p.set_defaults(func=_update)
+
+
+def _auto_update_flag(p, default: str) -> None:
+    p.add_argument("--auto-update", choices=("registry", "local", "off"), default=None,
+                   help=f"the container's auto-update policy ({default}; docs/operations.md)")
 
 def _secret_and_allow(p) -> None:
     p.add_argument("--set-secret", dest="set_secrets", action="append", default=[],
@@ -146,7 +153,7 @@ def _install(args) -> int:
                          system_package=args.system_package, force=args.force,
                          tls_verify=args.tls_verify, creds=creds(args.src_creds),
                          secret_names=settings.secret_names, allow=settings.allow,
-                         signature_policy=args.signature_policy)
+                         signature_policy=args.signature_policy, auto_update=args.auto_update)
     return install(ctx.paths, req, sayer(ctx))
 
 
@@ -187,11 +194,12 @@ def _list(args) -> int:
         return 0
     full = args.no_trunc
     print_table(
-        ("NAME", "IMAGE", "IMAGE ID", "CREATED", "STATUS", "RUNTIME", "TYPE", "COMMAND"),
+        ("NAME", "IMAGE", "IMAGE ID", "CREATED", "STATUS", "RUNTIME", "TYPE", "AUTO-UPDATE",
+         "COMMAND"),
         [(r.name + (" (preinstalled)" if r.preinstalled else ""), r.image,
           r.image_id if full else r.image_id[:12],
           time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)) if r.created else "",
-          r.status_text(), os.path.basename(r.runtime), r.type,
+          r.status_text(), os.path.basename(r.runtime), r.type, r.auto_update,
           truncate(" ".join(r.command), 40, full))
          for r in rows], heading=not args.noheading)
     return 0
@@ -217,6 +225,10 @@ def _update(args) -> int:
         raise UsageError("update --all takes no NAME and no --rebase")
     if args.all and (args.set_secrets or args.allow):
         raise UsageError("update --all takes no --set-secret and no --allow; give them per container")
+    if args.all and args.auto_update is not None:
+        raise UsageError("update --all takes no --auto-update; give it per container")
+    if args.auto_update is not None and (args.check or args.display):
+        raise UsageError("--auto-update changes the container: not with --check or --display")
     if not args.all and not args.name:
         raise UsageError("update needs a container NAME (or --all)")
     req = _request(args, _settings(args))
@@ -242,7 +254,7 @@ def _request(args, settings):
                          display=args.display, offline=args.offline, creds=creds(args.src_creds),
                          tls_verify=args.tls_verify, force=args.force,
                          secret_names=settings.secret_names, allow=settings.allow,
-                         signature_policy=args.signature_policy)
+                         signature_policy=args.signature_policy, auto_update=args.auto_update)
 
 
 def _update_all(ctx, req, as_json: bool) -> int:
@@ -387,7 +399,8 @@ def _status(args) -> int:
         print(f"{row.name}: broken ({row.reason})")
         sys.stdout.write(status_text(ctx.paths, args.name))
         return 1
-    print(f"{row.name}: {row.status_text()} (image {row.image}, {row.image_id[:12]})")
+    print(f"{row.name}: {row.status_text()} (image {row.image}, {row.image_id[:12]}, "
+          f"auto-update {row.auto_update})")
     sys.stdout.write(status_text(ctx.paths, args.name))
     return 0 if row.status == "running" else 3
 

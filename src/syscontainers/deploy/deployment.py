@@ -154,6 +154,7 @@ class InstallInfo:
     config_checksum: str | None = None    # sha256 of config.json as written (list's drift check)
     pinned: bool = False                  # `pin NAME`: update --all / auto-update skip it
     pinned_reason: str | None = None
+    auto_update: str | None = None   # registry | local | off; None: made before the policy (off)
 
     def to_json(self) -> str:
         return json.dumps({k.replace("_", "-"): v for k, v in asdict(self).items()}, indent=4)
@@ -193,6 +194,7 @@ _INFO_TYPES = {
     "source_signature_policy": _OPTIONAL_STR,
     "secret_values": (list,), "allowed_privileges": (list, type(None)),
     "config_checksum": _OPTIONAL_STR, "pinned": (bool,), "pinned_reason": _OPTIONAL_STR,
+    "auto_update": _OPTIONAL_STR,
 }
 
 
@@ -361,6 +363,25 @@ def stale_dir(paths: Paths, name: str, index: int) -> Path:
     return paths.checkouts / f".{name}.{index}.old-{os.getpid()}-{int(time.time())}"
 
 
+def staged_dir(paths: Paths, name: str, index: int) -> Path:
+    """Where ``auto-update --stage`` keeps the next deployment of NAME until it is switched
+    in (docs/formats.md "Deployments"): not ``NAME.N`` itself, which holds the rollback
+    version until the switch."""
+    return paths.checkouts / f".{name}.{index}.staged"
+
+
+def staged_dirs(paths: Paths) -> list[Deployment]:
+    """Every staged deployment (``.NAME.N.staged``), as the deployment it would become."""
+    if not paths.checkouts.is_dir():
+        return []
+    found = []
+    for entry in sorted(paths.checkouts.iterdir()):
+        m = re.match(r"^\.(.+)\.([01])\.staged$", entry.name)
+        if m and entry.is_dir() and not entry.is_symlink():
+            found.append(Deployment(m.group(1), int(m.group(2)), entry))
+    return found
+
+
 def clean_partials(paths: Paths, name: str | None = None) -> list[Path]:
     """Remove leftovers of interrupted runs (partial dirs, temporary links)."""
     removed = []
@@ -391,7 +412,7 @@ def installed_names(paths: Paths) -> list[str]:
 def in_use_image_ids(paths: Paths) -> set[str]:
     """Image IDs that any deployment (current or previous) still needs."""
     ids = set()
-    for dep in deployment_dirs(paths):
+    for dep in deployment_dirs(paths) + staged_dirs(paths):   # a staged update's image too
         try:
             ids.add(dep.read_info().revision)
         except ConfigError:

@@ -49,6 +49,7 @@ class BuildRequest:
     allowed: frozenset[str] = frozenset()        # --allow names (info "allowed-privileges")
     pinned_reason: str | None = None             # carried by update --force of a pinned one
     pinned: bool = False
+    auto_update: str | None = None               # info "auto-update" (lifecycle/autopolicy.py)
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,13 @@ def remote_rootfs(remote: str) -> Path:
 
 
 def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
-          dry_run: bool = False, replace_existing: bool = False) -> Built:
+          dry_run: bool = False, replace_existing: bool = False, place: Path | None = None) -> Built:
     """Create ``dep`` for ``req``; returns what activation needs. ``dep`` must not exist
     unless ``replace_existing`` (update: the stale other deployment is replaced once the new
     one is complete — never a union over stale files). ``dry_run`` renders everything, then
-    removes the partial dir instead of renaming it."""
+    removes the partial dir instead of renaming it. ``place``: where the complete dir goes
+    instead of ``dep.path`` (it is rendered for ``dep`` all the same: auto-update --stage,
+    lifecycle/staging.py; an older dir there is replaced)."""
     partial = dl.partial_dir(paths, req.name, dep.index)
     remote = remote_rootfs(req.remote) if req.remote else None
     try:
@@ -134,7 +137,12 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
             _keep_only_exports(rootfs)   # the image only installs host files
         syncfs(partial)
         faults.point("build-synced")
-        _rename_into_place(paths, partial, dep, replace_existing)
+        if place is not None:
+            dl.remove_tree(place)
+            os.rename(partial, place)
+            dl.fsync_dir(paths.checkouts)
+        else:
+            _rename_into_place(paths, partial, dep, replace_existing)
     finally:
         if partial.exists():
             dl.remove_tree(partial)
@@ -230,6 +238,7 @@ def _info(req: BuildRequest, rendered: RenderedFiles, exports: Exports) -> dl.In
         config_checksum=(hashlib.sha256(rendered.config_json.encode()).hexdigest()
                          if rendered.config_json is not None else None),
         pinned=req.pinned, pinned_reason=req.pinned_reason,
+        auto_update=req.auto_update,
     )
 
 

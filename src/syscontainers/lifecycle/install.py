@@ -32,6 +32,7 @@ from . import build as b
 from . import history
 from . import syspackage
 from .activation import Host
+from .autopolicy import policy_at_install
 from ..fileops import unlink_quiet
 from ..deploy.variables import check_set_names, image_variables
 from .images import _name_for, access_for, ensure_image
@@ -58,6 +59,7 @@ class InstallRequest:
     secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
     allow: frozenset[str] = frozenset()          # --allow (deploy/privileges.py)
     signature_policy: str | None = None   # --signature-policy FILE (recorded for update)
+    auto_update: str | None = None   # --auto-update; None: the image's label, else off (autopolicy.py)
 
 
 def install(paths: Paths, req: InstallRequest, say: Say,
@@ -112,7 +114,7 @@ def _install(paths: Paths, req: InstallRequest, say: Say,
 def _install_image(host: Host, store: Store, req: InstallRequest, name: str, image,
                    image_name: str, runtime, packaging: syspackage.Packaging, say: Say) -> None:
     paths = host.paths
-    built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
+    built = b.build(paths, store, _build_request(req, name, image, image_name, runtime, say),
                     dl.deployment(paths, name, 0))
     _warn(built, say)
     for line in b.privilege_lines(built):
@@ -235,12 +237,14 @@ def _pull_options(req: InstallRequest) -> PullOptions:
                        signature_policy=req.signature_policy)
 
 
-def _build_request(req: InstallRequest, name: str, image, image_name: str, runtime) -> b.BuildRequest:
+def _build_request(req: InstallRequest, name: str, image, image_name: str, runtime,
+                   say: Say) -> b.BuildRequest:
     access = access_for(req.image, image_name, req.tls_verify, req.creds is not None,
                         req.signature_policy)
     return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote,
                           access=access.info_fields(), secret_names=frozenset(req.secret_names),
-                          allowed=frozenset(req.allow))
+                          allowed=frozenset(req.allow),
+                          auto_update=policy_at_install(req.auto_update, image.labels, say))
 
 
 def _warn(built: b.Built, say: Say) -> None:
@@ -280,7 +284,7 @@ def _display_only(paths: Paths, req: InstallRequest, runtime, say: Say,
     if _runs_once(image):
         say(f"would run {image_name} once (it is labelled atomic.run=once); nothing installed")
         return
-    built = b.build(paths, store, _build_request(req, name, image, image_name, runtime),
+    built = b.build(paths, store, _build_request(req, name, image, image_name, runtime, say),
                     dl.deployment(paths, name, 0), dry_run=True)
     _warn(built, say)
     _display(paths, built, say)

@@ -35,6 +35,7 @@ class ContainerRow:
     restarts: int = 0    # automatic restarts since the last start by hand (systemd NRestarts)
     drifted: bool = False       # the cheap drift check failed (`verify NAME` says what)
     pinned: bool = False
+    auto_update: str = "off"   # the auto-update policy: registry | local | off (autopolicy.py)
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -76,6 +77,7 @@ def _row(paths: Paths, name: str, dep: dl.Deployment, preinstalled: bool) -> Con
         type=kind, preinstalled=preinstalled,
         status="no service", deployment=str(dep.path),
         drifted=not preinstalled and quick_drift(paths, dep, info), pinned=info.pinned,
+        auto_update=info.auto_update if info.auto_update in ("registry", "local") else "off",
     )
 
 

@@ -86,6 +86,8 @@ def teardown(host: Host, name: str, say: Say) -> None:
     faults.point("uninstall-link")
     for d in deps:
         dl.remove_tree(d.path)
+    for index in (0, 1):      # an update auto-update --stage prepared (lifecycle/staging.py)
+        dl.remove_tree(dl.staged_dir(paths, name, index))
     unlink_quiet(dl.switching_marker(paths, name))
     unlink_quiet(dl.installing_marker(paths, name))
 
@@ -122,6 +124,8 @@ def clean_incomplete(host: Host | Paths, name: str, say: Say, rpm: RpmTool | Non
         if info is not None:
             act.remove_host_files(host, info, lambda msg: None)   # as before: no warnings here
         dl.remove_tree(d.path)
+    for index in (0, 1):
+        dl.remove_tree(dl.staged_dir(host.paths, name, index))
 
 
 def leftover_names(paths: Paths) -> list[str]:

@@ -40,7 +40,9 @@ from ..images.model import Image
 from ..images.transport import open_source
 from .images import (Access, SourceUnavailable, access_for, ask_source, available_id, content,
                      ensure_image, manifest_content, policy_path)
+from .autopolicy import store_policy
 from .query import is_preinstalled
+from .staging import take_staged
 from .switch import finish, reconcile, switch
 from .syspackage import package_host_files
 
@@ -64,6 +66,7 @@ class UpdateRequest:
     redeploy: bool = False        # deploy even the same image (verify --repair of a rootfs)
     signature_policy: str | None = None   # --signature-policy FILE; else the recorded one
     verb: str = "update"          # the history record's verb (auto-update passes its own)
+    auto_update: str | None = None   # --auto-update; None: the stored policy (autopolicy.py)
 
 
 def _live(paths: Paths, name: str) -> dl.Deployment:
@@ -116,7 +119,8 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
         image, image_name = _target_image(paths, store, found, req, say, policy)
         _check_set(store, image, image_name, req)
         if _unchanged(info, found.current, image, req) and not req.redeploy:
-            if _store_allowance(cur, info, req.allow, say):
+            allowed = _store_allowance(cur, info, req.allow, say)
+            if store_policy(cur, req.auto_update, say) or allowed:
                 return "allowed"
             say("Latest version already installed.")
             return "unchanged"
@@ -124,8 +128,9 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
         access = found.access if not req.rebase else access_for(
             req.rebase, image_name, req.tls_verify, req.creds is not None)
         access = replace(access, signature_policy=policy_path(policy))
-        built = b.build(paths, store, _build_request(paths, req, cur, info, image, image_name, access),
-                        target, replace_existing=True)
+        built = None if take_staged(paths, cur, image, req, say) else b.build(
+            paths, store, _build_request(paths, req, cur, info, image, image_name, access),
+            target, replace_existing=True)
         try:
             if info.rpm_installed:
                 package_host_files(paths, built, image, host.rpm)
@@ -276,7 +281,9 @@ def _build_request(paths: Paths, req: UpdateRequest, cur: dl.Deployment, info: d
                           access=access.info_fields(),
                           secret_names=frozenset(info.secret_values) | req.secret_names,
                           allowed=_granted(cur, info) | req.allow,
-                          pinned=info.pinned, pinned_reason=info.pinned_reason)
+                          pinned=info.pinned, pinned_reason=info.pinned_reason,
+                          auto_update=req.auto_update if req.auto_update is not None
+                          else info.auto_update)
 
 
 def _store_allowance(cur: dl.Deployment, info: dl.InstallInfo, allow: frozenset[str],
