@@ -94,7 +94,7 @@ def test_every_verb_leaves_a_record_and_a_journal_entry(sc, images, testhost_uni
         assert [(x["verb"], x["result"]) for x in got] == [
             ("install", "ok"), ("update", "ok"), ("rollback", "ok"), ("update", "rolled-back"),
             ("update", "failed"), ("uninstall", "ok")]
-        ids = [((x["from"] or {}).get("image-id"), (x["to"] or {}).get("image-id")) for x in got]
+        ids = [((x["from"] or {}).get("image_id"), (x["to"] or {}).get("image_id")) for x in got]
         assert ids == [(None, v1), (v1, v2), (v2, v1), (v1, crash), (v1, None), (v1, None)]
         assert got[0]["values"]["PORT"] == {"from": None, "to": str(p1)}
         assert got[0]["values"]["TOKEN"] == {"from": None, "to": "***"}
@@ -150,7 +150,7 @@ def test_a_failed_install_is_recorded_with_the_image_it_tried(sc, images):
         assert (rec["verb"], rec["result"], rec["from"]) == ("install", "failed", None)
         assert rec["values"] == {}
         assert rec["to"]["image"].endswith("hist/web:needs-other")
-        assert len(rec["to"]["image-id"]) == 64
+        assert len(rec["to"]["image_id"]) == 64
         assert "OTHER" in rec["reason"]
     finally:
         sc.sc("uninstall", "--force", name)

@@ -273,6 +273,7 @@ def _update_all(ctx, req, as_json: bool) -> int:
 
 
 CHECK_UP_TO_DATE, CHECK_AVAILABLE, CHECK_FAILED = 0, 100, 1
+STATUS_UNKNOWN = 4       # status NAME of a container that is not installed (docs/json.md)
 
 
 def _check(ctx, req, args) -> int:
@@ -336,13 +337,21 @@ def _history(args) -> int:
 
     records = history(make_context(args).paths, args.name)
     if args.json:
-        print_json([r.as_json() for r in records])
+        print_json([_snake_keys(r.as_json()) for r in records])
         return 0
     print_table(("TIME", "VERB", "FROM", "TO", "VALUES", "RESULT"),
                 [(_local_time(r.time), r.verb, _version(r.from_version), _version(r.to_version),
                   ", ".join(f"{k}: {_value(a)} -> {_value(b)}" for k, (a, b) in r.values.items()),
                   r.result + (f": {r.reason}" if r.reason else "")) for r in records])
     return 0
+
+
+def _snake_keys(record: dict) -> dict:
+    """The record as the JSON schema has it (docs/json.md: snake_case keys); the history file
+    keeps the info file's kebab-case (docs/formats.md)."""
+    def version(v):
+        return {"image": v["image"], "image_id": v["image-id"]} if v else None
+    return {**record, "from": version(record["from"]), "to": version(record["to"])}
 
 
 def _local_time(text: str) -> str:
@@ -392,8 +401,14 @@ def _status(args) -> int:
     from ..lifecycle.control import status_text
     from ..lifecycle.query import container
 
+    from ..errors import ContainerNotFound
+
     ctx = make_context(args)
-    row = container(ctx.paths, args.name)
+    try:
+        row = container(ctx.paths, args.name)
+    except ContainerNotFound as e:      # systemctl status says 4 for "no such unit"
+        print(f"error: {e}", file=sys.stderr)
+        return STATUS_UNKNOWN
     if row.reason:
         _warn_broken([row], sayer(ctx))
         print(f"{row.name}: broken ({row.reason})")
