@@ -34,7 +34,7 @@ from ..paths import Paths
 from . import build as b
 from .activation import Host
 from .autopolicy import policy_of
-from .images import available_id, content, manifest_content
+from .check import available
 from .staging import stale_reason, staged_for, write_marker
 from .switch import reconcile
 from .update import (UpdateRequest, _build_request, _known_secrets, _live, _revision_or_blank,
@@ -139,14 +139,7 @@ def _dry_run(paths: Paths, name: str, policy: str) -> tuple:
         return before, "", "unchecked", str(e)
     except SysContainersError as e:
         return before, "", "failed", str(e)
-    if found.manifest is None:
-        avail = found.image.id
-        same = avail == info.revision or (found.current is not None
-                                          and content(found.current) == content(found.image))
-    else:
-        avail = available_id(found.manifest)
-        same = avail == info.revision or (
-            found.current is not None and manifest_content(found.manifest) == content(found.current))
+    avail, same = available(info, found)
     return before, avail, "unchanged" if same else "would-update", None
 
 

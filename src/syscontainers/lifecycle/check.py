@@ -23,7 +23,7 @@ from ..paths import Paths
 from . import build as b
 from ..fileops import read_or_none
 from .images import available_id, content, manifest_content
-from .update import UpdateRequest, _build_request, _live, find_target
+from .update import Found, UpdateRequest, _build_request, _live, find_target
 
 # values that differ between NAME.0 and NAME.1 by construction: not what an operator asks about
 _PER_DEPLOYMENT = ("DESTDIR", "EXEC_START", "EXEC_STOP", "EXEC_STOPPOST", "EXEC_STARTPRE")
@@ -65,20 +65,25 @@ class CheckReport:
                 "needs_allow": self.needs_allow, "host_cannot_grant": self.host_cannot_grant}
 
 
+def available(info: dl.InstallInfo, found: Found) -> tuple[str, bool]:
+    """(the available image's ID, whether it is the installed image: same ID, or the same
+    config and layers — a re-encoded manifest is no update, docs/operations.md "Updates")."""
+    if found.manifest is None:
+        avail = found.image.id
+        return avail, avail == info.revision or (
+            found.current is not None and content(found.current) == content(found.image))
+    avail = available_id(found.manifest)
+    return avail, avail == info.revision or (
+        found.current is not None and manifest_content(found.manifest) == content(found.current))
+
+
 def check(paths: Paths, req: UpdateRequest, diff: bool = False) -> CheckReport:
     """Raises SourceUnavailable when the source cannot be asked (and not ``req.offline``)."""
     cur = _live(paths, req.name)
     info = cur.read_info()
     store = Store(paths)
     found = find_target(store, info, req)
-    if found.manifest is None:
-        avail = found.image.id
-        same = avail == info.revision or (found.current is not None
-                                          and content(found.current) == content(found.image))
-    else:
-        avail = available_id(found.manifest)
-        same = avail == info.revision or (
-            found.current is not None and manifest_content(found.manifest) == content(found.current))
+    avail, same = available(info, found)
     report = CheckReport(req.name, info.revision, info.image, avail,
                          found.image_name if req.rebase else info.image,
                          None if found.manifest is None else found.access.reference, same)
