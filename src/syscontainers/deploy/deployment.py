@@ -150,6 +150,10 @@ class InstallInfo:
     # Additions of this project (atomic ignores unknown keys; docs/formats.md "The info file"):
     secret_values: list[str] = field(default_factory=list)       # names given --set-secret
     allowed_privileges: list[str] | None = None   # --allow names; None: made before --allow
+    # the operator's check (--health-*; {"kind": "none"}: --no-healthcheck), carried across
+    # updates, and the image's own, rendered (docs/formats.md, docs/operations.md "Health checks")
+    health_check: dict | None = None
+    image_health_check: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps({k.replace("_", "-"): v for k, v in asdict(self).items()}, indent=4)
@@ -187,6 +191,7 @@ _INFO_TYPES = {
     "source": _OPTIONAL_STR, "source_transport": _OPTIONAL_STR,
     "source_tls_verify": (bool, type(None)), "source_credentials": _OPTIONAL_STR,
     "secret_values": (list,), "allowed_privileges": (list, type(None)),
+    "health_check": (dict, type(None)), "image_health_check": (dict, type(None)),
 }
 
 

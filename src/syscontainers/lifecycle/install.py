@@ -26,6 +26,7 @@ from ..images.reference import default_container_name, parse_reference
 from ..images.store import Store
 from ..lock import host_lock
 from ..paths import Paths
+from ..service.health import HealthCheck
 from ..service.runtime import find_runtime, probe_runtime
 from . import activation as act
 from . import build as b
@@ -56,6 +57,8 @@ class InstallRequest:
     creds: tuple[str, str] | None = None     # --src-creds; used for the pull, never stored
     secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
     allow: frozenset[str] = frozenset()          # --allow (deploy/privileges.py)
+    # --health-*/--no-healthcheck (lifecycle.health.operator_check); None: the image's check
+    health_check: HealthCheck | None = None
 
 
 def install(paths: Paths, req: InstallRequest, say: Say,
@@ -228,7 +231,7 @@ def _build_request(req: InstallRequest, name: str, image, image_name: str, runti
     access = access_for(req.image, image_name, req.tls_verify, req.creds is not None)
     return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote,
                           access=access.info_fields(), secret_names=frozenset(req.secret_names),
-                          allowed=frozenset(req.allow))
+                          allowed=frozenset(req.allow), health_check=req.health_check)
 
 
 def _warn(built: b.Built, say: Say) -> None:
