@@ -14,6 +14,8 @@ PKGS+=(uidmap)
 PKGS+=(docker.io)
 # rpm (rpmbuild, rpm2archive): install --system-package=build|yes and their tests.
 PKGS+=(rpm)
+# gcc + static libc: the test images' sd_notify speaker (tests/fixtures/sdnotify.py).
+PKGS+=(gcc libc6-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do
