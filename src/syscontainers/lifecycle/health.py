@@ -99,10 +99,11 @@ def wait_healthy(host, deployment: dl.Deployment, timeout: float, say: Say, *,
 
     With a check: probe every ``interval``; the first success is healthy; failures count only
     after ``start_period``, and ``retries`` of them in a row are unhealthy; a service that is
-    no longer active is unhealthy at once. The wait lasts ``timeout`` seconds, but never less
-    than the check needs to decide (start period + retries x (interval + timeout)). Without a
-    check: healthy when the service stays active for ``timeout`` seconds (detached runc units
-    report a good start and fail a moment later)."""
+    no longer active is unhealthy at once. The wait lasts at most ``timeout`` seconds, but
+    never less than the start period plus one interval (an image that says it needs 30 s to
+    start gets them, and one probe after). Without a check: healthy when the service stays
+    active for ``timeout`` seconds (detached runc units report a good start and fail a moment
+    later)."""
     info = deployment.read_info()
     check = effective_check(info, str(deployment.info_path))
     unit = f"{deployment.name}.service"
@@ -115,7 +116,7 @@ def wait_healthy(host, deployment: dl.Deployment, timeout: float, say: Say, *,
             sleep(POLL)
         return HealthOutcome(False, "did not stay active")
     runtime = _runtime(host.paths, info)
-    limit = max(timeout, check.start_period + check.retries * (check.interval + check.timeout))
+    limit = max(timeout, check.start_period + check.interval)
     failures, last = 0, ""
     while True:
         if not systemd.is_active(unit):

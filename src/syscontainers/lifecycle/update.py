@@ -374,12 +374,12 @@ def _start_verified(host: Host, new: dl.Deployment, old: dl.Deployment, timeout:
     systemd.reset_failed(unit)
     systemd.start(unit)
     again = wait_healthy(host, old, timeout, say)
-    probe = f" (last probe: {outcome.output})" if outcome.output else ""
+    probe = f"; last probe: {outcome.output}" if outcome.output else ""
     back = "rolled back to the previous version" + (
-        "" if again.healthy else f", which is not healthy either: {again.reason}"
-        + (f" ({again.output})" if again.output else ""))
-    raise UpdateFailed(f"update of {new.name} failed: the new version {outcome.reason}{probe}; "
-                       f"{back} (see `syscontainers logs {new.name}`)")
+        "" if again.healthy else f", which is not healthy either: it {again.reason}"
+        + (f"; last probe: {again.output}" if again.output else ""))
+    raise UpdateFailed(f"update of {new.name} failed: the new version {outcome.reason}{probe} "
+                       f"(see `syscontainers logs {new.name}`); {back}")
 
 
 def rollback(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> None:
