@@ -44,7 +44,7 @@ def notify_spec(tag: str, says_ready: bool) -> ImageSpec:
     """httpd behind a shell that, when ``says_ready``, tells systemd READY=1 with a real
     sd_notify speaker once httpd listens (runc passes the socket in, docs/templates.md)."""
     cfg = json.loads(config_template())
-    ready = ("echo $NOTIFY_SOCKET > /data/notify-socket; until wget -q -O /dev/null "
+    ready = ("echo $$NOTIFY_SOCKET > /data/notify-socket; until wget -q -O /dev/null "
              "http://127.0.0.1:$PORT/; do sleep 0.2; done; /usr/bin/sd-notify READY=1; "
              if says_ready else "")
     cfg["process"]["args"] = ["/bin/sh", "-c", "trap 'kill $$!; exit 0' TERM; "
