@@ -14,7 +14,7 @@ import pytest
 from tests.fixtures.examples import SERVICE_TEMPLATE, config_template, example_spec
 from tests.fixtures.images import File, ImageSpec, build_oci_layout
 from tests.fixtures.sdnotify import sd_notify_binary
-from tests.integration.sc_host import CHECKOUTS, ScHost, free_port, http_get
+from tests.integration.sc_host import CHECKOUTS, ScHost, free_port, http_get, port_closed
 
 pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
 
@@ -40,7 +40,13 @@ NOTIFY_UNIT = SERVICE_TEMPLATE.replace("Type=forking", "Type=notify\nNotifyAcces
     .replace("Restart=on-failure", "Restart=no")
 
 
-def notify_spec(tag: str, says_ready: bool) -> ImageSpec:
+# the same, with runc detached (run -d --pid-file, delete on stop-post)
+NOTIFY_DETACHED_UNIT = SERVICE_TEMPLATE.replace("Type=forking", "Type=notify\nNotifyAccess=main\n"
+                                                "TimeoutStartSec=6\nTimeoutStopSec=3") \
+    .replace("Restart=on-failure", "Restart=no")
+
+
+def notify_spec(tag: str, says_ready: bool, unit: str = NOTIFY_UNIT) -> ImageSpec:
     """httpd behind a shell that, when ``says_ready``, tells systemd READY=1 with a real
     sd_notify speaker once httpd listens (runc passes the socket in, docs/templates.md)."""
     cfg = json.loads(config_template())
@@ -51,7 +57,7 @@ def notify_spec(tag: str, says_ready: bool) -> ImageSpec:
                               f"/usr/sbin/httpd -f -p 127.0.0.1:$PORT -h /srv & {ready}wait"]
     spec = example_spec(index_html=f"notify {tag}\n")
     return replace(spec, layers=[*spec.layers, {"usr/bin/sd-notify": File(sd_notify_binary(), 0o755)}],
-                   exports={**spec.exports, "service.template": NOTIFY_UNIT,
+                   exports={**spec.exports, "service.template": unit,
                             "config.json.template": json.dumps(cfg)})
 
 
@@ -68,6 +74,7 @@ def images(registry, tmp_path_factory):
         "plain2": with_check(example_spec(index_html="health plain2\n"), None),
         "notify": notify_spec("ready", True),
         "silent": notify_spec("silent", False),
+        "notify-d": notify_spec("detached", True, NOTIFY_DETACHED_UNIT),
     }
     return {tag: registry.push(build_oci_layout(spec, root / tag, tag).layout, tag, "health/web")
             for tag, spec in specs.items()}
@@ -260,3 +267,23 @@ def test_type_notify_ready_comes_from_the_container(sc, images, installed, testh
     assert r.code == 1 and r.err.startswith(f"error: systemctl start {silent}.service"), r.text
     show = sc.host.run("systemctl", "show", "-p", "Result,ActiveState", f"{silent}.service").stdout
     assert "Result=timeout" in show and "ActiveState=failed" in show, show
+
+
+def test_type_notify_detached(sc, images, installed, testhost_units):
+    """Type=notify with runc detached: ``run -d`` waits for the container's READY=1, then
+    systemd follows the container's PID from the pid file (docs/templates.md)."""
+    name, port = "hl-notify-d", free_port()
+    installed.append(name)
+    testhost_units.append(f"{name}.service")
+    sc.ok("install", "--name", name, "--set", f"PORT={port}", images["notify-d"])
+    unit = sc.path(f"/etc/systemd/system/{name}.service").read_text()
+    assert " run -d --pid-file " in unit
+    sc.ok("start", name)       # runc run -d returns once READY=1 arrived
+    show = sc.host.run("systemctl", "show", "-p", "ActiveState,MainPID", f"{name}.service").stdout
+    pidfile = info(sc, name)["values"]["PIDFILE"]
+    # the main process is the container's init (the pid file), not the runc that exited
+    assert "ActiveState=active" in show, show
+    assert f"MainPID={sc.host.run('cat', pidfile).stdout.strip()}" in show, show
+    assert http_get(port) == "notify detached\n"
+    sc.ok("stop", name)
+    assert port_closed(port)
