@@ -107,7 +107,8 @@ def test_failing_check_rolls_a_controlled_update_back(sc, images, installed, tes
     name, port = "hl-gate", free_port()
     installed.append(name)
     testhost_units.append(f"{name}.service")
-    sc.ok("install", "--name", name, "--set", f"PORT={port}", images["http1"])
+    r = sc.ok("install", "--name", name, "--set", f"PORT={port}", images["http1"])
+    assert f"health check: http http://127.0.0.1:{port}/\n" in r.out
     assert info(sc, name)["image-health-check"]["target"] == f"http://127.0.0.1:{port}/"
     sc.ok("start", name)
     r = sc.ok("update", name, "--rebase", images["http2"], "--controlled")

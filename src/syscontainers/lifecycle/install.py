@@ -34,6 +34,7 @@ from . import syspackage
 from .activation import Host
 from ..fileops import unlink_quiet
 from ..deploy.variables import check_set_names, image_variables
+from .health import effective_check
 from .images import _name_for, access_for, ensure_image
 from .remove import clean_incomplete
 from .runonce import RunRequest, run_image
@@ -120,6 +121,9 @@ def _install_image(host: Host, store: Store, req: InstallRequest, name: str, ima
              host_package=(lambda: syspackage.install_host_package(
                  paths, built, image, host.rpm, say)) if mode == "yes" else None)
     say(f"installed {name} from {image_name} ({image.id[:12]})")
+    check = effective_check(built.info)
+    if check is not None:
+        say(f"health check: {check.describe()}")
 
 
 def _prepare_name(host: Host, store: Store, name: str, req: InstallRequest, say: Say,
