@@ -15,7 +15,6 @@ which installs that package with ``rpm -U``; rollback installs the older deploym
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
