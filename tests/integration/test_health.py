@@ -190,10 +190,16 @@ def test_operator_check_is_stored_and_carried_across_updates(sc, images, install
     assert f"{name} is healthy (exec /bin/sh -c cat /srv/index.html)" in r.out
     assert info(sc, name)["health-check"] == stored
     assert sc.ok("healthcheck", name).out.strip().endswith(": health plain2")
+    # --display says what the check would become, and changes nothing
+    r = sc.ok("update", name, "--display", "--health-tcp", str(port))
+    assert f"would set the health check of {name} to tcp {port} (stored; no redeploy)" in r.out
+    assert info(sc, name)["health-check"] == stored
     # the operator's check replaces the image's own
     sc.ok("update", name, "--rebase", images["http1"], "--controlled")
     assert info(sc, name)["image-health-check"]["kind"] == "http"
     assert "(exec /bin/sh -c cat /srv/index.html)" in sc.ok("healthcheck", name).out
+    r = sc.ok("update", name, "--display", "--rebase", images["plain2"], "--no-healthcheck")
+    assert "  health check: exec /bin/sh -c cat /srv/index.html -> none" in r.out
     # --no-healthcheck turns off even the image's check
     sc.ok("update", name, "--no-healthcheck")
     assert info(sc, name)["health-check"]["kind"] == "none"

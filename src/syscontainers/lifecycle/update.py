@@ -39,7 +39,7 @@ from ..images.model import Image
 from ..images.transport import open_source
 from .images import (Access, SourceUnavailable, access_for, ask_source, available_id, content,
                      ensure_image, manifest_content)
-from .health import HealthOutcome, carried_check, wait_healthy
+from .health import HealthOutcome, carried_check, effective_check, wait_healthy
 from .query import is_preinstalled
 from .switch import finish, reconcile, switch
 from .syspackage import package_host_files
@@ -332,6 +332,9 @@ def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
         new = req.allow - _granted(cur, info)
         if new:
             say(f"would allow {','.join(sorted(new))} for {req.name} (stored; no redeploy)")
+        if req.health_check is not None and req.health_check.as_json() != info.health_check:
+            say(f"would set the health check of {req.name} to {req.health_check.describe()} "
+                "(stored; no redeploy)")
         say("Latest version already installed (of the images stored; nothing was fetched).")
         say(NOT_ASKED)
         return "unchanged"
@@ -414,6 +417,10 @@ def _display(info: dl.InstallInfo, built: b.Built, say: Say) -> None:
         changed = info.values.get(k) != built.info.values.get(k)
         if changed and k not in ("DESTDIR", "EXEC_START", "EXEC_STOP", "EXEC_STOPPOST", "EXEC_STARTPRE"):
             say(f"  {k}: {olds.get(k)!r} -> {news.get(k)!r}")   # secrets: '***' -> '***'
+    before, after = (effective_check(i) for i in (info, built.info))
+    if before != after:
+        say(f"  health check: {before.describe() if before else 'none'} -> "
+            f"{after.describe() if after else 'none'}")
     for line in b.privilege_lines(built):
         say(f"  {line}")
     missing = not_allowed(built.privileges, built.info.allowed_privileges or ())
