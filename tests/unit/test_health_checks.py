@@ -247,3 +247,16 @@ def test_exec_probe_runs_the_runtime(tmp_path):
 def test_shorten_keeps_the_end():
     assert h.shorten("a\n b\tc") == "a b c"
     assert h.shorten("x" * 10 + "END", limit=8) == "...xxEND"
+
+
+def test_a_missing_runtime_is_an_unhealthy_row_not_an_error(tmp_path, monkeypatch):
+    paths = SimpleNamespace(config=SimpleNamespace(runtime="/nonexistent/runc"))
+    dep = dl.Deployment("web", 0, tmp_path)
+    dep.info_path.write_text(info(runtime="/nonexistent/runc",
+                                  health_check=CHECK.as_json()).to_json())
+    monkeypatch.setattr(dl, "current", lambda p, name: dep)
+    report = lh.container_health(paths, "web", "running")
+    assert report == lh.HealthReport("web", "unhealthy", "exec check",
+                                     "the runtime /nonexistent/runc is not installed")
+    assert lh.container_health(paths, "web", "inactive").state == "none"
+    assert lh.container_health(paths, "web", "starting").state == "starting"

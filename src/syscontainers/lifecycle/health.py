@@ -178,7 +178,10 @@ def container_health(paths: Paths, name: str, status: str, *, prober: Prober = h
         return HealthReport(name, STARTING, check.describe(), "the service is starting")
     if status != "running":
         return HealthReport(name, NO_CHECK, check.describe(), f"the service is {status}")
-    result = prober(check, runtime=_runtime(paths, info), name=name)
+    try:
+        result = prober(check, runtime=_runtime(paths, info), name=name)
+    except SysContainersError as e:     # the runtime is gone: one row, never the listing
+        result = ProbeResult(False, str(e))
     return HealthReport(name, HEALTHY if result.healthy else UNHEALTHY, check.describe(),
                         result.output)
 
