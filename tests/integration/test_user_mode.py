@@ -256,6 +256,30 @@ def test_update_rebase_and_rollback(usc, images):
     assert verbs[-4:] == ["install", "update", "rollback", "uninstall"]
 
 
+def test_health_check_and_gate_run_rootless(usc, images):
+    """The exec probe reaches the rootless container (runc exec with the user's own state
+    root), and the controlled update's gate uses it (docs/operations.md "Health checks")."""
+    port = free_port()
+    usc.ok("install", "--name", "uweb3", "--set", f"PORT={port}", "--health-cmd",
+           "cat /srv/index.html", "--health-interval", "1", images["v1"])
+    usc.ok("start", "uweb3")
+    http_get(port)
+    r = usc.ok("healthcheck", "uweb3")
+    assert r.out == "uweb3: healthy (exec /bin/sh -c cat /srv/index.html): hello user v1\n"
+    assert usc.listing()["uweb3"]["health"] == "healthy"
+    r = usc.sc("update", "uweb3", "--rebase", images["v2"], "--controlled",
+               "--health-cmd", "grep -q v1 /srv/index.html", "--health-retries", "2",
+               "--health-interval", "1")
+    assert r.code == 1 and "failed its health check (exec /bin/sh -c grep -q v1 " \
+        "/srv/index.html) 2 times in a row; last probe: exit status 1" in r.err, r.text
+    assert usc.link("uweb3") == str(CHECKOUTS / "uweb3.0") and http_get(port) == "hello user v1\n"
+    r = usc.ok("update", "uweb3", "--rebase", images["v2"], "--controlled")
+    assert "uweb3 is healthy (exec /bin/sh -c cat /srv/index.html)" in r.out
+    assert http_get(port) == "hello user v2\n"
+    usc.ok("uninstall", "uweb3")
+    assert usc.traces("uweb3") == []
+
+
 def test_setuid_bits_are_dropped_and_files_belong_to_the_user(usc, images):
     usc.ok("install", "--name", "usuid", "--set", f"PORT={free_port()}", images["suid"])
     rootfs = CHECKOUTS / "usuid.0/rootfs/usr/bin"

@@ -177,7 +177,7 @@ def test_cli_turns_an_os_error_into_one_line_and_debug_shows_the_stack(tmp_path,
 def test_cli_turns_a_bug_into_one_line(monkeypatch, capsys):
     from syscontainers.lifecycle import query as q
 
-    def boom(paths):
+    def boom(paths, **kwargs):
         raise TypeError("'int' object is not iterable")
 
     monkeypatch.setattr(q, "containers", boom)

@@ -30,6 +30,12 @@ def register(sub) -> None:
     _register_rollback(sub)
     _register_atomic_containers(sub)
 
+    p = sub.add_parser("healthcheck", help="run a container's health check once (exit 0 "
+                                           "healthy, 1 unhealthy)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_healthcheck)
+
     for verb, func, text in (("start", _start, "start a container's service"),
                              ("stop", _stop, "stop a container's service"),
                              ("status", _status, "show a container's service status"),
@@ -87,6 +93,7 @@ def _register_install(sub) -> None:
     from .common import signature_policy_flag
     signature_policy_flag(p)
     _auto_update_flag(p, "default: the image label io.containers.autoupdate, else off")
+    _health_flags(p)
     p.set_defaults(func=_install)
 
 
@@ -98,9 +105,10 @@ def _register_update(sub) -> None:
     p.add_argument("--set", dest="set_values", action="append", default=[], metavar="NAME=VALUE")
     _secret_and_allow(p)
     p.add_argument("--controlled", action="store_true",
-                   help="roll back automatically if the new version does not start")
+                   help="roll back automatically if the new version is not healthy")
     p.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="settle time before a controlled update is judged (default 10)")
+                   help="how long a controlled update waits for the new version to be healthy "
+                        "(without a health check: to stay active; default 10)")
     p.add_argument("--display", action="store_true",
                    help="show what would change from the stored images (the registry is not asked)")
     p.add_argument("--check", action="store_true",
@@ -124,6 +132,31 @@ def _register_update(sub) -> None:
 def _auto_update_flag(p, default: str) -> None:
     p.add_argument("--auto-update", choices=("registry", "local", "off"), default=None,
                    help=f"the container's auto-update policy ({default}; docs/operations.md)")
+
+
+def _health_flags(p) -> None:
+    """The operator's health check (docs/operations.md "Health checks"), stored with the
+    container and kept by later updates."""
+    g = p.add_argument_group("health check (replaces the image's; kept across updates)")
+    g.add_argument("--health-cmd", metavar="CMD", help="run CMD in the container (sh -c); exit 0 is healthy")
+    g.add_argument("--health-url", metavar="URL", help="GET URL from the host; 2xx/3xx is healthy")
+    g.add_argument("--health-tcp", metavar="[HOST:]PORT", help="connect from the host")
+    g.add_argument("--health-interval", type=float, metavar="SECONDS", help="between probes (default 5)")
+    g.add_argument("--health-timeout", type=float, metavar="SECONDS", help="of one probe (default 5)")
+    g.add_argument("--health-retries", type=int, metavar="N",
+                   help="failures in a row that make it unhealthy (default 3)")
+    g.add_argument("--health-start-period", type=float, metavar="SECONDS",
+                   help="failures in this first time do not count (default 0)")
+    g.add_argument("--no-healthcheck", action="store_true", help="no health check, not even the image's")
+
+
+def _health(args):
+    from ..lifecycle.health import operator_check
+
+    return operator_check(cmd=args.health_cmd, url=args.health_url, tcp=args.health_tcp,
+                          interval=args.health_interval, timeout=args.health_timeout,
+                          retries=args.health_retries, start_period=args.health_start_period,
+                          disabled=args.no_healthcheck)
 
 def _secret_and_allow(p) -> None:
     p.add_argument("--set-secret", dest="set_secrets", action="append", default=[],
@@ -153,7 +186,8 @@ def _install(args) -> int:
                          system_package=args.system_package, force=args.force,
                          tls_verify=args.tls_verify, creds=creds(args.src_creds),
                          secret_names=settings.secret_names, allow=settings.allow,
-                         signature_policy=args.signature_policy, auto_update=args.auto_update)
+                         signature_policy=args.signature_policy, auto_update=args.auto_update,
+                         health_check=_health(args))
     return install(ctx.paths, req, sayer(ctx))
 
 
@@ -182,7 +216,7 @@ def _list(args) -> int:
 
     ctx = make_context(args)
     filters = parse_filters(args.filter, CONTAINER_FIELDS)
-    rows = apply(containers(ctx.paths), filters)
+    rows = apply(containers(ctx.paths, with_health=True), filters)
     _warn_broken(rows, sayer(ctx))
     if args.json:
         from ..lifecycle.inspection import iso_time
@@ -229,6 +263,8 @@ def _update(args) -> int:
         raise UsageError("update --all takes no --auto-update; give it per container")
     if args.auto_update is not None and (args.check or args.display):
         raise UsageError("--auto-update changes the container: not with --check or --display")
+    if args.all and _health(args) is not None:
+        raise UsageError("update --all takes no --health-* flags; give them per container")
     if not args.all and not args.name:
         raise UsageError("update needs a container NAME (or --all)")
     req = _request(args, _settings(args))
@@ -254,7 +290,8 @@ def _request(args, settings):
                          display=args.display, offline=args.offline, creds=creds(args.src_creds),
                          tls_verify=args.tls_verify, force=args.force,
                          secret_names=settings.secret_names, allow=settings.allow,
-                         signature_policy=args.signature_policy, auto_update=args.auto_update)
+                         signature_policy=args.signature_policy, auto_update=args.auto_update,
+                         health_check=_health(args))
 
 
 def _update_all(ctx, req, as_json: bool) -> int:
@@ -398,7 +435,10 @@ def _stop(args) -> int:
 
 
 def _status(args) -> int:
+    from dataclasses import replace
+
     from ..lifecycle.control import status_text
+    from ..lifecycle.health import container_health
     from ..lifecycle.query import container
 
     from ..errors import ContainerNotFound
@@ -414,10 +454,28 @@ def _status(args) -> int:
         print(f"{row.name}: broken ({row.reason})")
         sys.stdout.write(status_text(ctx.paths, args.name))
         return 1
+    report = container_health(ctx.paths, args.name, row.status)
+    row = replace(row, health=report.state)
     print(f"{row.name}: {row.status_text()} (image {row.image}, {row.image_id[:12]}, "
           f"auto-update {row.auto_update})")
+    if report.check:
+        print(f"health: {report.detail()}")
     sys.stdout.write(status_text(ctx.paths, args.name))
     return 0 if row.status == "running" else 3
+
+
+def _healthcheck(args) -> int:
+    """Exit 0 healthy, 1 otherwise (docs/operations.md "Health checks")."""
+    from ..lifecycle.health import HEALTHY, run_healthcheck
+
+    ctx = make_context(args)
+    report = run_healthcheck(ctx.paths, args.name)
+    if args.json:
+        print_json({"name": report.name, "health": report.state, "check": report.check,
+                    "output": report.output})
+    else:
+        print(report.line())
+    return 0 if report.state == HEALTHY else 1
 
 
 def _logs(args) -> int:

@@ -155,6 +155,10 @@ class InstallInfo:
     pinned: bool = False                  # `pin NAME`: update --all / auto-update skip it
     pinned_reason: str | None = None
     auto_update: str | None = None   # registry | local | off; None: made before the policy (off)
+    # the operator's check (--health-*; {"kind": "none"}: --no-healthcheck), carried across
+    # updates, and the image's own, rendered (docs/formats.md, docs/operations.md "Health checks")
+    health_check: dict | None = None
+    image_health_check: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps({k.replace("_", "-"): v for k, v in asdict(self).items()}, indent=4)
@@ -195,6 +199,7 @@ _INFO_TYPES = {
     "secret_values": (list,), "allowed_privileges": (list, type(None)),
     "config_checksum": _OPTIONAL_STR, "pinned": (bool,), "pinned_reason": _OPTIONAL_STR,
     "auto_update": _OPTIONAL_STR,
+    "health_check": (dict, type(None)), "image_health_check": (dict, type(None)),
 }
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .. import safejson
 from ..errors import ConfigError
+from ..service.health import HealthCheck, parse_manifest_check
 
 EXPORTS_DIR = "exports"
 MAX_FILE_SIZE = 4 * 1024 * 1024  # templates are small; refuse to slurp a hostile giant file
@@ -33,6 +34,7 @@ class ExportsManifest:
     rename_files: dict[str, str] = field(default_factory=dict)   # host path -> templated path
     installed_files_template: tuple[str, ...] = ()              # host paths rendered as templates
     use_links: bool = True
+    health_check: HealthCheck | None = None   # healthCheck, before template substitution
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,15 @@ def parse_manifest(text: str, image_name: str) -> ExportsManifest:
         raise bad("noContainerService", "true or false")
     if not isinstance(use_links, bool):
         raise bad("useLinks", "true or false")
+    check = data.get("healthCheck")
+    health = parse_manifest_check(check, bad) if check is not None else None
     return ExportsManifest(
         default_values={str(k): _as_str(v) for k, v in defaults.items()},
         no_container_service=no_service,
         rename_files=dict(rename),
         installed_files_template=tuple(templates),
         use_links=use_links,
+        health_check=health,
     )
 
 

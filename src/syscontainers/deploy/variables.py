@@ -101,6 +101,12 @@ def _manifest_templates(store, image: Image, manifest: ExportsManifest,
         renamed |= template_variables(new_path)
     if renamed - TOOL_VARIABLES:
         found["manifest.json renameFiles"] = tuple(sorted(renamed - TOOL_VARIABLES))
+    check = manifest.health_check
+    checked = set()
+    for text in (*check.command, check.target) if check else ():
+        checked |= template_variables(text)
+    if checked - TOOL_VARIABLES:
+        found["manifest.json healthCheck"] = tuple(sorted(checked - TOOL_VARIABLES))
     return found
 
 

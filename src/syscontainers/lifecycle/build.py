@@ -32,6 +32,8 @@ from ..images.model import Image
 from ..images.store import Store
 from ..paths import Paths
 from .images import require_config
+from ..deploy.template import render_template
+from ..service.health import HealthCheck, validate
 from ..service.runtime import Runtime
 
 
@@ -50,6 +52,7 @@ class BuildRequest:
     pinned_reason: str | None = None             # carried by update --force of a pinned one
     pinned: bool = False
     auto_update: str | None = None               # info "auto-update" (lifecycle/autopolicy.py)
+    health_check: HealthCheck | None = None      # the operator's (info "health-check")
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,7 @@ def build(paths: Paths, store: Store, req: BuildRequest, dep: dl.Deployment,
             check_available(problems, what)
         os.chmod(partial, dl.dir_mode(rendered.config, paths.user_mode))
         _write_files(partial, dep, rendered)
-        info = _info(req, rendered, exports)
+        info = _info(req, rendered, exports, image_check(exports, rendered.values, req.image_name))
         dl.write_private(partial / "info", info.to_json())
         if dry_run:
             return Built(dep, info, rendered, exports, privs, tuple(problems))
@@ -214,7 +217,18 @@ def _write_files(partial: Path, dep: dl.Deployment, rendered: RenderedFiles) -> 
         dl.write_private(partial / dep.tmpfiles_copy.name, rendered.tmpfiles)
 
 
-def _info(req: BuildRequest, rendered: RenderedFiles, exports: Exports) -> dl.InstallInfo:
+def image_check(exports: Exports, values: dict[str, str], image_name: str) -> HealthCheck | None:
+    """The image's healthCheck with the deployment's values substituted ($PORT as --set gave
+    it), checked for use (docs/templates.md "manifest.json")."""
+    check = exports.manifest.health_check
+    if check is None:
+        return None
+    what = f"healthCheck in manifest.json of image {image_name}"
+    return validate(check.substituted(lambda t: render_template(t, values, what)), what)
+
+
+def _info(req: BuildRequest, rendered: RenderedFiles, exports: Exports,
+          image_health: HealthCheck | None) -> dl.InstallInfo:
     m = exports.manifest
     record = planned_record(rendered.host_files)
     return dl.InstallInfo(
@@ -239,6 +253,8 @@ def _info(req: BuildRequest, rendered: RenderedFiles, exports: Exports) -> dl.In
                          if rendered.config_json is not None else None),
         pinned=req.pinned, pinned_reason=req.pinned_reason,
         auto_update=req.auto_update,
+        health_check=req.health_check.as_json() if req.health_check else None,
+        image_health_check=image_health.as_json() if image_health else None,
     )
 
 

@@ -10,6 +10,8 @@ from ..deploy import deployment as dl
 from ..deploy.values import mask_values
 from ..errors import ContainerNotFound, SysContainersError
 from ..paths import Paths
+from .autopolicy import policy_of
+from .health import effective_check
 from .query import container
 
 
@@ -36,7 +38,7 @@ def inspect_container(paths: Paths, name: str) -> dict:
     dep = dl.current(paths, name)
     if dep is None:
         raise ContainerNotFound(f"container {name} is not installed")
-    row = container(paths, name)
+    row = container(paths, name, with_health=True)
     info = dep.read_info()
     return {
         "name": name, "image": info.image, "image_id": info.revision,
@@ -54,4 +56,7 @@ def inspect_container(paths: Paths, name: str) -> dict:
         "host_files": sorted(info.installed_files_checksum),
         "system_package": info.rpm_installed,
         "has_container_service": info.has_container_service,
+        "auto_update": policy_of(info),
+        "health_check": check.as_json() if (check := effective_check(info)) else None,
+        "health": row.health,
     }

@@ -26,6 +26,7 @@ from ..images.reference import default_container_name, parse_reference
 from ..images.store import Store
 from ..lock import host_lock
 from ..paths import Paths
+from ..service.health import HealthCheck
 from ..service.runtime import find_runtime, probe_runtime
 from . import activation as act
 from . import build as b
@@ -35,6 +36,7 @@ from .activation import Host
 from .autopolicy import policy_at_install
 from ..fileops import unlink_quiet
 from ..deploy.variables import check_set_names, image_variables
+from .health import effective_check
 from .images import _name_for, access_for, ensure_image
 from .remove import clean_incomplete
 from .runonce import RunRequest, run_image
@@ -60,6 +62,8 @@ class InstallRequest:
     allow: frozenset[str] = frozenset()          # --allow (deploy/privileges.py)
     signature_policy: str | None = None   # --signature-policy FILE (recorded for update)
     auto_update: str | None = None   # --auto-update; None: the image's label, else off (autopolicy.py)
+    # --health-*/--no-healthcheck (lifecycle.health.operator_check); None: the image's check
+    health_check: HealthCheck | None = None
 
 
 def install(paths: Paths, req: InstallRequest, say: Say,
@@ -124,6 +128,9 @@ def _install_image(host: Host, store: Store, req: InstallRequest, name: str, ima
              host_package=(lambda: syspackage.install_host_package(
                  paths, built, image, host.rpm, say)) if mode == "yes" else None)
     say(f"installed {name} from {image_name} ({image.id[:12]})")
+    check = effective_check(built.info)
+    if check is not None:
+        say(f"health check: {check.describe()}")
 
 
 def _prepare_name(host: Host, store: Store, name: str, req: InstallRequest, say: Say,
@@ -243,7 +250,7 @@ def _build_request(req: InstallRequest, name: str, image, image_name: str, runti
                         req.signature_policy)
     return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote,
                           access=access.info_fields(), secret_names=frozenset(req.secret_names),
-                          allowed=frozenset(req.allow),
+                          allowed=frozenset(req.allow), health_check=req.health_check,
                           auto_update=policy_at_install(req.auto_update, image.labels, say))
 
 

@@ -36,15 +36,20 @@ class ContainerRow:
     drifted: bool = False       # the cheap drift check failed (`verify NAME` says what)
     pinned: bool = False
     auto_update: str = "off"   # the auto-update policy: registry | local | off (autopolicy.py)
+    health: str = "none"  # healthy | unhealthy | starting | none (docs/operations.md "Health checks")
 
     def as_json(self) -> dict:
         return asdict(self)
 
     def status_text(self) -> str:
-        """The status for people: ``restarting (3)``, ``running (2 restarts)``, with
-        ``, drifted`` / ``, pinned`` added."""
+        """The status for people: ``restarting (3)``, ``running (2 restarts)``, ``running
+        (healthy)``, ``running (2 restarts; unhealthy)``, with ``, drifted`` / ``, pinned``
+        added."""
+        text = ServiceState(self.status, self.restarts).display()
+        if self.health != "none":
+            text = text[:-1] + f"; {self.health})" if text.endswith(")") else f"{text} ({self.health})"
         marks = [m for m, on in (("drifted", self.drifted), ("pinned", self.pinned)) if on]
-        return ", ".join([ServiceState(self.status, self.restarts).display(), *marks])
+        return ", ".join([text, *marks])
 
 
 def normalize_image(name: str) -> str:
@@ -94,9 +99,11 @@ def quick_drift(paths: Paths, dep: dl.Deployment, info: dl.InstallInfo) -> bool:
     return False
 
 
-def containers(paths: Paths, systemd: ServiceManager | None = None) -> list[ContainerRow]:
+def containers(paths: Paths, systemd: ServiceManager | None = None,
+               with_health: bool = False) -> list[ContainerRow]:
     """Installed (and preinstalled) containers with their status from one systemd query
-    (``systemd``: the verb's manager; None: the real one of ``paths``)."""
+    (``systemd``: the verb's manager; None: the real one of ``paths``). ``with_health``:
+    probe the running containers that have a health check (at once, health.healths)."""
     rows: list[ContainerRow] = []
     for name in dl.installed_names(paths):
         rows.append(_row(paths, name, dl.current(paths, name), False))
@@ -108,14 +115,20 @@ def containers(paths: Paths, systemd: ServiceManager | None = None) -> list[Cont
     states = (systemd or Systemd(paths.user_mode)).statuses(
         [f"{r.name}.service" for r in rows if r.status != BROKEN])
     none = ServiceState("no service")
-    return [r if r.status == BROKEN else
+    rows = [r if r.status == BROKEN else
             replace(r, status=states.get(f"{r.name}.service", none).status,
                     restarts=states.get(f"{r.name}.service", none).restarts) for r in rows]
+    if not with_health:
+        return rows
+    from .health import healths   # health imports nothing of query; lazy keeps list's import light
+    found = healths(paths, {r.name: r.status for r in rows if r.status in ("running", "starting")
+                            and not r.preinstalled})
+    return [replace(r, health=found[r.name].state) if r.name in found else r for r in rows]
 
 
-def container(paths: Paths, name: str) -> ContainerRow:
+def container(paths: Paths, name: str, with_health: bool = False) -> ContainerRow:
     dl.validate_name(name)
-    for row in containers(paths):
+    for row in containers(paths, with_health=with_health):
         if row.name == name:
             return row
     raise ContainerNotFound(f"container {name} is not installed")

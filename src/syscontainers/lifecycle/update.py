@@ -15,7 +15,6 @@ which installs that package with ``rpm -U``; rollback installs the older deploym
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -32,6 +31,7 @@ from ..deploy.variables import check_set_names, image_variables
 from ..fileops import write_atomic
 from ..lock import host_lock
 from ..paths import Paths
+from ..service.health import HealthCheck, shorten
 from ..service.runtime import find_runtime, probe_runtime
 from . import build as b
 from . import history
@@ -41,6 +41,7 @@ from ..images.transport import open_source
 from .images import (Access, SourceUnavailable, access_for, ask_source, available_id, content,
                      ensure_image, manifest_content, policy_path)
 from .autopolicy import store_policy
+from .health import HealthOutcome, carried_check, effective_check, wait_healthy
 from .query import is_preinstalled
 from .staging import take_staged
 from .switch import finish, reconcile, switch
@@ -67,6 +68,8 @@ class UpdateRequest:
     signature_policy: str | None = None   # --signature-policy FILE; else the recorded one
     verb: str = "update"          # the history record's verb (auto-update passes its own)
     auto_update: str | None = None   # --auto-update; None: the stored policy (autopolicy.py)
+    # --health-*/--no-healthcheck (lifecycle.health.operator_check); None: keep the stored one
+    health_check: HealthCheck | None = None
 
 
 def _live(paths: Paths, name: str) -> dl.Deployment:
@@ -80,7 +83,8 @@ def _live(paths: Paths, name: str) -> dl.Deployment:
 
 
 def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = None) -> str:
-    """Returns "updated", "allowed" (only new --allow names: stored) or "unchanged"; UpdateFailed after an automatic rollback.
+    """Returns "updated", "allowed" (only new --allow names: stored), "configured" (only a
+    new --health-* check: stored) or "unchanged"; UpdateFailed after an automatic rollback.
     ``rpm``: the host's rpm (tests: one with a throwaway root)."""
     values, secrets = _known_secrets(paths, req)
     if req.display:
@@ -119,9 +123,14 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
         image, image_name = _target_image(paths, store, found, req, say, policy)
         _check_set(store, image, image_name, req)
         if _unchanged(info, found.current, image, req) and not req.redeploy:
+            configured = _store_health_check(cur, info, req.health_check, say)
+            if configured:
+                info = cur.read_info()
             allowed = _store_allowance(cur, info, req.allow, say)
             if store_policy(cur, req.auto_update, say) or allowed:
                 return "allowed"
+            if configured:
+                return "configured"
             say("Latest version already installed.")
             return "unchanged"
         target = dl.other(paths, cur)
@@ -283,7 +292,8 @@ def _build_request(paths: Paths, req: UpdateRequest, cur: dl.Deployment, info: d
                           allowed=_granted(cur, info) | req.allow,
                           pinned=info.pinned, pinned_reason=info.pinned_reason,
                           auto_update=req.auto_update if req.auto_update is not None
-                          else info.auto_update)
+                          else info.auto_update,
+                          health_check=carried_check(info, req.health_check))
 
 
 def _store_allowance(cur: dl.Deployment, info: dl.InstallInfo, allow: frozenset[str],
@@ -301,6 +311,20 @@ def _store_allowance(cur: dl.Deployment, info: dl.InstallInfo, allow: frozenset[
     # the record the next update relies on: durable, private (it sits with the --set values)
     write_atomic(cur.info_path, stored.to_json(), mode=dl.PRIVATE_FILE_MODE, sync_dir=True)
     say(f"allowed {','.join(sorted(new))} for {cur.name} (stored; the container was not redeployed)")
+    return True
+
+
+def _store_health_check(cur: dl.Deployment, info: dl.InstallInfo, check: HealthCheck | None,
+                        say: Say) -> bool:
+    """``update NAME --health-*`` with nothing else to update: like --allow, the check is
+    the container's configuration, stored with the live deployment without a redeploy
+    (docs/operations.md "Health checks"). Caller holds the host lock. False: nothing new."""
+    if check is None or check.as_json() == info.health_check:
+        return False
+    stored = replace(info, health_check=check.as_json())
+    write_atomic(cur.info_path, stored.to_json(), mode=dl.PRIVATE_FILE_MODE, sync_dir=True)
+    say(f"health check of {cur.name} set to {check.describe()} (stored; the container was "
+        "not redeployed)")
     return True
 
 
@@ -337,6 +361,9 @@ def _display_only(paths: Paths, req: UpdateRequest, say: Say) -> str:
         new = req.allow - _granted(cur, info)
         if new:
             say(f"would allow {','.join(sorted(new))} for {req.name} (stored; no redeploy)")
+        if req.health_check is not None and req.health_check.as_json() != info.health_check:
+            say(f"would set the health check of {req.name} to {req.health_check.describe()} "
+                "(stored; no redeploy)")
         say("Latest version already installed (of the images stored; nothing was fetched).")
         say(NOT_ASKED)
         return "unchanged"
@@ -353,30 +380,37 @@ NOT_ASKED = "  (the registry was not asked: --display shows the stored images; "
 
 def _start_verified(host: Host, new: dl.Deployment, old: dl.Deployment, timeout: float,
                     say: Say):
-    """Start the new version; roll back to ``old`` (and start it) when the start job fails or
-    the unit is not active after the settle time: detached runc units report a successful
-    start and fail a moment later, so the start job's result alone proves nothing."""
+    """The health gate (docs/operations.md "Health checks"): start the new version and wait
+    until it is healthy (lifecycle/health.wait_healthy: its check, or active for ``timeout``
+    seconds without one). Otherwise stop it, switch back to ``old``, start that, wait for it
+    to be healthy again, and raise UpdateFailed saying why, with the last failing probe's
+    output. The start job's result alone proves nothing: detached runc units report a good
+    start and fail a moment later."""
     systemd = host.systemd
     unit = f"{new.name}.service"
     try:
         systemd.start(unit)
-        why = "did not stay active"
-    except ServiceError:
-        why = "failed to start"
-    deadline = time.monotonic() + timeout
-    healthy = systemd.is_active(unit)
-    while healthy and time.monotonic() < deadline:
-        time.sleep(0.5)
-        healthy = systemd.is_active(unit)
-    if healthy:
+        outcome = wait_healthy(host, new, timeout, say)
+    except ServiceError as e:
+        outcome = HealthOutcome(False, "failed to start", shorten(str(e)))
+    except SysContainersError as e:    # the check itself cannot be run (a broken info file)
+        outcome = HealthOutcome(False, "could not be checked", shorten(str(e)))
+    if outcome.healthy:
+        if outcome.check is not None:
+            say(f"{new.name} is healthy ({outcome.check.describe()})")
         return
-    say(f"the new version of {new.name} {why}; rolling back")
+    say(f"the new version of {new.name} {outcome.reason}; rolling back")
     systemd.stop(unit)
     switch(host, new, old, say)
     systemd.reset_failed(unit)
     systemd.start(unit)
-    raise UpdateFailed(f"update of {new.name} failed: the new version {why} "
-                       f"(see `syscontainers logs {new.name}`); rolled back to the previous version")
+    again = wait_healthy(host, old, timeout, say)
+    probe = f"; last probe: {outcome.output}" if outcome.output else ""
+    back = "rolled back to the previous version" + (
+        "" if again.healthy else f", which is not healthy either: it {again.reason}"
+        + (f"; last probe: {again.output}" if again.output else ""))
+    raise UpdateFailed(f"update of {new.name} failed: the new version {outcome.reason}{probe} "
+                       f"(see `syscontainers logs {new.name}`); {back}")
 
 
 def rollback(paths: Paths, name: str, say: Say, rpm: RpmTool | None = None) -> None:
@@ -417,6 +451,10 @@ def _display(info: dl.InstallInfo, built: b.Built, say: Say) -> None:
         changed = info.values.get(k) != built.info.values.get(k)
         if changed and k not in ("DESTDIR", "EXEC_START", "EXEC_STOP", "EXEC_STOPPOST", "EXEC_STARTPRE"):
             say(f"  {k}: {olds.get(k)!r} -> {news.get(k)!r}")   # secrets: '***' -> '***'
+    before, after = (effective_check(i) for i in (info, built.info))
+    if before != after:
+        say(f"  health check: {before.describe() if before else 'none'} -> "
+            f"{after.describe() if after else 'none'}")
     for line in b.privilege_lines(built):
         say(f"  {line}")
     missing = not_allowed(built.privileges, built.info.allowed_privileges or ())
