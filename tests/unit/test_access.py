@@ -28,7 +28,30 @@ def test_tls_verify_false_and_src_creds_are_recorded_but_no_secret():
     a = li.access_for("reg.example/x:1", "reg.example/x:1", tls_verify=False, creds_given=True)
     assert (a.tls_verify, a.credentials) == (False, "src-creds")
     assert set(a.info_fields()) == {"source", "source_transport", "source_tls_verify",
-                                    "source_credentials", "source_signature_policy"}
+                                    "source_credentials", "source_signature_policy",
+                                    "source_auth_file", "source_cert_dir"}
+
+
+def test_authfile_and_cert_dir_are_recorded_as_absolute_paths_and_used_again(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    files = li.RegistryFiles("auth.json", "certs")
+    a = li.access_for("reg.example/x:1", "reg.example/x:1", files=files)
+    assert (a.auth_file, a.cert_dir) == (str(tmp_path / "auth.json"), str(tmp_path / "certs"))
+    assert a.credentials == "auth-file"
+    options = a.pull_options()
+    assert (options.auth_file, options.cert_dir) == (a.auth_file, a.cert_dir)
+    options = a.pull_options(files=li.RegistryFiles("/other.json"))       # given again: wins
+    assert (options.auth_file, options.cert_dir) == ("/other.json", a.cert_dir)
+
+
+def test_the_registry_source_passes_authfile_and_cert_dir_to_skopeo():
+    from syscontainers.images.reference import parse_reference
+    from syscontainers.images.transport import SourceOptions, open_source
+
+    src = open_source(parse_reference("reg.example/x:1"),
+                      SourceOptions(auth_file="/a.json", cert_dir="/certs"))
+    assert src.flags("src-") == ["--src-authfile", "/a.json", "--src-cert-dir", "/certs"]
+    assert src.flags("") == ["--authfile", "/a.json", "--cert-dir", "/certs"]
 
 
 def test_an_auth_file_entry_is_recorded_as_the_credentials_source(no_auth_files):

@@ -125,3 +125,23 @@ def add_listing_options(p, what: str) -> None:
                    help=f"only the {what}' names (IDs for images)")
     p.add_argument("--json", action="store_true")
 
+
+def add_registry_options(p, recorded: bool = True) -> None:
+    """How a pulling verb reaches a registry (docs/operations.md, "Registry credentials"):
+    podman's and skopeo's flags. ``recorded``: install/update keep them with the container."""
+    keep = " (recorded for update)" if recorded else ""
+    p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
+                   help=f"verify the registry's TLS certificate (default true){keep}")
+    p.add_argument("--src-creds", "--creds", dest="src_creds", metavar="USER[:PASSWORD]",
+                   help="registry credentials (never stored; only that they were given)")
+    p.add_argument("--authfile", metavar="FILE",
+                   help=f"the containers auth file to read (default: skopeo's){keep}")
+    p.add_argument("--cert-dir", metavar="DIR",
+                   help=f"client certificates and CAs for the registry{keep}")
+
+
+def registry_files(args):
+    """--authfile / --cert-dir as the lifecycle takes them."""
+    from ..lifecycle.images import RegistryFiles
+    return RegistryFiles(args.authfile, args.cert_dir)
+

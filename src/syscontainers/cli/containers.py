@@ -7,8 +7,9 @@ import os
 import sys
 import time
 
-from .common import (add_listing_options, creds, make_context, print_json, print_table, sayer,
-                     tls_bool, truncate)
+from .common import (add_listing_options, add_registry_options, creds, make_context, print_json,
+                     print_table, sayer,
+                     registry_files, tls_bool, truncate)
 
 
 def register(sub) -> None:
@@ -86,10 +87,7 @@ def _register_install(sub) -> None:
     p.add_argument("--display", action="store_true", help="show what would be done, change nothing")
     p.add_argument("--force", action="store_true",
                    help="accept --set of a variable no template of the image uses")
-    p.add_argument("--src-creds", metavar="USER[:PASSWORD]",
-                   help="registry credentials (only where they came from is recorded)")
-    p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
-                   help="verify the registry's TLS certificate (default true; recorded for update)")
+    add_registry_options(p)
     from .common import signature_policy_flag
     signature_policy_flag(p)
     _auto_update_flag(p, "default: the image label io.containers.autoupdate, else off")
@@ -117,15 +115,14 @@ def _register_update(sub) -> None:
     p.add_argument("--diff", action="store_true", help="with --check: unified diffs of the files")
     p.add_argument("--offline", action="store_true",
                    help="do not ask the source: use the image stored under the container's name")
-    p.add_argument("--src-creds", metavar="USER[:PASSWORD]", help="registry credentials")
-    p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
-                   help="for the --rebase image: verify the registry's TLS certificate")
+    add_registry_options(p)    # --tls-verify: for the --rebase image
     p.add_argument("--json", action="store_true", help="with --all or --check: JSON")
     p.add_argument("--force", action="store_true",
                    help="accept --set of a variable no template of the image uses")
     from .common import signature_policy_flag
     signature_policy_flag(p)
     _auto_update_flag(p, "default: keep the stored policy")
+    _health_flags(p)
     p.set_defaults(func=_update)
 
 
@@ -185,6 +182,7 @@ def _install(args) -> int:
                          runtime=args.runtime, display=args.display, remote=args.remote,
                          system_package=args.system_package, force=args.force,
                          tls_verify=args.tls_verify, creds=creds(args.src_creds),
+                         files=registry_files(args),
                          secret_names=settings.secret_names, allow=settings.allow,
                          signature_policy=args.signature_policy, auto_update=args.auto_update,
                          health_check=_health(args))
@@ -288,7 +286,7 @@ def _request(args, settings):
     return UpdateRequest(name=args.name or "", rebase=args.rebase, set_values=settings.values,
                          controlled=args.controlled and not args.check, timeout=args.timeout,
                          display=args.display, offline=args.offline, creds=creds(args.src_creds),
-                         tls_verify=args.tls_verify, force=args.force,
+                         tls_verify=args.tls_verify, force=args.force, files=registry_files(args),
                          secret_names=settings.secret_names, allow=settings.allow,
                          signature_policy=args.signature_policy, auto_update=args.auto_update,
                          health_check=_health(args))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import sys
 import time
 
-from .common import (Context, add_listing_options, creds, human_size, make_context, print_json,
-                     print_table, sayer, tls_bool, truncate)
+from .common import (Context, add_listing_options, add_registry_options, creds, human_size,
+                     make_context, print_json,
+                     print_table, registry_files, sayer, tls_bool, truncate)
 
 
 def register(sub) -> None:
@@ -20,9 +21,7 @@ def register(sub) -> None:
                    help="[docker://|http:]NAME, oci:DIR[:TAG], oci-archive:FILE[:REF], "
                         "docker-archive:FILE, docker-daemon:NAME[:TAG]")
     p.add_argument("--update", action="store_true", help="fetch a newer version even if the name is present")
-    p.add_argument("--src-creds", metavar="USER[:PASSWORD]", help="registry credentials")
-    p.add_argument("--tls-verify", type=tls_bool, default=True, metavar="true|false",
-                   help="verify the registry's TLS certificate (default true)")
+    add_registry_options(p, recorded=False)
     from .common import signature_policy_flag
     signature_policy_flag(p)
     p.add_argument("--quiet", "-q", dest="pull_quiet", action="store_true", help="print only the name")
@@ -133,6 +132,7 @@ def _pull(args) -> int:
     ctx = make_context(args)
     quiet = ctx.quiet or args.pull_quiet
     req = PullRequest(image=args.image, update=args.update, tls_verify=args.tls_verify,
+                      files=registry_files(args),
                       creds=creds(args.src_creds), progress=ctx.tty and not quiet,
                       signature_policy=args.signature_policy)
 

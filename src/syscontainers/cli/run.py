@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import make_context, sayer, signature_policy_flag
+from .common import add_registry_options, creds, make_context, registry_files, sayer, signature_policy_flag
 
 
 def register(sub) -> None:
@@ -16,6 +16,7 @@ def register(sub) -> None:
     p.add_argument("--set", dest="set_values", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--runtime", metavar="PATH")
     signature_policy_flag(p)
+    add_registry_options(p, recorded=False)
     p.set_defaults(func=_run)
 
     p = sub.add_parser("exec", help="run a command in a container (running or not)")
@@ -53,7 +54,9 @@ def _run(args) -> int:
     settings = parse_settings(set_args=args.set_values)
     req = RunRequest(image=args.image, signature_policy=args.signature_policy,
                      command=args.command, name=args.name,
-                     set_values=settings.values, runtime=args.runtime)
+                     set_values=settings.values, runtime=args.runtime,
+                     tls_verify=args.tls_verify, creds=creds(args.src_creds),
+                     files=registry_files(args))
     return run(ctx.paths, req, sayer(ctx, progress_to_stderr=True))
 
 

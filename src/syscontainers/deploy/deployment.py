@@ -148,6 +148,8 @@ class InstallInfo:
     source_tls_verify: bool | None = None     # docker only: false for http: / --tls-verify=false
     source_credentials: str | None = None     # "src-creds", "auth-file" or None
     source_signature_policy: str | None = None   # --signature-policy FILE; None: the host's
+    source_auth_file: str | None = None       # --authfile FILE (a path, never its content)
+    source_cert_dir: str | None = None        # --cert-dir DIR
     # Additions of this project (atomic ignores unknown keys; docs/formats.md "The info file"):
     secret_values: list[str] = field(default_factory=list)       # names given --set-secret
     allowed_privileges: list[str] | None = None   # --allow names; None: made before --allow
@@ -195,7 +197,8 @@ _INFO_TYPES = {
     "system_package": (str,), "remote": _OPTIONAL_STR, "use_links": (bool,), "runtime": (str,),
     "source": _OPTIONAL_STR, "source_transport": _OPTIONAL_STR,
     "source_tls_verify": (bool, type(None)), "source_credentials": _OPTIONAL_STR,
-    "source_signature_policy": _OPTIONAL_STR,
+    "source_signature_policy": _OPTIONAL_STR, "source_auth_file": _OPTIONAL_STR,
+    "source_cert_dir": _OPTIONAL_STR,
     "secret_values": (list,), "allowed_privileges": (list, type(None)),
     "config_checksum": _OPTIONAL_STR, "pinned": (bool,), "pinned_reason": _OPTIONAL_STR,
     "auto_update": _OPTIONAL_STR,

@@ -63,6 +63,8 @@ class PullOptions:
     progress: bool = False
     daemon_host: str | None = None        # docker-daemon: socket; default $DOCKER_HOST
     signature_policy: str | None = None   # --signature-policy FILE; default: the host's policy
+    auth_file: str | None = None          # --authfile FILE (else the containers auth files)
+    cert_dir: str | None = None           # --cert-dir DIR
 
 
 Say = Callable[[str], None]   # progress lines for the operator; warnings start with "warning: "
@@ -132,7 +134,8 @@ def _pull_into(store: ImageDestination, ref: ImageRef, name: str, existing: Imag
     source = open_source(ref, SourceOptions(
         tls_verify=options.tls_verify, creds=options.creds,
         daemon_host=options.daemon_host or os.environ.get("DOCKER_HOST") or None,
-        progress=options.progress, policy=policy), work)
+        progress=options.progress, policy=policy, auth_file=options.auth_file,
+        cert_dir=options.cert_dir), work)
     manifest = source.manifest()
     source.verify(manifest, work)
     if existing is not None and existing.digest == manifest.digest and _complete(store, existing):

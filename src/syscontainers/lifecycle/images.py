@@ -99,19 +99,23 @@ class Access:
     registries (``docker`` transport); ``credentials`` is where they came from: "src-creds"
     (given on the command line: needed again), "auth-file" (the containers auth file had the
     registry), or None. ``signature_policy`` is the --signature-policy FILE the image was
-    verified with (an absolute path; None: the host's policy)."""
+    verified with (an absolute path; None: the host's policy). ``auth_file`` / ``cert_dir``:
+    the --authfile / --cert-dir given (absolute paths: update reads them again)."""
 
     reference: str
     transport: str
     tls_verify: bool | None = None
     credentials: str | None = None
     signature_policy: str | None = None
+    auth_file: str | None = None
+    cert_dir: str | None = None
 
     def info_fields(self) -> dict:
         """The info file's keys (InstallInfo field names)."""
         return {"source": self.reference, "source_transport": self.transport,
                 "source_tls_verify": self.tls_verify, "source_credentials": self.credentials,
-                "source_signature_policy": self.signature_policy}
+                "source_signature_policy": self.signature_policy,
+                "source_auth_file": self.auth_file, "source_cert_dir": self.cert_dir}
 
     @classmethod
     def from_info(cls, info) -> "Access":
@@ -120,21 +124,39 @@ class Access:
         if info.source:
             return cls(info.source, info.source_transport or "docker",
                        info.source_tls_verify, info.source_credentials,
-                       info.source_signature_policy)
+                       info.source_signature_policy, info.source_auth_file, info.source_cert_dir)
         return access_for(info.image, info.image)
 
     def parsed(self) -> ImageRef:
         return parse_reference(self.reference)
 
     def pull_options(self, creds=None, update: bool = False,
-                     signature_policy: str | None = None) -> PullOptions:
-        """``signature_policy`` (given again) wins over the recorded one."""
+                     signature_policy: str | None = None, files: "RegistryFiles | None" = None
+                     ) -> PullOptions:
+        """``signature_policy`` and ``files`` (given again) win over the recorded ones."""
+        files = files or RegistryFiles()
         return PullOptions(update=update, tls_verify=self.tls_verify is not False, creds=creds,
-                           signature_policy=signature_policy or self.signature_policy)
+                           signature_policy=signature_policy or self.signature_policy,
+                           auth_file=files.auth_file or self.auth_file,
+                           cert_dir=files.cert_dir or self.cert_dir)
+
+
+@dataclass(frozen=True)
+class RegistryFiles:
+    """``--authfile FILE`` and ``--cert-dir DIR`` of a pulling verb (docs/operations.md,
+    "Registry credentials"): recorded with the container, so its updates use them again."""
+
+    auth_file: str | None = None
+    cert_dir: str | None = None
+
+    def absolute(self) -> "RegistryFiles":
+        return RegistryFiles(*(str(Path(p).absolute()) if p else None
+                               for p in (self.auth_file, self.cert_dir)))
 
 
 def access_for(ref_text: str, image_name: str, tls_verify: bool = True,
-               creds_given: bool = False, signature_policy: str | None = None) -> Access:
+               creds_given: bool = False, signature_policy: str | None = None,
+               files: RegistryFiles | None = None) -> Access:
     """The access record of an image named ``ref_text`` by the operator and stored as
     ``image_name``. A text that named the image in the store (an ID prefix, another name) is
     no way to reach its source: the image name is recorded then."""
@@ -147,8 +169,14 @@ def access_for(ref_text: str, image_name: str, tls_verify: bool = True,
         ref_text, ref = image_name, _parse(image_name)
         if ref is None:
             return Access(image_name, "docker", True, None, policy)
-    reach = open_source(ref).reach(tls_verify, creds_given)
-    return Access(ref_text, ref.transport, reach.tls_verify, reach.credentials, policy)
+    source = open_source(ref)
+    reach = source.reach(tls_verify, creds_given)
+    files = (files or RegistryFiles()).absolute()
+    credentials = reach.credentials
+    if files.auth_file and credentials is None and source.registry_name() is not None:
+        credentials = "auth-file"             # --authfile FILE: the file is recorded too
+    return Access(ref_text, ref.transport, reach.tls_verify, credentials, policy,
+                  files.auth_file, files.cert_dir)
 
 
 def policy_path(given: str | None) -> str | None:
@@ -166,15 +194,18 @@ def _parse(text: str) -> ImageRef | None:
 
 # --- asking the source ---------------------------------------------------------------------
 
-def ask_source(access: Access, creds=None) -> Manifest:
+def ask_source(access: Access, creds=None, files: RegistryFiles | None = None) -> Manifest:
     """The manifest the source serves now (manifest only: no blob is fetched, nothing is
     written but a temporary auth file for ``creds``). Any failure is SourceUnavailable."""
     try:
         ref = access.parsed()
         with tempfile.TemporaryDirectory(prefix="syscontainers-check-") as work:
+            files = files or RegistryFiles()
             source = open_source(ref, SourceOptions(
                 tls_verify=access.tls_verify is not False, creds=creds,
-                daemon_host=os.environ.get("DOCKER_HOST") or None), Path(work))
+                daemon_host=os.environ.get("DOCKER_HOST") or None,
+                auth_file=files.auth_file or access.auth_file,
+                cert_dir=files.cert_dir or access.cert_dir), Path(work))
             source.stored_name()          # a file source's file must exist
             return source.manifest()
     except SysContainersError as e:

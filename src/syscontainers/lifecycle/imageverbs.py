@@ -27,7 +27,8 @@ def pull(paths: Paths, req: PullRequest, say: Say):
     from ..images.pull import PullOptions, pull as pull_into
 
     options = PullOptions(update=req.update, tls_verify=req.tls_verify, creds=req.creds,
-                          progress=req.progress, signature_policy=req.signature_policy)
+                          progress=req.progress, signature_policy=req.signature_policy,
+                          auth_file=req.files.auth_file, cert_dir=req.files.cert_dir)
     with host_lock(paths):
         return pull_into(Store(paths), req.image, paths, options, say)
 

@@ -37,7 +37,7 @@ from .autopolicy import policy_at_install
 from ..fileops import unlink_quiet
 from ..deploy.variables import check_set_names, image_variables
 from .health import effective_check
-from .images import _name_for, access_for, ensure_image
+from .images import RegistryFiles, _name_for, access_for, ensure_image
 from .remove import clean_incomplete
 from .runonce import RunRequest, run_image
 from .shadowing import check_not_shadowing
@@ -58,6 +58,7 @@ class InstallRequest:
     force: bool = False           # --set of a variable no template of the image uses
     tls_verify: bool = True
     creds: tuple[str, str] | None = None     # --src-creds; used for the pull, never stored
+    files: RegistryFiles = RegistryFiles()   # --authfile / --cert-dir (recorded, as paths)
     secret_names: frozenset[str] = frozenset()   # those of set_values given --set-secret
     allow: frozenset[str] = frozenset()          # --allow (deploy/privileges.py)
     signature_policy: str | None = None   # --signature-policy FILE (recorded for update)
@@ -241,13 +242,14 @@ def _check_same(store: Store, name: str, req: InstallRequest, info: dl.InstallIn
 
 def _pull_options(req: InstallRequest) -> PullOptions:
     return PullOptions(tls_verify=req.tls_verify, creds=req.creds,
-                       signature_policy=req.signature_policy)
+                       signature_policy=req.signature_policy, auth_file=req.files.auth_file,
+                       cert_dir=req.files.cert_dir)
 
 
 def _build_request(req: InstallRequest, name: str, image, image_name: str, runtime,
                    say: Say) -> b.BuildRequest:
     access = access_for(req.image, image_name, req.tls_verify, req.creds is not None,
-                        req.signature_policy)
+                        req.signature_policy, req.files)
     return b.BuildRequest(name, image, image_name, req.set_values, runtime, remote=req.remote,
                           access=access.info_fields(), secret_names=frozenset(req.secret_names),
                           allowed=frozenset(req.allow), health_check=req.health_check,

@@ -13,6 +13,7 @@ from typing import Iterable
 
 from ..deploy.privileges import parse_allow
 from ..deploy.values import merge_set, parse_set, parse_set_secret
+from .images import RegistryFiles
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +46,7 @@ class PullRequest:
     creds: tuple[str, str] | None = None
     progress: bool = False
     signature_policy: str | None = None   # --signature-policy FILE; None: the host's policy
+    files: RegistryFiles = RegistryFiles()   # --authfile / --cert-dir
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,6 +34,8 @@ from ..service.systemd import Systemd
 from . import mounts
 from .build import own_process
 
+from .images import RegistryFiles
+
 Say = Callable[[str], None]
 
 
@@ -45,6 +47,9 @@ class RunRequest:
     set_values: dict[str, str] = field(default_factory=dict)
     runtime: str | None = None
     signature_policy: str | None = None   # --signature-policy FILE for a pull
+    tls_verify: bool = True               # the registry options of a pull (docs/operations.md)
+    creds: tuple[str, str] | None = None
+    files: RegistryFiles = RegistryFiles()
 
 
 def run_image(paths: Paths, req: RunRequest, say: Say) -> int:
@@ -56,7 +61,9 @@ def run_image(paths: Paths, req: RunRequest, say: Say) -> int:
     with host_lock(paths):   # a pull writes the store; the run itself needs no lock
         image, image_name, _ref = ensure_image(
             paths, store, req.image, say,
-            options=PullOptions(signature_policy=req.signature_policy))
+            options=PullOptions(signature_policy=req.signature_policy, tls_verify=req.tls_verify,
+                                creds=req.creds, auth_file=req.files.auth_file,
+                                cert_dir=req.files.cert_dir))
     name = dl.validate_name(req.name or default_container_name(image_name))
     runtime = probe_runtime(find_runtime(req.runtime or paths.config.runtime))
     with ExitStack() as stack:

@@ -38,8 +38,8 @@ from . import history
 from .activation import Host
 from ..images.model import Image
 from ..images.transport import open_source
-from .images import (Access, SourceUnavailable, access_for, ask_source, available_id, content,
-                     ensure_image, manifest_content, policy_path)
+from .images import (Access, RegistryFiles, SourceUnavailable, access_for, ask_source,
+                     available_id, content, ensure_image, manifest_content, policy_path)
 from .autopolicy import store_policy
 from .health import HealthOutcome, carried_check, effective_check, wait_healthy
 from .query import is_preinstalled
@@ -66,6 +66,7 @@ class UpdateRequest:
     allow: frozenset[str] = frozenset()          # --allow, added to the stored ones
     redeploy: bool = False        # deploy even the same image (verify --repair of a rootfs)
     signature_policy: str | None = None   # --signature-policy FILE; else the recorded one
+    files: RegistryFiles = RegistryFiles()   # --authfile / --cert-dir; else the recorded ones
     verb: str = "update"          # the history record's verb (auto-update passes its own)
     auto_update: str | None = None   # --auto-update; None: the stored policy (autopolicy.py)
     # --health-*/--no-healthcheck (lifecycle.health.operator_check); None: keep the stored one
@@ -135,8 +136,11 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
             return "unchanged"
         target = dl.other(paths, cur)
         access = found.access if not req.rebase else access_for(
-            req.rebase, image_name, req.tls_verify, req.creds is not None)
+            req.rebase, image_name, req.tls_verify, req.creds is not None, files=req.files)
         access = replace(access, signature_policy=policy_path(policy))
+        files = req.files.absolute()
+        access = replace(access, auth_file=files.auth_file or access.auth_file,
+                         cert_dir=files.cert_dir or access.cert_dir)
         built = None if take_staged(paths, cur, image, req, say) else b.build(
             paths, store, _build_request(paths, req, cur, info, image, image_name, access),
             target, replace_existing=True)
@@ -199,14 +203,15 @@ def find_target(store: Store, info: dl.InstallInfo, req: UpdateRequest) -> Found
         stored = _stored_rebase(store, req.rebase)
         if stored is not None:
             name = stored.name or req.rebase
-            return Found(access_for(req.rebase, name, req.tls_verify, req.creds is not None),
+            return Found(access_for(req.rebase, name, req.tls_verify, req.creds is not None,
+                                    files=req.files),
                          current, None, stored, name)
     access = _rebase_access(req) if req.rebase else Access.from_info(info)
     if req.offline:
         image = _stored(store, access, info.image if not req.rebase else None, current)
         return Found(access, current, None, image, image.name or info.image)
     try:
-        manifest = ask_source(access, req.creds)
+        manifest = ask_source(access, req.creds, req.files)
     except SourceUnavailable as e:
         raise SourceUnavailable(f"cannot check {req.name} "
                                 f"for updates: {e} (--offline uses the stored image)") from None
@@ -237,7 +242,8 @@ def _rebase_name(text: str) -> str:
 
 
 def _rebase_access(req: UpdateRequest) -> Access:
-    return access_for(req.rebase, _rebase_name(req.rebase), req.tls_verify, req.creds is not None)
+    return access_for(req.rebase, _rebase_name(req.rebase), req.tls_verify, req.creds is not None,
+                      files=req.files)
 
 
 def _stored(store: Store, access: Access, name: str | None, current: Image | None) -> Image:
@@ -265,7 +271,7 @@ def _target_image(paths: Paths, store: Store, found: Found, req: UpdateRequest,
         return found.image, found.image_name
     image = pull_image(paths, store, found.access.parsed(),
                        found.access.pull_options(req.creds, update=True,
-                                                 signature_policy=policy), say)
+                                                 signature_policy=policy, files=req.files), say)
     return image, image.name or found.image_name
 
 

@@ -68,6 +68,8 @@ class SourceOptions:
     daemon_host: str | None = None
     progress: bool = False          # let skopeo draw its progress on our stdout
     policy: TrustPolicy | None = None   # verify() asks skopeo for this policy's verdict
+    auth_file: str | None = None    # --authfile: the containers auth file to read
+    cert_dir: str | None = None     # --cert-dir: the registry's client certificates / CAs
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,10 @@ class RegistrySource(SkopeoSource):
             flags.append(f"--{side}tls-verify=false")
         if self.options.creds:
             flags += [f"--{side}authfile", str(self._write_auth_file())]
+        elif self.options.auth_file:
+            flags += [f"--{side}authfile", self.options.auth_file]
+        if self.options.cert_dir:
+            flags += [f"--{side}cert-dir", self.options.cert_dir]
         return flags
 
     def _write_auth_file(self) -> Path:
