@@ -8,7 +8,7 @@
 3. ansible-playbook with the collection in ansible/: install.yml (web 1.0 on every host),
    check.yml (stage 2.0, show the pending update with its diff: check mode), then
    rolling-update.yml (serial 1, max_fail_percentage 0) after marking host 2's state as
-   needing a migration: host 1 runs 2.0, host 2's 2.0 does not stay up and syscontainers rolls
+   needing a migration: host 1 runs 2.0, host 2's 2.0 fails its health check and syscontainers rolls
    it back to 1.0, the play stops, host 3 is not touched.
 4. Prints what each host runs and what it answers.
 

@@ -1,10 +1,10 @@
 """The fleet's web image, versions 1.0 and 2.0 (tests/fixtures/examples.py's busybox httpd).
 
-2.0 is the "new version" of the rolling update: it serves ``web 2.0`` unless the host's state
-directory holds ``needs-migration`` (state only some hosts have, as a real release can meet),
-in which case it says why and exits 3 at once. Its unit has no ``Restart=`` (a restart could
-hide the exit between two looks at the unit), so a controlled update sees it not active and
-rolls back. Both versions need the value ``TOKEN`` (a secret in the playbooks).
+2.0 is the "new version" of the rolling update: it serves ``web 2.0``, and its health check
+(declared in its manifest.json, docs/templates.md) fails while the host's state directory
+holds ``needs-migration`` (state only some hosts have, as a real release can meet): its
+service starts and runs, but a controlled update finds it unhealthy and rolls back. Both
+versions need the value ``TOKEN`` (a secret in the playbooks).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from tests.fixtures.examples import SERVICE_TEMPLATE, config_template, example_spec
+from tests.fixtures.examples import config_template, example_spec
 from tests.fixtures.images import ImageSpec, build_oci_layout
 
 MIGRATION_MARKER = "needs-migration"   # in /var/lib/NAME on the host (/data in the container)
@@ -27,12 +27,15 @@ def web_spec(version: str) -> ImageSpec:
     cfg = json.loads(config_template(["TOKEN"]))
     cfg["process"]["args"] = [
         "/bin/sh", "-c",
-        f"if [ -e /data/{MIGRATION_MARKER} ]; then echo 'web {version}: cannot read the state "
-        f"of 1.x in /data (needs-migration)'; exit 3; fi; trap 'kill $$!; exit 0' TERM; "
+        f"if [ -e /data/{MIGRATION_MARKER} ]; then echo 'web {version}: the state of 1.x in "
+        f"/data needs a migration (needs-migration)'; fi; trap 'kill $$!; exit 0' TERM; "
         "/usr/sbin/httpd -f -p 127.0.0.1:$PORT -h /srv & wait"]
-    service = SERVICE_TEMPLATE.replace("Restart=on-failure\n", "")
+    check = {"exec": ["/bin/sh", "-c", f"if [ -e /data/{MIGRATION_MARKER} ]; then echo "
+                      f"'cannot read the state of 1.x'; exit 1; fi"],
+             "interval": 1, "timeout": 2, "retries": 3}
+    manifest = {**json.loads(spec.exports["manifest.json"]), "healthCheck": check}
     return replace(spec, exports={**spec.exports, "config.json.template": json.dumps(cfg, indent=2),
-                                  "service.template": service})
+                                  "manifest.json": json.dumps(manifest, indent=2)})
 
 
 def web_layouts(workdir: Path) -> dict[str, Path]:

@@ -1,8 +1,8 @@
 """The Ansible collection (ansible/) against three real systemd test hosts and a real registry
 on 127.0.0.1 (docs/fleet.md): install on all -> idempotent re-run (also with
 atomic_container's options) -> check mode shows the pending update with a diff and changes
-nothing -> a rolling update (serial 1, max_fail_percentage 0) where host 2's new version does
-not stay up: host 2 is rolled back, the play stops, host 3 is untouched -> removal.
+nothing -> a rolling update (serial 1, max_fail_percentage 0) where host 2's new version fails
+its health check: host 2 is rolled back, the play stops, host 3 is untouched -> removal.
 
 The steps share one fleet (module scope) and run in order; each asserts on the json
 callback's report and on the hosts themselves (``syscontainers list --json`` inside, HTTP from
@@ -100,20 +100,19 @@ def test_3_check_mode_shows_the_pending_update_with_a_diff(fleet):
 
 def test_4_rolling_update_stops_at_the_host_that_fails_and_rolls_it_back(fleet):
     first, second, third = fleet.names
-    # host 2 holds state 2.0 cannot read: its new version exits at start
+    # host 2 holds state 2.0 cannot read: its new version runs but fails its health check
     fleet.hosts[second].path(f"/var/lib/{NAME}/{MIGRATION_MARKER}").write_text("1.x\n")
     report = run(fleet, "rolling-update.yml", rc=2)
-    update = task_results(report, "Update to the new image (rolled back automatically when it does not stay up)")
+    update = task_results(report, "Update to the new image (rolled back automatically when it is not healthy)")
     assert set(update) == {first, second}, "the play must stop before the third host"
     assert update[first]["changed"] is True and not update[first].get("failed")
     failed = update[second]
     assert failed["failed"] is True
-    # "failed to start" when systemd saw the exit during the start job, "did not stay active"
-    # when after it (the process exits at once: either can win)
-    assert failed["msg"] in (
-        f"syscontainers update failed: update of {NAME} failed: the new version {why} "
-        f"(see `syscontainers logs {NAME}`); rolled back to the previous version"
-        for why in ("did not stay active", "failed to start")), failed
+    assert failed["msg"].startswith(
+        f"syscontainers update failed: update of {NAME} failed: the new version failed its "
+        f"health check (exec "), failed
+    assert "cannot read the state of 1.x" in failed["msg"], failed
+    assert failed["msg"].endswith("rolled back to the previous version"), failed
     health = task_results(report, "Health check, the service answers on its port")
     assert set(health) == {first} and health[first]["content"] == "web 2.0\n"
     assert report["stats"][second]["failures"] == 1 and third not in report["stats"]
