@@ -15,6 +15,12 @@ PKGS+=(docker.io)
 # rpm (rpmbuild, rpm2archive): install --system-package=build|yes and their tests.
 PKGS+=(rpm)
 
+# --bench (make bench only, never make test): podman, the per-container memory peer
+# (docs/performance.md "Per-container memory"); it brings conmon, buildah, fuse-overlayfs.
+if [ "${1:-}" = "--bench" ]; then
+    PKGS+=(podman)
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

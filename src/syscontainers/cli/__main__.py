@@ -13,9 +13,29 @@ from ..errors import SysContainersError
 # Each verb group registers its sub-commands; order is the order shown in --help.
 GROUPS = ("images", "containers", "run")
 LOG_LEVELS = ("debug", "info", "warn")
+# Verbs run often and expected as fast as systemctl (docs/performance.md "start, stop,
+# status"): only their group's parsers are built and imported.
+QUICK_VERBS = {"start": "containers", "stop": "containers", "status": "containers"}
+_VALUE_OPTIONS = ("--checkout-path", "--repo", "--log-level")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def quick_group(argv: list[str]) -> str | None:
+    """The one group a command line needs, when its verb is a quick one (the first word that
+    is neither an option nor an option's value); None: build every group (help, errors)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in _VALUE_OPTIONS:
+            skip = True
+        elif word in ("-h", "--help", "--version"):
+            return None
+        elif not word.startswith("-"):
+            return QUICK_VERBS.get(word)
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syscontainers",
         description="Run OCI images as host system services (OSTree storage, runc, systemd).",
@@ -34,13 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     import importlib
 
-    for group in GROUPS:
+    for group in (only,) if only else GROUPS:
         importlib.import_module(f".{group}", __package__).register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(quick_group(argv))
     args = parser.parse_args(argv)
     if args.log_level == "warn":
         args.quiet = True

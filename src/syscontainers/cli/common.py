@@ -7,8 +7,6 @@ argument errors stay fast.
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
 import sys
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -35,6 +33,8 @@ def make_context(args) -> Context:
 
 
 def print_json(obj) -> None:
+    import json
+
     json.dump(obj, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
 
@@ -94,5 +94,7 @@ def creds(text: str | None) -> tuple[str, str] | None:
     if not sep:
         if not sys.stdin.isatty():
             raise UsageError("--src-creds: no password given and no terminal to ask for it")
+        import getpass
+
         password = getpass.getpass(f"Password for {user}: ")
     return user, password

@@ -289,18 +289,17 @@ def _stop(args) -> int:
 
 
 def _status(args) -> int:
-    from ..lifecycle.control import status_text
-    from ..lifecycle.query import container
+    from ..lifecycle.query import status
 
     ctx = make_context(args)
-    row = container(ctx.paths, args.name)
+    row, text = status(ctx.paths, args.name)
     if row.reason:
         _warn_broken([row], sayer(ctx))
         print(f"{row.name}: broken ({row.reason})")
-        sys.stdout.write(status_text(ctx.paths, args.name))
+        sys.stdout.write(text)
         return 1
     print(f"{row.name}: {row.status_text()} (image {row.image}, {row.image_id[:12]})")
-    sys.stdout.write(status_text(ctx.paths, args.name))
+    sys.stdout.write(text)
     return 0 if row.status == "running" else 3
 
 

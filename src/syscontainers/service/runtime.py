@@ -170,6 +170,22 @@ def remove_container(runtime_path: str, name: str) -> bool:
     return True
 
 
+# Where a runtime run by root keeps its containers' state (its default --root; the tool never
+# passes another).
+_STATE_ROOTS = {"runc": "/run/runc", "crun": "/run/crun"}
+
+
+def may_have_container(runtime_path: str, name: str, user_mode: bool) -> bool:
+    """False only when the runtime surely has no container NAME: runc or crun run by root
+    with no state directory for it (one stat instead of a ``state`` process and a systemd
+    query: start and stop stay as fast as systemctl, docs/performance.md). User mode and
+    other runtimes: True (the caller asks the runtime)."""
+    root = _STATE_ROOTS.get(os.path.basename(runtime_path))
+    if user_mode or root is None or os.geteuid() != 0:
+        return True
+    return os.path.lexists(os.path.join(root, name))
+
+
 def _exists(runtime_path: str, name: str) -> bool:
     return run([runtime_path, "state", name], check=False).returncode == 0
 

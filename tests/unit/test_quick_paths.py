@@ -1,0 +1,80 @@
+"""The quick paths of start/stop/status (docs/performance.md "start, stop, status"): only
+the verb's parser group is built, the config file's parser is imported only for a config
+file, and a missing runtime state directory answers "no container" without a process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from syscontainers.cli.__main__ import GROUPS, build_parser, quick_group
+from syscontainers.config import load_config
+from syscontainers.errors import ConfigError
+from syscontainers.service import runtime
+
+
+@pytest.mark.parametrize("argv, group", [
+    (["start", "web"], "containers"),
+    (["--checkout-path", "status", "stop", "web"], "containers"),   # a flag's value skipped
+    (["--log-level", "debug", "-q", "status", "web"], "containers"),
+    (["--repo", "/r", "stop", "x"], "containers"),
+    (["install", "img"], None),
+    (["images", "list"], None),
+    (["--help"], None), (["start", "--help"], "containers"), (["--version", "start"], None),
+    ([], None),
+])
+def test_quick_group(argv, group):
+    assert quick_group(argv) == group
+
+
+def test_a_quick_parser_parses_its_verbs_like_the_full_one():
+    for verb in ("start", "stop", "status"):
+        quick = build_parser("containers").parse_args(["--quiet", verb, "web"])
+        full = build_parser().parse_args(["--quiet", verb, "web"])
+        assert (quick.name, quick.func, quick.quiet) == (full.name, full.func, full.quiet)
+    assert len(GROUPS) > 1
+
+
+def test_start_imports_neither_tomllib_nor_other_groups_nor_gi(tmp_path):
+    """What a start loads (argparse stops after the parse: the container is not installed)."""
+    code = ("import sys\n"
+            "from syscontainers.cli.__main__ import main\n"
+            "rc = main(['--checkout-path', sys.argv[1], 'start', 'nosuch'])\n"
+            "mods = [m for m in sys.modules if m in ('tomllib', 'gi', 'syscontainers.cli.images',"
+            " 'syscontainers.cli.run', 'syscontainers.lifecycle.build', "
+            "'syscontainers.lifecycle.activation', 'syscontainers.lifecycle.switch')]\n"
+            "print(rc, sorted(mods))\n")
+    env = {**os.environ, "SYSCONTAINERS_CONFIG": str(tmp_path / "none.toml")}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "co")], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "1 []"
+
+
+def test_config_errors_keep_their_messages(tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_bytes(b"runtime = \"\xff\"\n")
+    with pytest.raises(ConfigError, match=f"invalid config file {conf}: 'utf-8' codec"):
+        load_config(conf)
+    conf.write_text("runtime = [\n")
+    with pytest.raises(ConfigError, match=f"invalid config file {conf}: "):
+        load_config(conf)
+    conf.write_text('runtime = "/usr/bin/crun"\n')
+    assert load_config(conf).runtime == "/usr/bin/crun"
+
+
+def test_may_have_container_is_a_stat_for_runc_and_crun(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "_STATE_ROOTS", {"runc": str(tmp_path / "runc"),
+                                                  "crun": str(tmp_path / "crun")})
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert not runtime.may_have_container("/usr/sbin/runc", "web", False)
+    (tmp_path / "runc/web").mkdir(parents=True)
+    assert runtime.may_have_container("/usr/sbin/runc", "web", False)
+    assert not runtime.may_have_container("/usr/bin/crun", "web", False)
+    # user mode, another runtime, not root: unknown, so the caller asks the runtime
+    assert runtime.may_have_container("/usr/bin/crun", "web", True)
+    assert runtime.may_have_container("/opt/bin/kata", "web", False)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert runtime.may_have_container("/usr/sbin/runc", "x", False)
