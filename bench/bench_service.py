@@ -81,8 +81,14 @@ def bench_control(h, ref: str, runs: int) -> list[Row]:
     cp, name = CP_ROOT / "ctl", "bctl"
     unit = f"{name}.service"
     h.sc(cp, "install", "--name", name, ref)
-    stop = lambda: h.host.run("systemctl", "stop", unit)     # noqa: E731
-    start = lambda: h.host.run("systemctl", "start", unit)   # noqa: E731
+
+    def stop() -> None:       # untimed; reset-failed: many starts in a row hit StartLimitBurst
+        h.host.run("systemctl", "stop", unit)
+        h.host.run("systemctl", "reset-failed", unit, check=False)
+
+    def start() -> None:
+        h.host.run("systemctl", "reset-failed", unit, check=False)
+        h.host.run("systemctl", "start", unit)
 
     def between(before, timed_fn, after):
         def one(r: int) -> float:

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from syscontainers.cli.__main__ import GROUPS, build_parser, quick_group
+from syscontainers.cli.__main__ import GROUPS, build_parser, quick_args, quick_group
 from syscontainers.config import load_config
 from syscontainers.errors import ConfigError
 from syscontainers.service import runtime
@@ -38,12 +38,12 @@ def test_a_quick_parser_parses_its_verbs_like_the_full_one():
     assert len(GROUPS) > 1
 
 
-def test_start_imports_neither_tomllib_nor_other_groups_nor_gi(tmp_path):
+def test_start_imports_neither_argparse_tomllib_other_groups_nor_gi(tmp_path):
     """What a start loads (argparse stops after the parse: the container is not installed)."""
     code = ("import sys\n"
             "from syscontainers.cli.__main__ import main\n"
             "rc = main(['--checkout-path', sys.argv[1], 'start', 'nosuch'])\n"
-            "mods = [m for m in sys.modules if m in ('tomllib', 'gi', 'syscontainers.cli.images',"
+            "mods = [m for m in sys.modules if m in ('tomllib', 'gi', 'argparse', 'syscontainers.cli.images',"
             " 'syscontainers.cli.run', 'syscontainers.lifecycle.build', "
             "'syscontainers.lifecycle.activation', 'syscontainers.lifecycle.switch')]\n"
             "print(rc, sorted(mods))\n")
@@ -78,3 +78,29 @@ def test_may_have_container_is_a_stat_for_runc_and_crun(tmp_path, monkeypatch):
     assert runtime.may_have_container("/opt/bin/kata", "web", False)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert runtime.may_have_container("/usr/sbin/runc", "x", False)
+
+
+_KEYS = ("system", "user", "checkout_path", "repo", "quiet", "log_level", "name", "func")
+
+
+@pytest.mark.parametrize("argv", [
+    ["start", "web"], ["stop", "web"], ["status", "web.1"],
+    ["--system", "-q", "start", "web"], ["--user", "--quiet", "stop", "w"],
+    ["--checkout-path", "/co", "--repo=/r", "status", "x"],
+    ["--checkout-path=/co", "--log-level", "warn", "start", "x"],
+    ["--log-level=debug", "stop", "status"],
+])
+def test_quick_args_parse_as_argparse_does(argv):
+    quick, full = quick_args(argv), build_parser().parse_args(argv)
+    assert quick is not None
+    assert {k: getattr(quick, k) for k in _KEYS} == {k: getattr(full, k) for k in _KEYS}
+
+
+@pytest.mark.parametrize("argv", [
+    ["start"], ["start", "a", "b"], ["start", "-x"], ["--system", "--user", "start", "a"],
+    ["--log-level", "loud", "start", "a"], ["--checkout-path"], ["--check", "/co", "start", "a"],
+    ["-h"], ["start", "--help"], ["logs", "a"], ["install", "img"], ["--repo=", "start", "a"],
+    ["--version"], [],
+])
+def test_anything_else_goes_to_argparse(argv):
+    assert quick_args(argv) is None

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import errno
 import sys
-import traceback
 
 from .. import __version__
 from ..errors import SysContainersError
@@ -16,6 +14,7 @@ LOG_LEVELS = ("debug", "info", "warn")
 # Verbs run often and expected as fast as systemctl (docs/performance.md "start, stop,
 # status"): only their group's parsers are built and imported.
 QUICK_VERBS = {"start": "containers", "stop": "containers", "status": "containers"}
+QUICK_REGISTER = {"containers": "register_control"}   # group -> its function for quick verbs
 _VALUE_OPTIONS = ("--checkout-path", "--repo", "--log-level")
 
 
@@ -35,7 +34,47 @@ def quick_group(argv: list[str]) -> str | None:
     return None
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def quick_args(argv: list[str]):
+    """The parsed arguments of the plainest quick command line — ``[--system|--user]
+    [--checkout-path DIR] [--repo DIR] [-q] [--log-level L] start|stop|status NAME`` — without
+    argparse (its import and parser building cost more than the rest of a start); None for
+    anything else (argparse then parses it, and reports what is wrong)."""
+    import types
+
+    ns = types.SimpleNamespace(system=False, user=False, checkout_path=None, repo=None,
+                               quiet=False, log_level="info")
+    words = list(argv)
+    while words and words[0].startswith("-"):
+        word = words.pop(0)
+        flag, eq, value = word.partition("=")
+        if flag in _VALUE_OPTIONS:
+            if not eq:
+                if not words:
+                    return None
+                value = words.pop(0)
+            if flag == "--log-level" and value not in LOG_LEVELS:
+                return None
+            setattr(ns, flag[2:].replace("-", "_"), value)
+        elif word in ("--system", "--user") and not (ns.system or ns.user):
+            setattr(ns, word[2:], True)
+        elif word in ("-q", "--quiet"):
+            ns.quiet = True
+        else:
+            return None
+    if len(words) != 2 or words[0] not in QUICK_VERBS or words[1].startswith("-") or \
+            any(v == "" for v in (ns.checkout_path, ns.repo)):
+        return None
+    from . import containers
+
+    ns.verb, ns.name = words
+    ns.func = {"start": containers._start, "stop": containers._stop,
+               "status": containers._status}[words[0]]
+    return ns
+
+
+def build_parser(only: str | None = None):
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="syscontainers",
         description="Run OCI images as host system services (OSTree storage, runc, systemd).",
@@ -55,14 +94,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     import importlib
 
     for group in (only,) if only else GROUPS:
-        importlib.import_module(f".{group}", __package__).register(sub)
+        module = importlib.import_module(f".{group}", __package__)
+        getattr(module, QUICK_REGISTER[group] if only else "register")(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(quick_group(argv))
-    args = parser.parse_args(argv)
+    args = quick_args(argv) or build_parser(quick_group(argv)).parse_args(argv)
     if args.log_level == "warn":
         args.quiet = True
     debug = args.log_level == "debug"
@@ -100,6 +139,8 @@ def os_error_line(e: OSError) -> str:
 
 def _fail(line: str, code: int, debug: bool) -> int:
     if debug:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
     print(f"error: {line}", file=sys.stderr)
     return code

@@ -6,7 +6,6 @@ argument errors stay fast.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -80,6 +79,8 @@ def tls_bool(text: str) -> bool:
         return True
     if text.lower() in ("false", "0", "no"):
         return False
+    import argparse   # (not at the top: start/stop/status do without it, cli/__main__.py)
+
     raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
 
 

@@ -31,7 +31,11 @@ def register(sub) -> None:
     p = sub.add_parser("rollback", help="switch a container back to its previous deployment")
     p.add_argument("name", metavar="NAME")
     p.set_defaults(func=_rollback)
+    register_control(sub)
 
+
+def register_control(sub) -> None:
+    """start, stop, status, logs: all a quick command line needs (cli/__main__.py)."""
     for verb, func, text in (("start", _start, "start a container's service"),
                              ("stop", _stop, "stop a container's service"),
                              ("status", _status, "show a container's service status"),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -346,6 +345,8 @@ def remove_tree(path: Path) -> None:
             func(p)
         except FileNotFoundError:
             pass
+
+    import shutil
 
     shutil.rmtree(path, onerror=onerror)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,7 +22,12 @@ class Runtime:
 def find_runtime(requested: str | None) -> str:
     """Absolute path of the runtime; RuntimeMissing when it is not installed."""
     name = requested or DEFAULT_RUNTIME
-    path = name if os.path.isabs(name) else shutil.which(name)
+    if os.path.isabs(name):
+        path = name
+    else:
+        import shutil
+
+        path = shutil.which(name)
     if not path or not os.access(path, os.X_OK):
         raise RuntimeMissing(f"the runtime {name} is not installed")
     return path
