@@ -239,12 +239,22 @@ def _render_unit(exports: Exports, values: dict, image: str) -> str:
         template, what = exports.service_template, f"service.template of image {image}"
     else:
         template, what = _without_empty_exec_lines(values), "default unit"
-    _check_line_safe(template, values, "unit file", continuation=True)
     detach = exports.service_template is not None and detachable_foreground(template) \
         and bool(values.get("EXEC_STOPPOST"))
+    _check_line_safe(template + (DETACHED_LINES if detach else ""), values, "unit file",
+                     continuation=True)
     _check_pidfile(template, values, detach)
     unit = render_template(template, values, what)
     return detach_foreground_unit(unit, values) if detach else unit
+
+
+# What a foreground unit gets at the end of its [Service] section (detach_foreground_unit).
+DETACHED_LINES = """\
+# syscontainers: the runtime runs detached, the container's init is the main process (docs/templates.md)
+Type=forking
+PIDFile=$PIDFILE
+ExecStopPost=-$EXEC_STOPPOST
+"""
 
 
 def detach_foreground_unit(unit: str, values: Mapping[str, str]) -> str:
@@ -254,10 +264,8 @@ def detach_foreground_unit(unit: str, values: Mapping[str, str]) -> str:
     ``PIDFile=`` (systemd follows the container's init, which becomes its child when runc
     exits, so its exit status is the service's) and the runtime's delete after stop (``-``:
     a container already gone is no failure). The rest is kept as the image wrote it."""
-    added = ["# syscontainers: the runtime runs detached, the container's init is the main "
-             "process (docs/templates.md)\n",
-             "Type=forking\n", f"PIDFile={values['PIDFILE']}\n",
-             f"ExecStopPost=-{values['EXEC_STOPPOST']}\n"]
+    added = render_template(DETACHED_LINES, values, "lines added to a foreground unit") \
+        .splitlines(keepends=True)
     out, section, done = [], "", False
     for line in unit.splitlines(keepends=True):
         text = line.strip()
