@@ -616,3 +616,13 @@ def test_user_mode_rewrites_only_wantedby_lines(tmp_path):
     lines = r.unit.splitlines()
     assert "After=multi-user.target" in lines and "Description=x=multi-user.target" in lines
     assert "WantedBy=default.target" in lines
+
+
+def test_foreground_template_as_the_last_section_and_with_braces(tmp_path):
+    unit = "[Unit]\nDescription=x\n\n[Service]\nType=exec\nExecStart=${EXEC_START}"
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": unit})
+    lines = r.unit.splitlines()
+    assert "ExecStart=/usr/sbin/runc run -d --pid-file /run/container-web.pid 'web'" in lines
+    assert "Type=exec" not in lines and lines.count("Type=forking") == 1
+    assert lines[-3:] == ["Type=forking", "PIDFile=/run/container-web.pid",
+                          "ExecStopPost=-/usr/sbin/runc delete --force 'web'"]
