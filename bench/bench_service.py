@@ -22,6 +22,7 @@ uninstall: 200 more containers of the tiny image on top of list's 100, then ``un
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -227,12 +228,34 @@ def _podman_conmon(work: Path, ref: str, samples: int, series: Series) -> int:
         return len(pids)
     finally:
         subprocess.run([*base, "rm", "--force", "--time", "0", *names], capture_output=True)
+        # conmon runs `podman container cleanup` when a container exits, after rm returned:
+        # wait for every process using this root (they would create the lock files again)
+        _wait_gone(str(d / "root"), 20)
         subprocess.run([*base, "system", "reset", "--force"], capture_output=True)
         _unmount_under(d)
         shutil.rmtree(d, ignore_errors=True)
         for p in leftovers:
             if p.exists():
                 p.unlink()
+
+
+def _wait_gone(marker: str, timeout: float) -> None:
+    """Wait until no process has ``marker`` on its command line (at most ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or proc.name == str(os.getpid()):
+                continue
+            try:
+                busy = marker.encode() in (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if busy:
+                break
+        if not busy:
+            return
+        time.sleep(0.2)
 
 
 def _pss(pid: int) -> int:
