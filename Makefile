@@ -26,6 +26,7 @@ unit: deps
 	$(PY) -m pytest -q tests/unit
 
 bench: deps
+	./scripts/install-deps.sh --bench
 	$(PY) bench/run.py
 
 # Mutation testing (docs/testing.md, "Mutation testing"): slow, not part of `make test`; run

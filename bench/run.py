@@ -28,7 +28,7 @@ from common import REPO_ROOT, Row, load_average, machine, say  # noqa: E402
 import gen  # noqa: E402
 import report  # noqa: E402
 
-WORKLOADS = ("startup", "pull", "checkout", "host")
+WORKLOADS = ("startup", "pull", "checkout", "host", "service")
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -38,6 +38,8 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--only", default=",".join(WORKLOADS),
                     help=f"comma-separated subset of {','.join(WORKLOADS)}")
     ap.add_argument("--list-count", type=int, default=100, help="containers installed for list")
+    ap.add_argument("--uninstall-count", type=int, default=300,
+                    help="containers installed when uninstall is timed")
     ap.add_argument("--doc", type=Path, default=REPO_ROOT / "docs/performance.md")
     ap.add_argument("--no-write", action="store_true", help="print the table, leave the doc")
     ap.add_argument("--keep", type=Path, help="use and keep this work dir (data is reused)")
@@ -89,7 +91,7 @@ def _benchmarks(args, work: Path, images, refs) -> tuple[list[Row], list[str]]:
             g = images[f"{data}-v1"]
             rows.append(bench_checkout(work, data, refs[f"{data}-v1"], g.layout, g.tag,
                                        [b.digest for b in g.layers], args.runs))
-    if "host" in args.only:
+    if "host" in args.only or "service" in args.only:
         rows_host, context_host = _host_benchmarks(args, work, refs)
         rows += rows_host
         context += context_host
@@ -97,23 +99,46 @@ def _benchmarks(args, work: Path, images, refs) -> tuple[list[Row], list[str]]:
 
 
 def _host_benchmarks(args, work: Path, refs) -> tuple[list[Row], list[str]]:
-    from bench_host import (Host, bench_list, bench_rollback, bench_staged_switch,
-                            bench_update, prepare_small_pair)
+    from bench_host import Host
     rows: list[Row] = []
+    context: list[str] = []
     registry_host = refs["small-v1"].split("/", 1)[0]
     with Host(work / "testhost", registry_host) as h:
-        time_row, disk_row, cp = bench_update(h, work, refs["medium-v1"], refs["medium-v2"],
-                                              args.runs)
-        rows += [time_row, disk_row]
-        rows.append(bench_staged_switch(h, refs["medium-v1"], refs["medium-v2"], args.runs))
-        small_cp, small_name = prepare_small_pair(h, refs["small-v1"], refs["small-v2"])
-        rows.append(bench_rollback(h, "small", small_cp, small_name, max(args.runs, 5)))
-        rows.append(bench_rollback(h, "medium", cp, cp.name, max(args.runs, 5)))
-        list_row, per_install = bench_list(h, refs["tiny-v1"], args.list_count, args.runs)
-        rows.append(list_row)
-        context = [f"Inside the systemd test host (booted in {h.host.boot_seconds:.2f} s); "
-                   f"installing each of the {args.list_count} containers for `list` took "
-                   f"{per_install:.2f} s on average (CLI, tiny image)."]
+        context.append(f"Inside the systemd test host (booted in {h.host.boot_seconds:.2f} s).")
+        if "service" in args.only:
+            from bench_service import bench_control, bench_memory
+            rows += bench_control(h, refs["svc-detached"], max(args.runs, 10))
+            mem_row, mem_context = bench_memory(h, refs, work, 3)
+            rows.append(mem_row)
+            context += mem_context
+        if "host" in args.only:
+            host_rows, host_context = _update_rollback_list(args, work, refs, h)
+            rows += host_rows
+            context += host_context
+    return rows, context
+
+
+def _update_rollback_list(args, work: Path, refs, h) -> tuple[list[Row], list[str]]:
+    from bench_host import (bench_list, bench_rollback, bench_staged_switch, bench_update,
+                            prepare_small_pair)
+    from bench_service import bench_uninstall
+    rows: list[Row] = []
+    time_row, disk_row, cp = bench_update(h, work, refs["medium-v1"], refs["medium-v2"],
+                                          args.runs)
+    rows += [time_row, disk_row]
+    rows.append(bench_staged_switch(h, refs["medium-v1"], refs["medium-v2"], args.runs))
+    small_cp, small_name = prepare_small_pair(h, refs["small-v1"], refs["small-v2"])
+    rows.append(bench_rollback(h, "small", small_cp, small_name, max(args.runs, 5)))
+    rows.append(bench_rollback(h, "medium", cp, cp.name, max(args.runs, 5)))
+    list_row, per_install = bench_list(h, refs["tiny-v1"], args.list_count, args.runs)
+    rows.append(list_row)
+    uninstall_row, per_more = bench_uninstall(h, refs["tiny-v1"], args.list_count,
+                                              args.uninstall_count, args.runs)
+    rows.append(uninstall_row)
+    context = [f"Installing each of the {args.list_count} containers for `list` took "
+               f"{per_install:.2f} s on average (CLI, tiny image); each of the "
+               f"{args.uninstall_count - args.list_count} more for `uninstall`, "
+               f"{per_more:.2f} s."]
     return rows, context
 
 
@@ -135,6 +160,9 @@ def main(argv: list[str]) -> int:
         say(f"registry on {registry.host}; pushing")
         refs = {key: registry.push(g.layout, g.tag, f"bench/{g.shape.name}")
                 for key, g in images.items()}
+        if "service" in args.only:
+            from bench_service import service_images
+            refs.update(service_images(work, registry))
         rows, context = _benchmarks(args, work, images, refs)
     finally:
         if registry is not None:

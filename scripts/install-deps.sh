@@ -24,6 +24,12 @@ PKGS+=(buildah)
 # gcc + static libc: the test images' sd_notify speaker (tests/fixtures/sdnotify.py).
 PKGS+=(gcc libc6-dev)
 
+# --bench (make bench only, never make test): podman, the per-container memory peer
+# (docs/performance.md "Per-container memory"); it brings conmon, buildah, fuse-overlayfs.
+if [ "${1:-}" = "--bench" ]; then
+    PKGS+=(podman)
+fi
+
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,7 +9,6 @@ typo does not silently fall back to a default.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,13 +29,19 @@ class Config:
 
 def load_config(path: Path) -> Config:
     try:
-        data = tomllib.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         return Config()
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
         raise ConfigError(f"invalid config file {path}: {e}") from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    import tomllib   # here: most hosts have no config file (start/stop/status stay fast)
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"invalid config file {path}: {e}") from None
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} in config file {path} (known: {', '.join(KEYS)})")

@@ -170,6 +170,8 @@ def _xdg_data_home(env) -> Path:
 def same_filesystem_links(a: Path, b: Path) -> bool:
     """True when a hard link from directory ``a`` into directory ``b`` works (a real link(2))."""
     try:
+        import tempfile
+
         fd, src = tempfile.mkstemp(prefix=".linktest-", dir=a)
         os.close(fd)
     except OSError:

@@ -73,3 +73,14 @@ def run(
         reason = last_line(stderr) or last_line(out) or f"exit status {cp.returncode}"
         raise CommandError(f"{what or args[0]}: {reason}")
     return res
+
+
+def spawn_output(args: Sequence[str]) -> subprocess.Popen:
+    """Start ``args`` with its stdout captured as text (stderr dropped) and return at once,
+    for a caller that does other work meanwhile; ``.communicate()`` collects it. A missing
+    program is a CommandError, as in :func:`run`."""
+    try:
+        return subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True)
+    except FileNotFoundError:
+        raise CommandError(f"{args[0]} is not installed") from None

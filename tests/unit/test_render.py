@@ -344,10 +344,77 @@ def test_image_service_template(tmp_path):
             "Environment=PORT=$PORT\nExecStartPre=/bin/echo $$HOME\n")
     r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": unit},
                sets=["PORT=8080"])
-    # No $EXEC_STOPPOST/$PIDFILE in the template: foreground mode, lines kept as written.
-    assert r.unit == ("[Service]\nExecStart=/usr/sbin/runc run 'web'\n"
+    # No $EXEC_STOPPOST/$PIDFILE in the template: a foreground template, run detached
+    # (docs/templates.md "Foreground templates run detached"); its own lines kept as written.
+    assert r.unit == ("[Service]\n"
+                      "ExecStart=/usr/sbin/runc run -d --pid-file /run/container-web.pid 'web'\n"
                       "ExecStop=/usr/sbin/runc kill 'web'\n"
-                      "Environment=PORT=8080\nExecStartPre=/bin/echo $HOME\n")
+                      "Environment=PORT=8080\nExecStartPre=/bin/echo $HOME\n"
+                      "# syscontainers: the runtime runs detached, the container's init is the "
+                      "main process (docs/templates.md)\n"
+                      "Type=forking\nPIDFile=/run/container-web.pid\n"
+                      "ExecStopPost=-/usr/sbin/runc delete --force 'web'\n")
+
+
+FLANNEL_LIKE = """\
+[Unit]
+Description=Flanneld Server
+
+[Service]
+Type=simple
+ExecStart=$EXEC_START
+ExecStop=$EXEC_STOP
+Restart=on-failure
+WorkingDirectory=$DESTDIR
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def test_foreground_template_detached_in_its_service_section(tmp_path):
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": FLANNEL_LIKE})
+    service = r.unit.split("[Service]\n", 1)[1].split("\n\n[Install]", 1)[0].splitlines()
+    assert service == [
+        "ExecStart=/usr/sbin/runc run -d --pid-file /run/container-web.pid 'web'",
+        "ExecStop=/usr/sbin/runc kill 'web'",
+        "Restart=on-failure",
+        f"WorkingDirectory={tmp_path / 'web.0'}",
+        "# syscontainers: the runtime runs detached, the container's init is the main process "
+        "(docs/templates.md)",
+        "Type=forking", "PIDFile=/run/container-web.pid",
+        "ExecStopPost=-/usr/sbin/runc delete --force 'web'"]
+    assert r.unit.endswith("\n\n[Install]\nWantedBy=multi-user.target\n")
+    assert r.values["EXEC_STOPPOST"] == "/usr/sbin/runc delete --force 'web'"
+
+
+@pytest.mark.parametrize("unit", [
+    FLANNEL_LIKE.replace("Type=simple", "Type=notify"),               # runc relays READY=1
+    FLANNEL_LIKE.replace("Type=simple", "Type=oneshot"),
+    FLANNEL_LIKE.replace("ExecStart=$EXEC_START", "ExecStart=/bin/sh -c '$EXEC_START'"),
+    FLANNEL_LIKE.replace("ExecStart=$EXEC_START", "ExecStart=/usr/sbin/runc run $NAME"),
+    FLANNEL_LIKE.replace("Type=simple", "PIDFile=/run/x.pid"),
+    FLANNEL_LIKE.replace("Type=simple", "ExecStopPost=$EXEC_STOPPOST"),
+    FLANNEL_LIKE.replace("Type=simple", "ExecStartPost=/bin/true\nExecStart=$EXEC_START"),
+])
+def test_other_templates_keep_the_runtime_in_the_foreground(tmp_path, unit):
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": unit})
+    assert "Type=forking" not in r.unit and " -d " not in r.unit
+    assert r.values["EXEC_START"] == "/usr/sbin/runc run 'web'"
+    assert r.values["EXEC_STOPPOST"] == ""
+
+
+def test_foreground_template_stays_so_without_pid_file_support(tmp_path):
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": FLANNEL_LIKE},
+               runtime=OLD_RUNC)
+    assert "ExecStart=/usr/sbin/runc run 'web'" in r.unit.splitlines()
+    assert "Type=simple" in r.unit and "PIDFile" not in r.unit
+
+
+def test_detached_foreground_template_refuses_percent_in_the_pid_file(tmp_path):
+    with pytest.raises(TemplateError, match="PIDFILE .* contains '%'"):
+        render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": FLANNEL_LIKE},
+               sets=["RUN_DIRECTORY=/run/%i"])
 
 
 def test_newline_in_a_value_used_by_the_unit_is_refused(tmp_path):
@@ -549,3 +616,13 @@ def test_user_mode_rewrites_only_wantedby_lines(tmp_path):
     lines = r.unit.splitlines()
     assert "After=multi-user.target" in lines and "Description=x=multi-user.target" in lines
     assert "WantedBy=default.target" in lines
+
+
+def test_foreground_template_as_the_last_section_and_with_braces(tmp_path):
+    unit = "[Unit]\nDescription=x\n\n[Service]\nType=exec\nExecStart=${EXEC_START}"
+    r = render(tmp_path, {"config.json": json.dumps(CONFIG), "service.template": unit})
+    lines = r.unit.splitlines()
+    assert "ExecStart=/usr/sbin/runc run -d --pid-file /run/container-web.pid 'web'" in lines
+    assert "Type=exec" not in lines and lines.count("Type=forking") == 1
+    assert lines[-3:] == ["Type=forking", "PIDFile=/run/container-web.pid",
+                          "ExecStopPost=-/usr/sbin/runc delete --force 'web'"]

@@ -5,18 +5,23 @@ from __future__ import annotations
 import errno
 import os
 import sys
-import traceback
 
 from ..errors import SysContainersError
-from .commands import build_parser
+from .quick import quick_args
+
+
+def build_parser():
+    """Every verb's parser (cli/commands.py); imported when a line needs it."""
+    from .commands import build_parser as build
+    return build()
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["__complete"]:          # the completion scripts' question (cli/complete.py)
         from .discover import complete_words
         return complete_words(argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = quick_args(argv) or build_parser().parse_args(argv)
     if args.log_level == "warn":
         args.quiet = True
     os.environ["SYSCONTAINERS_LOG_LEVEL"] = args.log_level     # proc.run prints commands at debug
@@ -58,6 +63,8 @@ def os_error_line(e: OSError) -> str:
 
 def _fail(line: str, code: int, debug: bool) -> int:
     if debug:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
     print(f"error: {line}", file=sys.stderr)
     return code

@@ -6,9 +6,6 @@ argument errors stay fast.
 
 from __future__ import annotations
 
-import argparse
-import getpass
-import json
 import sys
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -35,6 +32,8 @@ def make_context(args) -> Context:
 
 
 def print_json(obj) -> None:
+    import json
+
     json.dump(obj, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
 
@@ -90,6 +89,8 @@ def tls_bool(text: str) -> bool:
         return True
     if text.lower() in ("false", "0", "no"):
         return False
+    import argparse   # (not at the top: start/stop/status do without it, cli/__main__.py)
+
     raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
 
 
@@ -104,6 +105,8 @@ def creds(text: str | None) -> tuple[str, str] | None:
     if not sep:
         if not sys.stdin.isatty():
             raise UsageError("--src-creds: no password given and no terminal to ask for it")
+        import getpass
+
         password = getpass.getpass(f"Password for {user}: ")
     return user, password
 

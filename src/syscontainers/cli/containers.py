@@ -36,7 +36,11 @@ def register(sub) -> None:
     p.add_argument("name", metavar="NAME")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_healthcheck)
+    register_control(sub)
 
+
+def register_control(sub) -> None:
+    """start, stop, status, logs: all a quick command line needs (cli/__main__.py)."""
     for verb, func, text in (("start", _start, "start a container's service"),
                              ("stop", _stop, "stop a container's service"),
                              ("status", _status, "show a container's service status"),
@@ -435,22 +439,21 @@ def _stop(args) -> int:
 def _status(args) -> int:
     from dataclasses import replace
 
-    from ..lifecycle.control import status_text
     from ..lifecycle.health import container_health
-    from ..lifecycle.query import container
+    from ..lifecycle.query import status
 
     from ..errors import ContainerNotFound
 
     ctx = make_context(args)
     try:
-        row = container(ctx.paths, args.name)
+        row, text = status(ctx.paths, args.name)
     except ContainerNotFound as e:      # systemctl status says 4 for "no such unit"
         print(f"error: {e}", file=sys.stderr)
         return STATUS_UNKNOWN
     if row.reason:
         _warn_broken([row], sayer(ctx))
         print(f"{row.name}: broken ({row.reason})")
-        sys.stdout.write(status_text(ctx.paths, args.name))
+        sys.stdout.write(text)
         return 1
     report = container_health(ctx.paths, args.name, row.status)
     row = replace(row, health=report.state)
@@ -458,7 +461,7 @@ def _status(args) -> int:
           f"auto-update {row.auto_update})")
     if report.check:
         print(f"health: {report.detail()}")
-    sys.stdout.write(status_text(ctx.paths, args.name))
+    sys.stdout.write(text)
     return 0 if row.status == "running" else 3
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -363,6 +362,8 @@ def remove_tree(path: Path) -> None:
         except FileNotFoundError:
             pass
 
+    import shutil
+
     shutil.rmtree(path, onerror=onerror)
 
 
@@ -451,3 +452,25 @@ def image_users(paths: Paths) -> list[ImageUser]:
                 continue
             users.append(ImageUser(name, dep.index, info.revision, info.ostree_commit, info.image))
     return users
+
+
+def config_args(dep: Deployment) -> list[str]:
+    """process.args of a deployment's config.json (for list and status; here, not in
+    lifecycle/build.py, so status imports nothing heavy); [] when it has none (no
+    config.json: noContainerService). ConfigError when it is unreadable or args is not a list
+    of strings (a hand-edited or pre-validation config: list shows the container as broken)."""
+    path = dep.path / "config.json"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    cfg = safejson.loads(text, str(path))
+    process = cfg.get("process") if isinstance(cfg, dict) else None
+    args = process.get("args") if isinstance(process, dict) else None
+    if args is None or args == []:
+        return []
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise ConfigError(f"{path}: process.args is not a list of strings")
+    return list(args)

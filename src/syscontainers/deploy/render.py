@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import TemplateError
-from ..service.runtime import ExecCommands, Runtime, exec_commands, service_cgroup_path
+from ..service.runtime import (ExecCommands, Runtime, detachable_foreground, exec_commands,
+                               service_cgroup_path)
 from . import ocispec
 from .exports import Exports
 from .hostfiles import HostFile, plan_host_files, rendered_renames
@@ -238,16 +239,64 @@ def _render_unit(exports: Exports, values: dict, image: str) -> str:
         template, what = exports.service_template, f"service.template of image {image}"
     else:
         template, what = _without_empty_exec_lines(values), "default unit"
-    _check_line_safe(template, values, "unit file", continuation=True)
-    _check_pidfile(template, values)
-    return render_template(template, values, what)
+    detach = exports.service_template is not None and detachable_foreground(template) \
+        and bool(values.get("EXEC_STOPPOST"))
+    _check_line_safe(template + (DETACHED_LINES if detach else ""), values, "unit file",
+                     continuation=True)
+    _check_pidfile(template, values, detach)
+    unit = render_template(template, values, what)
+    return detach_foreground_unit(unit, values) if detach else unit
 
 
-def _check_pidfile(template: str, values: Mapping[str, str]) -> None:
+# What a foreground unit gets at the end of its [Service] section (detach_foreground_unit).
+DETACHED_LINES = """\
+# syscontainers: the runtime runs detached, the container's init is the main process (docs/templates.md)
+Type=forking
+PIDFile=$PIDFILE
+ExecStopPost=-$EXEC_STOPPOST
+"""
+
+
+def detach_foreground_unit(unit: str, values: Mapping[str, str]) -> str:
+    """An image's foreground unit (runtime.detachable_foreground) made to run its container
+    detached (docs/templates.md "Foreground templates run detached"): its ``Type=simple`` /
+    ``Type=exec`` lines dropped, and at the end of ``[Service]`` ``Type=forking`` and
+    ``PIDFile=`` (systemd follows the container's init, which becomes its child when runc
+    exits, so its exit status is the service's) and the runtime's delete after stop (``-``:
+    a container already gone is no failure). The rest is kept as the image wrote it."""
+    added = render_template(DETACHED_LINES, values, "lines added to a foreground unit") \
+        .splitlines(keepends=True)
+    out, section, done = [], "", False
+    for line in unit.splitlines(keepends=True):
+        text = line.strip()
+        if text.startswith("[") and text.endswith("]"):
+            if section == "[Service]" and not done:
+                out[_after_last_setting(out):_after_last_setting(out)] = added
+                done = True
+            section = text
+        elif section == "[Service]" and text.partition("=")[0].strip() == "Type":
+            continue
+        out.append(line if line.endswith("\n") else line + "\n")
+    if not done:
+        out += added
+    return "".join(out)
+
+
+def _after_last_setting(lines: list[str]) -> int:
+    """Index after the last non-blank line (so added lines keep a section's blank separator)."""
+    i = len(lines)
+    while i and not lines[i - 1].strip():
+        i -= 1
+    return i
+
+
+def _check_pidfile(template: str, values: Mapping[str, str], detach: bool = False) -> None:
     """The Exec lines quote the pid file (runtime.exec_quote), but ``PIDFile=`` takes the
     path as it is and systemd reads ``%`` there as a specifier: the two would name different
-    files and the service could never start (docs/templates.md "Quoting on Exec lines")."""
-    if "%" in values.get("PIDFILE", "") and "PIDFILE" in template_variables(template):
+    files and the service could never start (docs/templates.md "Quoting on Exec lines").
+    ``detach``: the tool adds a ``PIDFile=`` line itself."""
+    uses = detach or "PIDFILE" in template_variables(template)
+    if "%" in values.get("PIDFILE", "") and uses:
         raise TemplateError(
             f"PIDFILE {values['PIDFILE']!r} contains '%', which systemd reads as a specifier "
             "in PIDFile=; choose a RUN_DIRECTORY (or PIDFILE) without '%'")

@@ -43,7 +43,7 @@ from ..deploy import hostfiles
 from ..deploy.rpmpackage import RpmTool
 from ..errors import ServiceError, SysContainersError
 from ..paths import Paths
-from ..service.runtime import remove_container
+from ..service.runtime import may_have_container, remove_container
 from ..service.systemd import ServiceManager, Systemd
 from . import build, leftover, syspackage
 from ..fileops import read_or_none, remove_if_same, unlink_quiet, write_atomic
@@ -63,6 +63,8 @@ class Host:
     rpm: RpmTool = field(default_factory=RpmTool)
     # (runtime, name) -> whether a container was removed (leftover.py)
     remove_container: Callable[[str, str], bool] = remove_container
+    # (runtime, name, user mode) -> False when surely no such container (a stat: leftover.py)
+    may_have_container: Callable[[str, str, bool], bool] = may_have_container
 
     @classmethod
     def for_paths(cls, paths: Paths, rpm: RpmTool | None = None) -> "Host":

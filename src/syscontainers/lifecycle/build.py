@@ -287,24 +287,3 @@ def _rename_into_place(paths: Paths, partial: Path, dep: dl.Deployment, replace_
         return
     os.rename(partial, dep.path)
     dl.fsync_dir(paths.checkouts)
-
-
-def config_args(dep: dl.Deployment) -> list[str]:
-    """process.args of a deployment's config.json (for list); [] when it has none (no
-    config.json: noContainerService). ConfigError when it is unreadable or args is not a list
-    of strings (a hand-edited or pre-validation config: list shows the container as broken)."""
-    path = dep.path / "config.json"
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-    cfg = safejson.loads(text, str(path))
-    process = cfg.get("process") if isinstance(cfg, dict) else None
-    args = process.get("args") if isinstance(process, dict) else None
-    if args is None or args == []:
-        return []
-    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
-        raise ConfigError(f"{path}: process.args is not a list of strings")
-    return list(args)

@@ -41,10 +41,13 @@ def runtime_path(paths: Paths, dep: dl.Deployment | None) -> str | None:
 
 def clear(host: "Host", name: str, dep: dl.Deployment | None) -> bool:
     """Remove the runtime container NAME when its unit has stopped (``runc delete --force``);
-    a unit still running (or starting) keeps its container. True when one was removed."""
+    a unit still running (or starting) keeps its container. True when one was removed.
+    No container state on disk (the usual case): no systemd query, no runtime process."""
+    runtime = runtime_path(host.paths, dep)
+    if runtime is None or not host.may_have_container(runtime, name, host.user_mode):
+        return False
     state = host.systemd.statuses([f"{name}.service"]).get(f"{name}.service")
     if state is not None and state.status not in _STOPPED:
         return False
-    runtime = runtime_path(host.paths, dep)
-    return runtime is not None and host.remove_container(runtime, name)
+    return host.remove_container(runtime, name)
 

@@ -8,13 +8,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from ..deploy import deployment as dl
-from ..deploy.values import mask_text
 from ..errors import ConfigError, ContainerNotFound, ReferenceError_
 from ..fileops import read_or_none
 from ..images.reference import parse_docker_name
 from ..paths import Paths
 from ..service.systemd import ServiceManager, ServiceState, Systemd
-from .build import config_args
 
 BROKEN = "broken"   # the container's deployment cannot be read; ContainerRow.reason says why
 
@@ -69,7 +67,11 @@ def _row(paths: Paths, name: str, dep: dl.Deployment, preinstalled: bool) -> Con
         if not dep.exists():
             raise ConfigError(f"its deployment {dep.path} is missing (removed by hand?)")
         info = dep.read_info()
-        command = [mask_text(a, info.values, info.secret_values) for a in config_args(dep)]
+        command = dl.config_args(dep)
+        if info.secret_values:
+            from ..deploy.values import mask_text   # (heavy: only when there are secrets)
+
+            command = [mask_text(a, info.values, info.secret_values) for a in command]
     except dl.UnreadableInfo:
         raise    # another user's private deployment: one line, not a list of broken rows
     except ConfigError as e:
@@ -124,6 +126,23 @@ def containers(paths: Paths, systemd: ServiceManager | None = None,
     found = healths(paths, {r.name: r.status for r in rows if r.status in ("running", "starting")
                             and not r.preinstalled})
     return [replace(r, health=found[r.name].state) if r.name in found else r for r in rows]
+
+
+def status(paths: Paths, name: str) -> tuple[ContainerRow, str]:
+    """The row of one container (its state from one ``systemctl show``) and the text of
+    ``systemctl status`` for it, the two systemctl processes side by side: status must cost
+    little more than ``systemctl status`` (docs/performance.md "start, stop, status")."""
+    dl.validate_name(name)
+    dep, preinstalled = dl.current(paths, name), False
+    if dep is None:
+        if not is_preinstalled(paths, name):
+            raise ContainerNotFound(f"container {name} is not installed")
+        dep, preinstalled = dl.Deployment(name, 0, paths.preinstalled / name), True
+    row = _row(paths, name, dep, preinstalled)
+    state, text = Systemd(paths.user_mode).state_and_status_text(f"{name}.service")
+    if row.status != BROKEN:
+        row = replace(row, status=state.status, restarts=state.restarts)
+    return row, text
 
 
 def container(paths: Paths, name: str, with_health: bool = False) -> ContainerRow:

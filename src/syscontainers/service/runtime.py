@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,7 +22,12 @@ class Runtime:
 def find_runtime(requested: str | None) -> str:
     """Absolute path of the runtime; RuntimeMissing when it is not installed."""
     name = requested or DEFAULT_RUNTIME
-    path = name if os.path.isabs(name) else shutil.which(name)
+    if os.path.isabs(name):
+        path = name
+    else:
+        import shutil
+
+        path = shutil.which(name)
     if not path or not os.access(path, os.X_OK):
         raise RuntimeMissing(f"the runtime {name} is not installed")
     return path
@@ -53,9 +57,11 @@ def exec_commands(runtime: Runtime, name: str, pidfile: str, user_mode: bool,
                   service_template: str | None) -> ExecCommands:
     """Start/stop command lines (docs/templates.md).
 
-    Detached mode (runc run -d --pid-file, delete on stop-post) only when the unit template
-    uses both $EXEC_STOPPOST and $PIDFILE, since systemd then tracks the container by PID;
-    otherwise runc runs in the foreground as the service's main process.
+    Detached mode (runc run -d --pid-file, delete on stop-post) when the unit template
+    uses both $EXEC_STOPPOST and $PIDFILE, since systemd then tracks the container by PID, and
+    for a foreground template the tool detaches (:func:`detachable_foreground`; its unit gets
+    the lines that make systemd track the PID). Otherwise runc runs in the foreground as the
+    service's main process.
 
     No ``--systemd-cgroup``: with it runc puts the container into a ``runc-NAME.scope`` of its
     own, so its output is not the service's in the journal and a stop that kills the service's
@@ -66,13 +72,22 @@ def exec_commands(runtime: Runtime, name: str, pidfile: str, user_mode: bool,
     quoted = f"'{name}'"  # names are validated: no quotes inside
     runtime_word, pidfile = exec_quote(runtime.path), exec_quote(pidfile)
     template = service_template or ""
-    uses = lambda var: f"${var}" in template or f"${{{var}}}" in template  # noqa: E731
-    if runtime.supports_pid_file and uses("EXEC_STOPPOST") and uses("PIDFILE"):
+    if runtime.supports_pid_file and _uses(template, "EXEC_STOPPOST") and _uses(template, "PIDFILE"):
         return ExecCommands(
             start=f"{runtime_word} run -d --pid-file {pidfile} {quoted}",
             stop="",
             startpre="",
             stoppost=f"{runtime_word} delete {quoted}",
+        )
+    if runtime.supports_pid_file and detachable_foreground(template):
+        # runc would stay resident as the service's main process only to wait and forward
+        # signals; detached, the container's init is the main process (the unit gets
+        # Type=forking, PIDFile= and the delete: render.detach_foreground_unit)
+        return ExecCommands(
+            start=f"{runtime_word} run -d --pid-file {pidfile} {quoted}",
+            stop=f"{runtime_word} kill {quoted}",
+            startpre="",
+            stoppost=f"{runtime_word} delete --force {quoted}",
         )
     return ExecCommands(
         start=f"{runtime_word} run {quoted}",
@@ -80,6 +95,49 @@ def exec_commands(runtime: Runtime, name: str, pidfile: str, user_mode: bool,
         startpre="",
         stoppost="",
     )
+
+
+def _uses(template: str, var: str) -> bool:
+    return f"${var}" in template or f"${{{var}}}" in template
+
+
+# Service types whose main process is the ExecStart process itself (it is not waited for
+# otherwise): the ones a foreground runc can be detached from.
+_FOREGROUND_TYPES = ("simple", "exec")
+
+
+def detachable_foreground(template: str) -> bool:
+    """Whether an image's unit template runs the runtime in the foreground in a way the tool
+    can turn into a detached run without changing what the unit means (docs/templates.md
+    "Foreground templates run detached"): its ``[Service]`` has exactly one ``ExecStart=``,
+    which is ``$EXEC_START`` alone, a ``Type=`` of simple or exec (or none), no ``PIDFile=``,
+    and the template uses neither ``$EXEC_STOPPOST`` nor ``$PIDFILE`` (those are the
+    detached templates'). ``Type=notify`` units are left as they are: runc then relays the
+    container's READY=1 and stays the main process."""
+    if _uses(template, "EXEC_STOPPOST") or _uses(template, "PIDFILE"):
+        return False
+    starts, types, pidfiles = [], [], 0
+    for key, value in _service_settings(template):
+        if key == "ExecStart":
+            starts.append(value)
+        elif key == "Type":
+            types.append(value)
+        elif key == "PIDFile":
+            pidfiles += 1
+    return (starts in (["$EXEC_START"], ["${EXEC_START}"]) and pidfiles == 0
+            and all(t in _FOREGROUND_TYPES for t in types))
+
+
+def _service_settings(unit: str):
+    """(key, value) of every setting in the ``[Service]`` section(s) of a unit text."""
+    section = ""
+    for line in unit.splitlines():
+        text = line.strip()
+        if text.startswith("[") and text.endswith("]"):
+            section = text
+        elif section == "[Service]" and "=" in text and not text.startswith(("#", ";")):
+            key, _, value = text.partition("=")
+            yield key.strip(), value.strip()
 
 
 def service_cgroup_path(name: str, unit_text: str) -> str:
@@ -114,6 +172,22 @@ def remove_container(runtime_path: str, name: str) -> bool:
         raise ServiceError(f"the container {name} is still there after `{runtime_path} delete "
                            f"--force {name}`: {last_line(res.stderr) or 'no reason given'}")
     return True
+
+
+# Where a runtime run by root keeps its containers' state (its default --root; the tool never
+# passes another).
+_STATE_ROOTS = {"runc": "/run/runc", "crun": "/run/crun"}
+
+
+def may_have_container(runtime_path: str, name: str, user_mode: bool) -> bool:
+    """False only when the runtime surely has no container NAME: runc or crun run by root
+    with no state directory for it (one stat instead of a ``state`` process and a systemd
+    query: start and stop stay as fast as systemctl, docs/performance.md). User mode and
+    other runtimes: True (the caller asks the runtime)."""
+    root = _STATE_ROOTS.get(os.path.basename(runtime_path))
+    if user_mode or root is None or os.geteuid() != 0:
+        return True
+    return os.path.lexists(os.path.join(root, name))
 
 
 def _exists(runtime_path: str, name: str) -> bool:
