@@ -50,7 +50,7 @@ def test_status_of_one_container_among_others(sc, images, testhost_units):
         r = sc.sc("status", "ctl2")
         first, rest = r.out.split("\n", 1)
         assert r.code == 0 and first == f"ctl2: running (image {images['v1']}, " \
-            f"{sc.listing()['ctl2']['image_id'][:12]})"
+            f"{sc.listing()['ctl2']['image_id'][:12]}, auto-update off)"
         assert "ctl2.service" in rest and "Active: active (running)" in rest
         r = sc.sc("status", "ctl3")
         assert r.code == 3 and r.out.startswith("ctl3: inactive (image ")
@@ -59,7 +59,8 @@ def test_status_of_one_container_among_others(sc, images, testhost_units):
         assert port_closed(port)
         assert sc.host.run("runc", "state", "ctl2", check=False).returncode != 0
         missing = sc.sc("status", "nosuch9")
-        assert missing.code == 1 and missing.err.strip() == "error: container nosuch9 is not installed"
+        # as `systemctl status` of an unknown unit (docs/json.md, "Exit codes")
+        assert missing.code == 4 and missing.err.strip() == "error: container nosuch9 is not installed"
     finally:
         for n in names:
             sc.sc("uninstall", n)
