@@ -192,6 +192,12 @@ def test_6_each_state_on_one_host(fleet):
         assert r[1]["container"]["image_id"] != before
         assert r[2]["changed"] is False
         assert http_get(port2) == "web 2.0\n"
+        # the auto-update policy alone: stored without an update, then nothing to do
+        r = solo(fleet, ({"auto_update": "registry"}, CHECK), ({"auto_update": "registry"}, {}),
+                 ({"auto_update": "registry"}, {}))
+        assert r[0]["changed"] and r[0]["container"]["auto_update"] == "off", r[0]
+        assert r[1]["actions"] == ["configure"] and r[1]["container"]["auto_update"] == "registry"
+        assert r[2]["changed"] is False
         # rolled_back (atomic_container's "rollback"); absent, twice
         r = solo(fleet, ({"state": "rollback"}, {}), ({"state": "absent"}, {}),
                  ({"state": "absent"}, {}))

@@ -126,6 +126,14 @@ def test_plan(state, row, image, values, steps):
     assert m.plan(state, row, image, values) == steps
 
 
+def test_plan_configures_a_different_auto_update_policy_without_an_update():
+    row = {"image": "reg.example/web:1", "auto_update": "off"}
+    assert m.plan("present", row, "reg.example/web:1", False, auto_update="registry") == ("configure",)
+    assert m.plan("present", {**row, "auto_update": "registry"}, "reg.example/web:1", False,
+                  auto_update="registry") == ()
+    assert m.plan("present", None, "reg.example/web:1", False, auto_update="registry") == ("install",)
+
+
 def test_module_docs_match_their_argument_specs():
     """ansible-doc reads every module's DOCUMENTATION (a broken doc fails here too)."""
     env = {"ANSIBLE_COLLECTIONS_PATH": str(REPO / "ansible"), "PATH": "/usr/bin:/bin",

@@ -213,12 +213,13 @@ def needs_update(report):
     return bool(report.get("update_available") or report.get("values") or report.get("files"))
 
 
-def plan(state, row, image, values_given, latest_requested=False):
+def plan(state, row, image, values_given, latest_requested=False, auto_update=None):
     """What the container module does, from the state asked and the installed row (or None).
 
     Returns a tuple of steps among ``install``, ``check-update`` (then ``update`` if the check
-    says so), ``uninstall``, ``rollback``, ``start``, ``stop``; ``start``/``stop`` are
-    re-judged after an install or update (the CLI restarts a running service on update).
+    says so), ``configure`` (the auto-update policy differs from ``auto_update``: stored
+    without a redeploy), ``uninstall``, ``rollback``, ``start``, ``stop``; ``start``/``stop``
+    are re-judged after an install or update (the CLI restarts a running service on update).
     """
     if state == "absent":
         return ("uninstall",) if row else ()
@@ -230,6 +231,8 @@ def plan(state, row, image, values_given, latest_requested=False):
     elif latest_requested or state == "latest" or values_given or (
             image and normalize_image(image) != row.get("image")):
         steps.append("check-update")
+    if row is not None and auto_update and row.get("auto_update", "off") != auto_update:
+        steps.append("configure")
     if state == "started":
         steps.append("start")
     elif state == "stopped":

@@ -252,6 +252,12 @@ class Run:
             self.diff = {"prepared": report["diff"]}
         self.act(update_args(p, self.values, rebase, offline), "update")
 
+    def configure(self):
+        """The auto-update policy, when the update (if any) did not already set it."""
+        wanted = self.p["auto_update"]
+        if self.module.check_mode or (self.current() or {}).get("auto_update") != wanted:
+            self.act(["update", self.p["name"], "--auto-update=" + wanted], "configure")
+
     def service(self, state):
         if self.module.check_mode and self.actions and self.actions[-1] == "install":
             running = False    # would be installed, not started (install enables only)
@@ -270,7 +276,8 @@ def main():
     run = Run(module)
     name = module.params["name"]
     row = run.current()
-    steps = plan(state, row, module.params["image"], bool(run.values or run.stdin))
+    steps = plan(state, row, module.params["image"], bool(run.values or run.stdin),
+                 auto_update=module.params.get("auto_update"))
     if state == "rolled_back" and row is None:
         module.fail_json(msg="container %s is not installed: nothing to roll back" % name)
     for step in steps:
@@ -282,6 +289,8 @@ def main():
             run.act(["uninstall", name], "uninstall")
         elif step == "rollback":
             run.act(["rollback", name], "rollback")
+        elif step == "configure":
+            run.configure()
         else:
             run.service(step)
     # check mode: the row as it is (nothing was changed)
