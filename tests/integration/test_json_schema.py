@@ -91,6 +91,7 @@ def test_every_documented_verb_prints_the_keys_it_promises(sc, installed):
         "verify NAME|--all": ("verify", "json1", "--json"),
         "info": ("info", "--json"),
         "auto-update": ("auto-update", "--dry-run", "--json"),
+        "images prune [--dry-run]": ("images", "prune", "--dry-run", "--json"),
     }
     assert set(runs) <= set(keys), set(runs) - set(keys)
     for verb, args in runs.items():
@@ -104,7 +105,11 @@ def test_every_documented_verb_prints_the_keys_it_promises(sc, installed):
         missing = keys[verb] - set(obj)
         assert not missing, f"{verb}: {missing} missing from {sorted(obj)}"
     rows = json.loads(sc.ok("list", "--json").out)
-    assert iso(next(r for r in rows if r["name"] == "json1")["created"])
+    row = next(r for r in rows if r["name"] == "json1")
+    assert iso(row["created"])
+    r = sc.sc("status", "json1", "--json")          # the list row, plus the health check
+    status = json.loads(r.out)
+    assert r.code == 3 and set(row) <= set(status) and "health_check" in status, status
     assert iso(json.loads(sc.ok("inspect", "json1").out)["active"]["created"])
     info = json.loads(sc.ok("images", "info", "--json", installed).out)
     assert "(set by the OS)" not in json.dumps(info) and "PIDFILE" in info["set_by_os"]

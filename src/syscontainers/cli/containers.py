@@ -50,6 +50,8 @@ def register_control(sub) -> None:
         if verb == "logs":
             p.add_argument("-f", "--follow", action="store_true")
             p.add_argument("-n", "--lines", type=int)
+        if verb == "status":
+            p.add_argument("--json", action="store_true", help="the row of `list --json`")
         p.set_defaults(func=func)
 
 
@@ -457,6 +459,11 @@ def _status(args) -> int:
         return 1
     report = container_health(ctx.paths, args.name, row.status)
     row = replace(row, health=report.state)
+    if getattr(args, "json", False):
+        from ..lifecycle.inspection import iso_time
+        print_json({**row.as_json(), "created": iso_time(row.created),
+                    "health_check": report.check or None, "health_output": report.output or None})
+        return 0 if row.status == "running" else 3
     print(f"{row.name}: {row.status_text()} (image {row.image}, {row.image_id[:12]}, "
           f"auto-update {row.auto_update})")
     if report.check:

@@ -74,6 +74,7 @@ def register(sub) -> None:
     q.set_defaults(func=_tag)
     q = isub.add_parser("prune", help="remove unused layers, refs and leftover deployments")
     q.add_argument("--dry-run", action="store_true", help="only show what would be removed")
+    q.add_argument("--json", action="store_true")
     q.set_defaults(func=_prune)
     q = isub.add_parser("verify", help="check every file of an image against its checksum")
     q.add_argument("image", metavar="IMAGE")
@@ -306,6 +307,11 @@ def _prune(args) -> int:
     from ..lifecycle.imageverbs import prune
 
     result = prune(make_context(args).paths, dry_run=args.dry_run)
+    if args.json:
+        print_json({"dry_run": args.dry_run, "leftovers": list(result.leftovers),
+                    "refs": list(result.refs), "removed": list(result.removed),
+                    "bytes_freed": result.bytes_freed})
+        return 0
     verb = "Would remove" if args.dry_run else "Removed"
     for name in result.leftovers:
         print(f"{verb} deployments of uninstalled container {name}")
