@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_level == "warn":
         args.quiet = True
     os.environ["SYSCONTAINERS_LOG_LEVEL"] = args.log_level     # proc.run prints commands at debug
+    # the progress line of long steps (syscontainers/progress.py): only for a person watching
+    on_terminal = sys.stdout.isatty() and sys.stderr.isatty()
+    os.environ["SYSCONTAINERS_PROGRESS"] = "1" if on_terminal and not args.quiet and not (
+        getattr(args, "json", False) or getattr(args, "format", None)) else "0"
     debug = args.log_level == "debug"
     try:
         if getattr(args, "format", None):

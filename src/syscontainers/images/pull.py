@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from ..errors import BadImage
+from .. import progress
 from ..paths import Paths
 from .model import Image, Layer
 from .reference import ImageRef, parse_reference
@@ -134,7 +135,7 @@ def _pull_into(store: ImageDestination, ref: ImageRef, name: str, existing: Imag
     source = open_source(ref, SourceOptions(
         tls_verify=options.tls_verify, creds=options.creds,
         daemon_host=options.daemon_host or os.environ.get("DOCKER_HOST") or None,
-        progress=options.progress, policy=policy, auth_file=options.auth_file,
+        progress=options.progress or progress.enabled(), policy=policy, auth_file=options.auth_file,
         cert_dir=options.cert_dir), work)
     manifest = source.manifest()
     source.verify(manifest, work)
@@ -156,7 +157,10 @@ def _pull_into(store: ImageDestination, ref: ImageRef, name: str, existing: Imag
         seen.add(layer.digest)
         items.append((layer, _blob(blob_dir, layer.digest, source.what), diff_id))
     if items:
-        store.import_layers(items, say)
+        size = sum(layer.size for layer, _, _ in items)
+        with progress.step(f"importing {len(items)} layer{'s' if len(items) != 1 else ''} "
+                           f"({size / 1e6:.1f} MB) into the OSTree repository"):
+            store.import_layers(items, say)
     image = store.write_image(name, manifest.text, manifest.digest, config_raw)
     return PullResult(name, image, tuple(layer.digest for layer, _, _ in items), False)
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .. import faults, safejson
+from .. import faults, progress, safejson
 from ..deploy import deployment as dl
 from ..fileops import write_atomic
 from ..deploy import ocispec
@@ -204,7 +204,8 @@ def _rootfs(paths: Paths, store: Store, image: Image, remote: Path | None, parti
     if remote is not None:
         os.symlink(remote, rootfs)
         return rootfs
-    store.checkout(image, rootfs)
+    with progress.step(f"checking out {image.name or image.id[:12]}"):
+        store.checkout(image, rootfs)
     return rootfs
 
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+from .. import progress
 from ..deploy import deployment as dl
 from ..errors import ConfigError, ContainerNotFound, SysContainersError, UsageError
 from ..paths import Paths
@@ -95,6 +96,16 @@ class HealthOutcome:
 
 def wait_healthy(host, deployment: dl.Deployment, timeout: float, say: Say, *,
                  prober: Prober = h.probe, clock=time.monotonic, sleep=time.sleep) -> HealthOutcome:
+    """See :func:`_wait_healthy`; the progress line it shows on a terminal is cleared after."""
+    try:
+        return _wait_healthy(host, deployment, timeout, say, prober=prober, clock=clock,
+                             sleep=sleep)
+    finally:
+        progress.clear()
+
+
+def _wait_healthy(host, deployment: dl.Deployment, timeout: float, say: Say, *,
+                  prober: Prober = h.probe, clock=time.monotonic, sleep=time.sleep) -> HealthOutcome:
     """After ``systemctl start``: wait until ``deployment``'s container is healthy.
 
     With a check: probe every ``interval``; the first success is healthy; failures count only
@@ -111,6 +122,8 @@ def wait_healthy(host, deployment: dl.Deployment, timeout: float, say: Say, *,
     start = clock()
     if check is None:
         while systemd.is_active(unit):
+            progress.show(f"waiting: {deployment.name} must stay active for {timeout:g} s "
+                          f"({clock() - start:.0f} s)")
             if clock() - start >= timeout:
                 return HealthOutcome(True)
             sleep(POLL)
@@ -121,6 +134,8 @@ def wait_healthy(host, deployment: dl.Deployment, timeout: float, say: Say, *,
     while True:
         if not systemd.is_active(unit):
             return HealthOutcome(False, "did not stay active", last, check)
+        progress.show(f"waiting for {deployment.name} to be healthy ({clock() - start:.0f} s of "
+                      f"at most {limit:g} s; {failures} failed probe(s))")
         result = prober(check, runtime=runtime, name=deployment.name)
         if result.healthy:
             return HealthOutcome(True, "", result.output, check)
