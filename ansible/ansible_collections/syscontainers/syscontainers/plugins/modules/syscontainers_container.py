@@ -82,13 +82,6 @@ options:
     description: Privileges granted to the image (C(--allow)).
     type: list
     elements: str
-  tls_verify:
-    description: Verify the registry's TLS certificate.
-    type: bool
-    default: true
-  src_creds:
-    description: Registry credentials C(USER:PASSWORD).
-    type: str
   force:
     description: Accept values no template of the image uses (C(--force)).
     type: bool
@@ -110,6 +103,8 @@ options:
 notes:
   - Check mode asks C(update --check) (or C(install --display)) and changes nothing.
   - Diff mode shows the unified diff of the rendered unit, tmpfiles file and config.json.
+extends_documentation_fragment:
+  - syscontainers.syscontainers.syscontainers.registry
 """
 
 EXAMPLES = r"""

@@ -22,13 +22,8 @@ options:
     description: Ask every container's source whether an update is available (manifests only).
     type: bool
     default: false
-  mode:
-    description: C(system) or C(user) mode.
-    type: str
-    choices: [system, user]
-  executable:
-    description: Path of the syscontainers CLI on the managed host (default from PATH).
-    type: path
+extends_documentation_fragment:
+  - syscontainers.syscontainers.syscontainers
 """
 
 EXAMPLES = r"""

@@ -28,27 +28,16 @@ options:
     type: str
     default: present
     choices: [present, pull, latest, absent]
-  tls_verify:
-    description: Verify the registry's TLS certificate.
-    type: bool
-    default: true
-  src_creds:
-    description: Registry credentials C(USER:PASSWORD).
-    type: str
   force:
     description: With C(absent), delete even an image an installed container uses.
     type: bool
     default: false
-  mode:
-    description: C(system) or C(user) mode.
-    type: str
-    choices: [system, user]
-  executable:
-    description: Path of the syscontainers CLI on the managed host (default from PATH).
-    type: path
 notes:
   - In check mode C(latest)/C(pull) of an image already stored cannot know whether the
     source has a newer one without fetching; it reports no change and says so in a warning.
+extends_documentation_fragment:
+  - syscontainers.syscontainers.syscontainers
+  - syscontainers.syscontainers.syscontainers.registry
 """
 
 EXAMPLES = r"""
