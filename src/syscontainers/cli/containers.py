@@ -378,21 +378,13 @@ def _history(args) -> int:
 
     records = history(make_context(args).paths, args.name)
     if args.json:
-        print_json([_snake_keys(r.as_json()) for r in records])
+        print_json([r.as_data() for r in records])
         return 0
     print_table(("TIME", "VERB", "FROM", "TO", "VALUES", "RESULT"),
                 [(_local_time(r.time), r.verb, _version(r.from_version), _version(r.to_version),
                   ", ".join(f"{k}: {_value(a)} -> {_value(b)}" for k, (a, b) in r.values.items()),
                   r.result + (f": {r.reason}" if r.reason else "")) for r in records])
     return 0
-
-
-def _snake_keys(record: dict) -> dict:
-    """The record as the JSON schema has it (docs/json.md: snake_case keys); the history file
-    keeps the info file's kebab-case (docs/formats.md)."""
-    def version(v):
-        return {"image": v["image"], "image_id": v["image-id"]} if v else None
-    return {**record, "from": version(record["from"]), "to": version(record["to"])}
 
 
 def _local_time(text: str) -> str:

@@ -74,6 +74,13 @@ class HistoryRecord:
                 "values": {k: {"from": old, "to": new} for k, (old, new) in self.values.items()},
                 "reason": self.reason}
 
+    def as_data(self) -> dict:
+        """The record as `history --json` and the journal give it (docs/json.md: snake_case
+        keys); the file keeps the info file's kebab-case (docs/formats.md)."""
+        def version(v):
+            return {"image": v.image, "image_id": v.image_id} if v else None
+        return {**self.as_json(), "from": version(self.from_version), "to": version(self.to_version)}
+
     @classmethod
     def from_json(cls, raw) -> "HistoryRecord | None":
         """None for anything that is not a record (a hand-edited or torn line)."""

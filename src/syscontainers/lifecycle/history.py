@@ -210,7 +210,7 @@ def _journal(record: HistoryRecord) -> None:
               "SYSLOG_IDENTIFIER": "syscontainers",
               "SYSCONTAINERS_CONTAINER": record.container, "SYSCONTAINERS_VERB": record.verb,
               "SYSCONTAINERS_RESULT": record.result,
-              "SYSCONTAINERS_RECORD": json.dumps(record.as_json())}
+              "SYSCONTAINERS_RECORD": json.dumps(record.as_data())}
     for prefix, v in (("FROM", record.from_version), ("TO", record.to_version)):
         if v is not None:
             fields[f"SYSCONTAINERS_{prefix}_IMAGE"] = v.image
