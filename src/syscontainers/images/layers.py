@@ -355,10 +355,10 @@ def tar_header(name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int
 class _LayerState:
     """Every path seen so far in this layer and what it is ('dir', 'file', 'symlink', 'skip')."""
 
-    def __init__(self, label: str, strip_setid: bool, write: Callable):
+    def __init__(self, label: str, strip_setid: bool, sink: "EntrySink"):
         self.label = label
         self.strip_setid = strip_setid
-        self.write = write
+        self.sink = sink
         self.kinds: dict[str, str] = {"": "dir"}
         self.autocreated: set[str] = set()
         self.skipped: list[str] = []
@@ -395,7 +395,7 @@ class _LayerState:
         self.ensure_parent(parent)
         self.kinds[parent] = "dir"
         self.autocreated.add(parent)
-        self.write(tar_header(parent.encode() + b"/", 0o755, 0, 0, 0, 0, _DIR))
+        self.sink.directory(parent, 0o755, 0, 0, 0)
 
     def check_name(self, path: str, kind: str) -> None:
         base = path.rpartition("/")[2]
@@ -522,7 +522,7 @@ def _process_entry(hdr: _Header, reader: _BlobReader, state: _LayerState) -> Non
                             "file of this layer")
         state.check_name(path, tkind)
         state.claim(path, tkind)
-        state.write(tar_header(path.encode(), 0, 0, 0, 0, hdr.mtime, _LNK, target.encode()))
+        state.sink.hardlink(path, target, hdr.mtime)
         state.entries += 1
         return
     _write_plain(path, kind, hdr, data_size, reader, state)
@@ -541,16 +541,66 @@ def _write_plain(path: str, kind: str, hdr: _Header, data_size: int, reader: _Bl
             raise state.bad(f"symlink {path!r} has a target that is not valid UTF-8") from None
         if not link or len(link) > SYMLINK_MAX:
             raise state.bad(f"symlink {path!r} has an empty or too long target")
-    typeflag = {"file": _REG, "dir": _DIR, "symlink": _SYM}[kind]
-    name = path.encode() + (b"/" if kind == "dir" else b"")
-    state.write(tar_header(name, state.mode(hdr.mode, kind), hdr.uid, hdr.gid, data_size,
-                           hdr.mtime, typeflag, link))
-    if data_size:
-        reader.pass_through(data_size, state.write)
-        pad = -data_size % BLOCK
-        reader.skip(pad)
-        state.write(b"\0" * pad)
+    mode = state.mode(hdr.mode, kind)
+    if kind == "dir":
+        state.sink.directory(path, mode, hdr.uid, hdr.gid, hdr.mtime)
+    elif kind == "symlink":
+        state.sink.symlink(path, mode, hdr.uid, hdr.gid, hdr.mtime, link)
+    else:
+        state.sink.file(path, mode, hdr.uid, hdr.gid, hdr.mtime, data_size, reader)
+        reader.skip(-data_size % BLOCK)
     state.entries += 1
+
+
+class EntrySink:
+    """Receives the checked entries of a layer, in order (what :func:`scan_layer` emits).
+
+    Every path is normalised and already validated against the entries before it; parents
+    always come first. ``file`` must take exactly ``size`` bytes from ``reader`` (with
+    ``reader.read``, ``reader.pass_through`` or ``reader.skip``).
+    """
+
+    def directory(self, path: str, mode: int, uid: int, gid: int, mtime: int) -> None:
+        raise NotImplementedError
+
+    def file(self, path: str, mode: int, uid: int, gid: int, mtime: int, size: int,
+             reader: "_BlobReader") -> None:
+        raise NotImplementedError
+
+    def symlink(self, path: str, mode: int, uid: int, gid: int, mtime: int,
+                target: bytes) -> None:
+        raise NotImplementedError
+
+    def hardlink(self, path: str, target: str, mtime: int) -> None:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        pass
+
+
+class TarSink(EntrySink):
+    """Writes the checked entries as the canonical tar (see the module docstring)."""
+
+    def __init__(self, write: Callable[[bytes | memoryview], None]):
+        self.write = write
+
+    def directory(self, path, mode, uid, gid, mtime):
+        self.write(tar_header(path.encode() + b"/", mode, uid, gid, 0, mtime, _DIR))
+
+    def file(self, path, mode, uid, gid, mtime, size, reader):
+        self.write(tar_header(path.encode(), mode, uid, gid, size, mtime, _REG))
+        if size:
+            reader.pass_through(size, self.write)
+            self.write(b"\0" * (-size % BLOCK))
+
+    def symlink(self, path, mode, uid, gid, mtime, target):
+        self.write(tar_header(path.encode(), mode, uid, gid, 0, mtime, _SYM, target))
+
+    def hardlink(self, path, target, mtime):
+        self.write(tar_header(path.encode(), 0, 0, 0, 0, mtime, _LNK, target.encode()))
+
+    def end(self):
+        self.write(b"\0" * (2 * BLOCK))
 
 
 def sanitize_layer(blob: Path, write: Callable[[bytes | memoryview], None], *,
@@ -565,15 +615,24 @@ def sanitize_layer(blob: Path, write: Callable[[bytes | memoryview], None], *,
     returned in the summary, computed over every byte of the blob. ``max_tar_size`` bounds
     the uncompressed stream (BadImage past it).
     """
+    return scan_layer(blob, TarSink(write), label=label, strip_setid=strip_setid,
+                      max_tar_size=max_tar_size, budget=budget)
+
+
+def scan_layer(blob: Path, sink: EntrySink, *, label: str, strip_setid: bool = False,
+               max_tar_size: int | None = None,
+               budget: DiskBudget | None = None) -> LayerSummary:
+    """:func:`sanitize_layer` with the checked entries handed to ``sink`` one by one
+    (store/object_import.py writes them straight into the repository as objects)."""
     with open(blob, "rb") as f:
         reader = _BlobReader(f, label, max_tar_size, budget)
-        state = _LayerState(label, strip_setid, write)
+        state = _LayerState(label, strip_setid, sink)
         while True:
             hdr = _next_entry(reader, state)
             if hdr is None:
                 break
             _process_entry(hdr, reader, state)
-        write(b"\0" * (2 * BLOCK))
+        sink.end()
         reader.drain()
     return LayerSummary(
         digest="sha256:" + reader.blob_hash.hexdigest(),

@@ -26,6 +26,7 @@ from gi.repository import Gio, GLib, OSTree  # noqa: E402
 
 from ...errors import StoreError  # noqa: E402
 from ..reference import layer_ref_name  # noqa: E402
+from .object_import import ObjectSink  # noqa: E402
 
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
@@ -269,6 +270,19 @@ class Repo:
     def dfd(self) -> int:
         """The repository's directory file descriptor (for statvfs)."""
         return self._repo.get_dfd()
+
+    def import_entries(self, scan: Callable[[ObjectSink], object]
+                       ) -> tuple[OSTree.MutableTree, object]:
+        """Write checked layer entries as objects into a new mutable tree, inside the caller's
+        transaction: ``scan(sink)`` (layers.scan_layer) feeds the sink and returns a value,
+        handed back with the tree. libostree's tar reader is not involved
+        (store/object_import.py). A libostree failure is a StoreError."""
+        sink = ObjectSink(self._repo)
+        try:
+            result = scan(sink)
+        except GLib.Error as e:
+            raise StoreError(f"cannot write the layer's objects: {e.message}") from None
+        return sink.mtree, result
 
     def import_tar_stream(self, produce: Callable[[int], object]
                           ) -> tuple[OSTree.MutableTree, object]:
