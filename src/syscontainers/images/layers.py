@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +110,7 @@ class _BlobReader:
     """
 
     def __init__(self, f, label: str, max_tar_size: int | None = None,
-                 budget: DiskBudget | None = None):
+                 budget: DiskBudget | None = None, prefetch: bool = False):
         self._f = f
         self._label = label
         self._max_tar_size = max_tar_size
@@ -124,6 +126,14 @@ class _BlobReader:
         self._take_raw(head)
         self._inflate = self._start(head)
         self._pending = head          # raw bytes not yet inflated
+        # reading, hashing and inflating run in a worker thread when ``prefetch`` (zlib and
+        # hashlib release the GIL): they overlap the parsing and the object writes
+        self._prefetch = _Prefetch(self._next_chunk) if prefetch else None
+
+    def close(self) -> None:
+        """Stop the worker thread (if any); the file must stay open until then."""
+        if self._prefetch is not None:
+            self._prefetch.close()
 
     def _start(self, head: bytes):
         if head.startswith(_ZSTD_MAGIC):
@@ -143,6 +153,14 @@ class _BlobReader:
 
     def _produce(self) -> bool:
         """Append more tar bytes to the buffer; False at the end of the blob."""
+        data = self._prefetch.get() if self._prefetch is not None else self._next_chunk()
+        if data is None:
+            return False
+        self._append(data)
+        return True
+
+    def _next_chunk(self) -> bytes | None:
+        """The next piece of the tar stream, hashed (None at the end of the blob)."""
         while True:
             if self._inflate is None:
                 data = self._pending or self._f.read(READ_CHUNK)
@@ -151,27 +169,29 @@ class _BlobReader:
                 else:
                     self._take_raw(data)
                 if not data:
-                    return False
-                self._append(data)
-                return True
-            out = self._inflate_some()
-            if out is None:
-                return False
-            if out:
-                self._append(out)
-                return True
+                    return None
+            else:
+                data = self._inflate_some()
+                if data is None:
+                    return None
+                if not data:
+                    continue
+            self.tar_hash.update(data)
+            return data
 
     def _inflate_some(self) -> bytes | None:
         d = self._inflate
-        if d.unconsumed_tail:
-            src = d.unconsumed_tail
-        elif d.eof:
+        if d.eof:
+            # At the end of a member its leftover input is in unused_data; unconsumed_tail may
+            # still hold stale bytes then (feeding it back looped forever on a multi-member blob)
             src = d.unused_data            # another gzip member may follow
             if not src:
                 src = self._next_raw()
                 if not src:
                     return None
             self._inflate = d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif d.unconsumed_tail:
+            src = d.unconsumed_tail
         else:
             src = self._pending or self._next_raw()
             self._pending = b""
@@ -188,7 +208,6 @@ class _BlobReader:
         return data
 
     def _append(self, data) -> None:
-        self.tar_hash.update(data)
         self.tar_size += len(data)
         if self._max_tar_size is not None and self.tar_size > self._max_tar_size:
             # a gzip bomb (or just a layer too big for this disk): stop before the disk fills
@@ -236,6 +255,56 @@ class _BlobReader:
         self._pos = len(self._buf)
         while self._produce():
             self._pos = len(self._buf)
+
+
+class _Prefetch:
+    """Runs ``produce`` in a worker thread until it returns None; :meth:`get` hands its
+    results over in order through a short queue (bounded memory: ``depth`` pieces), and
+    re-raises in the caller whatever ``produce`` raised."""
+
+    def __init__(self, produce: Callable[[], bytes | None], depth: int = 4):
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._last: tuple | None = None              # the end or the error, once seen
+        self._thread = threading.Thread(target=self._run, args=(produce,),
+                                        name="layer-inflate", daemon=True)
+        self._thread.start()
+
+    def _run(self, produce) -> None:
+        try:
+            while not self._stop.is_set():
+                data = produce()
+                self._put(("data", data) if data is not None else ("end", None))
+                if data is None:
+                    return
+        except BaseException as e:                   # noqa: B902 - handed to the reader
+            self._put(("error", e))
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def get(self) -> bytes | None:
+        item = self._last or self._queue.get()
+        if item[0] == "data":
+            return item[1]
+        self._last = item
+        if item[0] == "error":
+            raise item[1]
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)         # unblock a pending put
+            except queue.Empty:
+                pass
+        self._thread.join()
 
 
 # --- parsing headers ----------------------------------------------------------------------
@@ -625,15 +694,18 @@ def scan_layer(blob: Path, sink: EntrySink, *, label: str, strip_setid: bool = F
     """:func:`sanitize_layer` with the checked entries handed to ``sink`` one by one
     (store/object_import.py writes them straight into the repository as objects)."""
     with open(blob, "rb") as f:
-        reader = _BlobReader(f, label, max_tar_size, budget)
-        state = _LayerState(label, strip_setid, sink)
-        while True:
-            hdr = _next_entry(reader, state)
-            if hdr is None:
-                break
-            _process_entry(hdr, reader, state)
-        sink.end()
-        reader.drain()
+        reader = _BlobReader(f, label, max_tar_size, budget, prefetch=True)
+        try:
+            state = _LayerState(label, strip_setid, sink)
+            while True:
+                hdr = _next_entry(reader, state)
+                if hdr is None:
+                    break
+                _process_entry(hdr, reader, state)
+            sink.end()
+            reader.drain()
+        finally:
+            reader.close()
     return LayerSummary(
         digest="sha256:" + reader.blob_hash.hexdigest(),
         diff_id="sha256:" + reader.tar_hash.hexdigest(),
