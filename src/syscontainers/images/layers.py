@@ -5,11 +5,13 @@ Threat model: a layer blob comes from a registry or a file we do not control. li
 to ``../outside``, an entry ``.`` that is a symlink). So libostree never reads a layer as it came:
 :func:`sanitize_layer` reads the blob once (hashing the compressed bytes and the tar stream,
 decompressing, parsing every header itself), validates every entry against the entries before
-it, and writes a *new* canonical tar that holds only checked entries: normalised relative names,
-explicit parent directories, hard links to earlier regular files or symlinks, no device nodes, no
-extension headers but the pax ``path``/``linkpath``/``size``/``uid``/``gid`` it writes itself.
-libostree imports that stream (see store/repo.py, Repo.import_tar_stream), so whatever libostree
-sees passed these checks first; a bad layer raises :class:`BadImage` with one line.
+it, and hands on only checked entries: normalised relative names, explicit parent directories,
+hard links to earlier regular files or symlinks, no device nodes. :func:`scan_layer` gives them
+to an :class:`EntrySink` (store/object_import.py writes each as an OSTree object, so libostree's
+tar reader never sees a layer); :func:`sanitize_layer` writes them as a *new* canonical tar with
+no extension headers but the pax ``path``/``linkpath``/``size``/``uid``/``gid`` it writes itself.
+Whatever libostree sees passed these checks first; a bad layer raises :class:`BadImage` with one
+line.
 
 Rules (documented in docs/formats.md):
 - names: leading ``/`` and ``./`` dropped, empty and ``.`` components collapsed; ``..`` anywhere,
