@@ -322,6 +322,8 @@ class Repo:
     def import_tar_stream(self, produce: Callable[[int], object]
                           ) -> tuple[OSTree.MutableTree, object]:
         """Import a tar stream into a new mutable tree, inside the caller's transaction.
+        (Layers no longer come this way, see :meth:`import_entries`; kept as the reference
+        tests/integration/test_object_import.py compares the object import with.)
 
         ``produce(fd)`` writes the tar to ``fd`` (the write end of a pipe) and returns a value,
         handed back with the tree; libostree reads the other end in a worker thread (PyGObject
