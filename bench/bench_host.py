@@ -101,7 +101,9 @@ def bench_update(h: Host, work: Path, ref1: str, ref2: str, runs: int) -> tuple[
             h.host.run("rm", "-rf", str(root))
 
     alternate(runs, [(ours, one_ours), (peer, one_peer)])
-    time_row = Row("update (time)", "medium v1 → v2 (90 % shared)", ours, [peer])
+    time_row = Row("update (time)", "medium v1 → v2 (90 % shared)", ours, [peer],
+                   target="≤ 0.8× C tools; CPU ≤ 1.2×",
+                   check=lambda row: row.ratio() <= 0.8 and (row.cpu_ratio() or 0) <= 1.2)
     disk_row = Row("update (extra disk)", "medium v1 → v2 (90 % shared)", extra,
                    [full, peer_extra], target="≤ 15 % of the image",
                    check=lambda row: row.ratio() <= 0.15)

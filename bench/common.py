@@ -71,6 +71,14 @@ class Row:
             return None
         return self.ours.median / peer.median
 
+    def cpu_ratio(self, peer: Series | None = None) -> float | None:
+        """Ratio of the median CPU seconds (where both sides have them)."""
+        peer = peer or (self.peers[0] if self.peers else None)
+        if peer is None or not peer.cpu or not self.ours.cpu:
+            return None
+        base = statistics.median(peer.cpu)
+        return statistics.median(self.ours.cpu) / base if base else None
+
     @property
     def met(self) -> bool | None:
         if self.check is None or not self.ours.values:

@@ -8,7 +8,7 @@ symlinks), then alternates, ``--rounds`` times:
            --tar-autocreate-parents`` into a fresh bare repo (the C baseline: libarchive does
            gunzip + parse, no validation)
   ours   : Store.import_layers() of the same blobs into a fresh bare repo (digest check, every
-           entry validated, canonical tar piped into libostree)
+           entry validated, each checked entry written as an object: store/object_import.py)
 
 and prints each time, the medians and the ratio ours/ostree. Each run starts after ``sync`` so
 writeback of the previous run does not land on the next one. The disk of a VM is noisy: look at

@@ -42,6 +42,13 @@ def _verdict(row: Row) -> str:
     return "" if met is None else ("met" if met else "**missed**")
 
 
+def _ratio_cell(row: Row, peer, ratio: float | None) -> str:
+    if ratio is None:
+        return ""
+    cpu = row.cpu_ratio(peer) if peer is not None and peer.median >= 0.2 else None
+    return f"{ratio:.2f}" + (f"; CPU {cpu:.2f}" if cpu is not None else "")
+
+
 def table(rows: list[Row]) -> str:
     lines = ["| Workload | Data | syscontainers: median (min–max) | Peer | Peer: median (min–max) "
              "| Ratio ours/peer | Target | |",
@@ -57,7 +64,7 @@ def table(rows: list[Row]) -> str:
                 f"{row.ours.label}: {_cell(row.ours)}" if first else "",
                 peer.label if peer else "",
                 _cell(peer) if peer and peer.values else "",
-                f"{ratio:.2f}" if ratio is not None else "",
+                _ratio_cell(row, peer, ratio),
                 row.target if first else "",
                 _verdict(row) if first else "",
             ]) + " |")

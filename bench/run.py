@@ -9,7 +9,10 @@ started is stopped by its PID and every temporary directory is removed, also on 
 SIGTERM. Never part of ``make test``.
 
     .venv/bin/python bench/run.py [--runs 3] [--only startup,pull,checkout,host]
-                                  [--list-count 100] [--no-write] [--keep DIR]
+                                  [--list-count 100] [--no-write] [--keep DIR] [--quick]
+
+``--quick`` (about 3 minutes): 2 runs of start-up, pull+import and install checkout only (no
+test host, no update pairs), printed and never written into the doc.
 """
 
 from __future__ import annotations
@@ -43,7 +46,12 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--doc", type=Path, default=REPO_ROOT / "docs/performance.md")
     ap.add_argument("--no-write", action="store_true", help="print the table, leave the doc")
     ap.add_argument("--keep", type=Path, help="use and keep this work dir (data is reused)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a ~3-minute subset: 2 runs of startup,pull,checkout; implies --no-write")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.runs, args.startup_runs, args.no_write = 2, 5, True
+        args.only = ",".join(w for w in args.only.split(",") if w != "host")
     args.only = [w for w in args.only.split(",") if w]
     unknown = set(args.only) - set(WORKLOADS)
     if unknown:
@@ -51,10 +59,12 @@ def _args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def _data(work: Path) -> dict[str, gen.Generated]:
-    """The data sets: small and medium pairs (v1, v2 sharing 90 % of the files) and tiny."""
+def _data(work: Path, quick: bool = False) -> dict[str, gen.Generated]:
+    """The data sets: small and medium pairs (v1, v2 sharing 90 % of the files) and tiny
+    (``quick``: only the v1 of each)."""
     images = {}
-    for name, variants in (("small", (0, 1)), ("medium", (0, 1)), ("tiny", (0,))):
+    pair = (0,) if quick else (0, 1)
+    for name, variants in (("small", pair), ("medium", pair), ("tiny", (0,))):
         for v in variants:
             say(f"generating {name} v{v + 1}")
             images[f"{name}-v{v + 1}"] = gen.generate(gen.SHAPES[name], work / "data" / name, v)
@@ -155,7 +165,7 @@ def main(argv: list[str]) -> int:
     registry = None
     try:
         from tests.fixtures.registry import Registry
-        images = _data(work)
+        images = _data(work, args.quick)
         registry = Registry(work / "registry").start()
         say(f"registry on {registry.host}; pushing")
         refs = {key: registry.push(g.layout, g.tag, f"bench/{g.shape.name}")

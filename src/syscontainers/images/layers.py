@@ -5,11 +5,13 @@ Threat model: a layer blob comes from a registry or a file we do not control. li
 to ``../outside``, an entry ``.`` that is a symlink). So libostree never reads a layer as it came:
 :func:`sanitize_layer` reads the blob once (hashing the compressed bytes and the tar stream,
 decompressing, parsing every header itself), validates every entry against the entries before
-it, and writes a *new* canonical tar that holds only checked entries: normalised relative names,
-explicit parent directories, hard links to earlier regular files or symlinks, no device nodes, no
-extension headers but the pax ``path``/``linkpath``/``size``/``uid``/``gid`` it writes itself.
-libostree imports that stream (see store/repo.py, Repo.import_tar_stream), so whatever libostree
-sees passed these checks first; a bad layer raises :class:`BadImage` with one line.
+it, and hands on only checked entries: normalised relative names, explicit parent directories,
+hard links to earlier regular files or symlinks, no device nodes. :func:`scan_layer` gives them
+to an :class:`EntrySink` (store/object_import.py writes each as an OSTree object, so libostree's
+tar reader never sees a layer); :func:`sanitize_layer` writes them as a *new* canonical tar with
+no extension headers but the pax ``path``/``linkpath``/``size``/``uid``/``gid`` it writes itself.
+Whatever libostree sees passed these checks first; a bad layer raises :class:`BadImage` with one
+line.
 
 Rules (documented in docs/formats.md):
 - names: leading ``/`` and ``./`` dropped, empty and ``.`` components collapsed; ``..`` anywhere,
@@ -32,6 +34,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +112,7 @@ class _BlobReader:
     """
 
     def __init__(self, f, label: str, max_tar_size: int | None = None,
-                 budget: DiskBudget | None = None):
+                 budget: DiskBudget | None = None, prefetch: bool = False):
         self._f = f
         self._label = label
         self._max_tar_size = max_tar_size
@@ -124,6 +128,14 @@ class _BlobReader:
         self._take_raw(head)
         self._inflate = self._start(head)
         self._pending = head          # raw bytes not yet inflated
+        # reading, hashing and inflating run in a worker thread when ``prefetch`` (zlib and
+        # hashlib release the GIL): they overlap the parsing and the object writes
+        self._prefetch = _Prefetch(self._next_chunk) if prefetch else None
+
+    def close(self) -> None:
+        """Stop the worker thread (if any); the file must stay open until then."""
+        if self._prefetch is not None:
+            self._prefetch.close()
 
     def _start(self, head: bytes):
         if head.startswith(_ZSTD_MAGIC):
@@ -143,6 +155,14 @@ class _BlobReader:
 
     def _produce(self) -> bool:
         """Append more tar bytes to the buffer; False at the end of the blob."""
+        data = self._prefetch.get() if self._prefetch is not None else self._next_chunk()
+        if data is None:
+            return False
+        self._append(data)
+        return True
+
+    def _next_chunk(self) -> bytes | None:
+        """The next piece of the tar stream, hashed (None at the end of the blob)."""
         while True:
             if self._inflate is None:
                 data = self._pending or self._f.read(READ_CHUNK)
@@ -151,27 +171,29 @@ class _BlobReader:
                 else:
                     self._take_raw(data)
                 if not data:
-                    return False
-                self._append(data)
-                return True
-            out = self._inflate_some()
-            if out is None:
-                return False
-            if out:
-                self._append(out)
-                return True
+                    return None
+            else:
+                data = self._inflate_some()
+                if data is None:
+                    return None
+                if not data:
+                    continue
+            self.tar_hash.update(data)
+            return data
 
     def _inflate_some(self) -> bytes | None:
         d = self._inflate
-        if d.unconsumed_tail:
-            src = d.unconsumed_tail
-        elif d.eof:
+        if d.eof:
+            # At the end of a member its leftover input is in unused_data; unconsumed_tail may
+            # still hold stale bytes then (feeding it back looped forever on a multi-member blob)
             src = d.unused_data            # another gzip member may follow
             if not src:
                 src = self._next_raw()
                 if not src:
                     return None
             self._inflate = d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif d.unconsumed_tail:
+            src = d.unconsumed_tail
         else:
             src = self._pending or self._next_raw()
             self._pending = b""
@@ -188,7 +210,6 @@ class _BlobReader:
         return data
 
     def _append(self, data) -> None:
-        self.tar_hash.update(data)
         self.tar_size += len(data)
         if self._max_tar_size is not None and self.tar_size > self._max_tar_size:
             # a gzip bomb (or just a layer too big for this disk): stop before the disk fills
@@ -236,6 +257,56 @@ class _BlobReader:
         self._pos = len(self._buf)
         while self._produce():
             self._pos = len(self._buf)
+
+
+class _Prefetch:
+    """Runs ``produce`` in a worker thread until it returns None; :meth:`get` hands its
+    results over in order through a short queue (bounded memory: ``depth`` pieces), and
+    re-raises in the caller whatever ``produce`` raised."""
+
+    def __init__(self, produce: Callable[[], bytes | None], depth: int = 4):
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._last: tuple | None = None              # the end or the error, once seen
+        self._thread = threading.Thread(target=self._run, args=(produce,),
+                                        name="layer-inflate", daemon=True)
+        self._thread.start()
+
+    def _run(self, produce) -> None:
+        try:
+            while not self._stop.is_set():
+                data = produce()
+                self._put(("data", data) if data is not None else ("end", None))
+                if data is None:
+                    return
+        except BaseException as e:                   # noqa: B902 - handed to the reader
+            self._put(("error", e))
+
+    def _put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def get(self) -> bytes | None:
+        item = self._last or self._queue.get()
+        if item[0] == "data":
+            return item[1]
+        self._last = item
+        if item[0] == "error":
+            raise item[1]
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)         # unblock a pending put
+            except queue.Empty:
+                pass
+        self._thread.join()
 
 
 # --- parsing headers ----------------------------------------------------------------------
@@ -355,10 +426,10 @@ def tar_header(name: bytes, mode: int, uid: int, gid: int, size: int, mtime: int
 class _LayerState:
     """Every path seen so far in this layer and what it is ('dir', 'file', 'symlink', 'skip')."""
 
-    def __init__(self, label: str, strip_setid: bool, write: Callable):
+    def __init__(self, label: str, strip_setid: bool, sink: "EntrySink"):
         self.label = label
         self.strip_setid = strip_setid
-        self.write = write
+        self.sink = sink
         self.kinds: dict[str, str] = {"": "dir"}
         self.autocreated: set[str] = set()
         self.skipped: list[str] = []
@@ -395,7 +466,7 @@ class _LayerState:
         self.ensure_parent(parent)
         self.kinds[parent] = "dir"
         self.autocreated.add(parent)
-        self.write(tar_header(parent.encode() + b"/", 0o755, 0, 0, 0, 0, _DIR))
+        self.sink.directory(parent, 0o755, 0, 0, 0)
 
     def check_name(self, path: str, kind: str) -> None:
         base = path.rpartition("/")[2]
@@ -522,7 +593,7 @@ def _process_entry(hdr: _Header, reader: _BlobReader, state: _LayerState) -> Non
                             "file of this layer")
         state.check_name(path, tkind)
         state.claim(path, tkind)
-        state.write(tar_header(path.encode(), 0, 0, 0, 0, hdr.mtime, _LNK, target.encode()))
+        state.sink.hardlink(path, target, hdr.mtime)
         state.entries += 1
         return
     _write_plain(path, kind, hdr, data_size, reader, state)
@@ -541,16 +612,66 @@ def _write_plain(path: str, kind: str, hdr: _Header, data_size: int, reader: _Bl
             raise state.bad(f"symlink {path!r} has a target that is not valid UTF-8") from None
         if not link or len(link) > SYMLINK_MAX:
             raise state.bad(f"symlink {path!r} has an empty or too long target")
-    typeflag = {"file": _REG, "dir": _DIR, "symlink": _SYM}[kind]
-    name = path.encode() + (b"/" if kind == "dir" else b"")
-    state.write(tar_header(name, state.mode(hdr.mode, kind), hdr.uid, hdr.gid, data_size,
-                           hdr.mtime, typeflag, link))
-    if data_size:
-        reader.pass_through(data_size, state.write)
-        pad = -data_size % BLOCK
-        reader.skip(pad)
-        state.write(b"\0" * pad)
+    mode = state.mode(hdr.mode, kind)
+    if kind == "dir":
+        state.sink.directory(path, mode, hdr.uid, hdr.gid, hdr.mtime)
+    elif kind == "symlink":
+        state.sink.symlink(path, mode, hdr.uid, hdr.gid, hdr.mtime, link)
+    else:
+        state.sink.file(path, mode, hdr.uid, hdr.gid, hdr.mtime, data_size, reader)
+        reader.skip(-data_size % BLOCK)
     state.entries += 1
+
+
+class EntrySink:
+    """Receives the checked entries of a layer, in order (what :func:`scan_layer` emits).
+
+    Every path is normalised and already validated against the entries before it; parents
+    always come first. ``file`` must take exactly ``size`` bytes from ``reader`` (with
+    ``reader.read``, ``reader.pass_through`` or ``reader.skip``).
+    """
+
+    def directory(self, path: str, mode: int, uid: int, gid: int, mtime: int) -> None:
+        raise NotImplementedError
+
+    def file(self, path: str, mode: int, uid: int, gid: int, mtime: int, size: int,
+             reader: "_BlobReader") -> None:
+        raise NotImplementedError
+
+    def symlink(self, path: str, mode: int, uid: int, gid: int, mtime: int,
+                target: bytes) -> None:
+        raise NotImplementedError
+
+    def hardlink(self, path: str, target: str, mtime: int) -> None:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        pass
+
+
+class TarSink(EntrySink):
+    """Writes the checked entries as the canonical tar (see the module docstring)."""
+
+    def __init__(self, write: Callable[[bytes | memoryview], None]):
+        self.write = write
+
+    def directory(self, path, mode, uid, gid, mtime):
+        self.write(tar_header(path.encode() + b"/", mode, uid, gid, 0, mtime, _DIR))
+
+    def file(self, path, mode, uid, gid, mtime, size, reader):
+        self.write(tar_header(path.encode(), mode, uid, gid, size, mtime, _REG))
+        if size:
+            reader.pass_through(size, self.write)
+            self.write(b"\0" * (-size % BLOCK))
+
+    def symlink(self, path, mode, uid, gid, mtime, target):
+        self.write(tar_header(path.encode(), mode, uid, gid, 0, mtime, _SYM, target))
+
+    def hardlink(self, path, target, mtime):
+        self.write(tar_header(path.encode(), 0, 0, 0, 0, mtime, _LNK, target.encode()))
+
+    def end(self):
+        self.write(b"\0" * (2 * BLOCK))
 
 
 def sanitize_layer(blob: Path, write: Callable[[bytes | memoryview], None], *,
@@ -565,16 +686,28 @@ def sanitize_layer(blob: Path, write: Callable[[bytes | memoryview], None], *,
     returned in the summary, computed over every byte of the blob. ``max_tar_size`` bounds
     the uncompressed stream (BadImage past it).
     """
+    return scan_layer(blob, TarSink(write), label=label, strip_setid=strip_setid,
+                      max_tar_size=max_tar_size, budget=budget)
+
+
+def scan_layer(blob: Path, sink: EntrySink, *, label: str, strip_setid: bool = False,
+               max_tar_size: int | None = None,
+               budget: DiskBudget | None = None) -> LayerSummary:
+    """:func:`sanitize_layer` with the checked entries handed to ``sink`` one by one
+    (store/object_import.py writes them straight into the repository as objects)."""
     with open(blob, "rb") as f:
-        reader = _BlobReader(f, label, max_tar_size, budget)
-        state = _LayerState(label, strip_setid, write)
-        while True:
-            hdr = _next_entry(reader, state)
-            if hdr is None:
-                break
-            _process_entry(hdr, reader, state)
-        write(b"\0" * (2 * BLOCK))
-        reader.drain()
+        reader = _BlobReader(f, label, max_tar_size, budget, prefetch=True)
+        try:
+            state = _LayerState(label, strip_setid, sink)
+            while True:
+                hdr = _next_entry(reader, state)
+                if hdr is None:
+                    break
+                _process_entry(hdr, reader, state)
+            sink.end()
+            reader.drain()
+        finally:
+            reader.close()
     return LayerSummary(
         digest="sha256:" + reader.blob_hash.hexdigest(),
         diff_id="sha256:" + reader.tar_hash.hexdigest(),

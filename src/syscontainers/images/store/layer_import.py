@@ -1,8 +1,8 @@
 """One layer blob into the repository: checked (layers.py), imported by libostree, committed.
 
-The blob is read once. Python hashes and inflates it and writes the sanitised tar into a pipe;
-libostree reads the other end in a worker thread, so both cores work (measured in
-bench/import_vs_ostree.py). Everything happens inside one transaction: a bad entry, a digest
+The blob is read once. Python hashes, inflates and checks it (layers.scan_layer) and writes
+every checked entry as an object (store/object_import.py: a file whose object is already stored
+is hashed but not written again; docs/performance.md). Everything happens inside one transaction: a bad entry, a digest
 mismatch or a libostree error aborts it, and no ref, commit or staged object stays behind.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...errors import BadImage
-from ..layers import BufferedWriter, DiskBudget, LayerSummary, sanitize_layer
+from ..layers import DiskBudget, LayerSummary, scan_layer
 from .merge import AUTOCREATED_KEY
 from ..model import Layer
 from ..reference import layer_ref_name
@@ -74,16 +74,13 @@ def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
 
     budget = disk_budget(repo.dfd())
 
-    def produce(fd: int) -> LayerSummary:
-        out = BufferedWriter(fd)
-        summary = sanitize_layer(blob, out, label=layer.digest, strip_setid=strip_setid,
-                                 max_tar_size=budget.limit, budget=budget)
-        out.flush()
-        return summary
+    def scan(sink) -> LayerSummary:
+        return scan_layer(blob, sink, label=layer.digest, strip_setid=strip_setid,
+                          max_tar_size=budget.limit, budget=budget)
 
     with repo.transaction():
         try:
-            mtree, summary = repo.import_tar_stream(produce)
+            mtree, summary = repo.import_entries(scan)
         except BadImage:
             # A corrupt download reads as garbage: say so rather than blame an entry.
             actual = _file_digest(blob)
