@@ -21,6 +21,8 @@ PKGS+=(rpm)
 PKGS+=(man-db groff-base bash-completion)
 # buildah builds the images the containers-storage: transport tests install.
 PKGS+=(buildah)
+# openssl makes the self-signed certificate of the TLS registry test (--cert-dir).
+PKGS+=(openssl)
 # gcc + static libc: the test images' sd_notify speaker (tests/fixtures/sdnotify.py).
 PKGS+=(gcc libc6-dev)
 
