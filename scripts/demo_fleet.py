@@ -88,7 +88,7 @@ def demo(work: Path) -> int:
         rc = playbook(fleet, inventory, "rolling-update.yml")
         print(f"(ansible-playbook exited {rc}: the play stopped at the failing host)")
         summary(fleet, ports)
-        banner("fleet2's journal: the new version's exit and the rollback")
+        banner("fleet2's journal: the new version (unhealthy) and the rollback")
         print(fleet.hosts["fleet2"].journal(f"{NAME}.service", lines=12))
         return 0 if rc == 2 else 1
     finally:
