@@ -32,7 +32,10 @@ def keys(tmp_path_factory):
     trusted = ring.new_key("Trusted Signer <trusted@example.test>")
     other = ring.new_key("Other Signer <other@example.test>")
     pubkey = ring.export(trusted, tmp_path_factory.mktemp("keys") / "trusted.gpg")
-    return ring, trusted, other, pubkey
+    try:
+        yield ring, trusted, other, pubkey
+    finally:
+        ring.close()
 
 
 @pytest.fixture(scope="module")

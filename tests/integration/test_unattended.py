@@ -56,6 +56,7 @@ def trust(sc, registry, tmp_path):
     finally:
         sc.host.run("systemctl", "unset-environment", "SYSCONTAINERS_CONFIG", check=False)
         lookaside.stop()
+        ring.close()
         sc.host.run("rm", "-rf", inside)
 
 
