@@ -30,26 +30,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from common import SC, VENV_PY, Row, Series, alternate, run, say
-from tests.fixtures.examples import config_template, example_spec
+from tests.fixtures.examples import FOREGROUND_TEMPLATE, config_template, example_spec
 from tests.fixtures.images import build_oci_layout
 
 CONTAINERS = 10          # per kind, for the memory row
 LOOP = "trap 'exit 0' TERM; while true; do sleep 1; done"
 
 # atomic's etcd/flannel style: the runtime in the foreground as the service's process
-FOREGROUND_UNIT = """\
-[Unit]
-Description=$NAME (foreground template)
-
-[Service]
-ExecStart=$EXEC_START
-ExecStop=$EXEC_STOP
-Restart=on-failure
-WorkingDirectory=$DESTDIR
-
-[Install]
-WantedBy=multi-user.target
-"""
+FOREGROUND_UNIT = FOREGROUND_TEMPLATE      # atomic's etcd/flannel shape
 
 # the same with the runtime's command written out: left as the image wrote it
 LITERAL_UNIT = FOREGROUND_UNIT.replace("$EXEC_START", "/usr/sbin/runc run $NAME").replace(

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.fixtures.examples import example_spec
+from tests.fixtures.examples import FOREGROUND_TEMPLATE, example_spec
 from tests.fixtures.images import build_oci_layout
 from tests.integration.sc_host import ScHost, free_port, http_get
 from tests.integration.test_service_state import wait_for, with_process
@@ -19,20 +19,7 @@ from tests.integration.test_service_state import wait_for, with_process
 pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
 
 # As atomic's flannel/etcd templates: the runtime in the foreground as the service.
-ETCD_LIKE = """\
-[Unit]
-Description=$NAME (etcd-like)
-After=network.target
-
-[Service]
-ExecStart=$EXEC_START
-ExecStop=$EXEC_STOP
-Restart=on-failure
-WorkingDirectory=$DESTDIR
-
-[Install]
-WantedBy=multi-user.target
-"""
+ETCD_LIKE = FOREGROUND_TEMPLATE
 
 CHATTY = ("echo fg-out-$NAME; echo fg-err-$NAME >&2; "
           "trap 'echo fg-term-$NAME; exit 0' TERM; while true; do sleep 1; done")
