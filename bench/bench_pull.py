@@ -6,7 +6,8 @@ ours    : ``syscontainers --repo R --checkout-path C pull --tls-verify=false doc
 C peer  : ``skopeo copy docker://REF oci:DIR`` then ``ostree init --mode=bare`` and
           ``ostree commit --tree=tar=LAYER --tar-autocreate-parents`` of each layer into a fresh
           repository (libarchive parses, nothing is validated, no merged tree).
-podman  : not installed on these machines: no podman peer.
+podman  : ``podman pull`` (podman 4.3, Debian) into a fresh private storage each run (its own
+          --root/--runroot/--tmpdir, overlay; bench_podman.py), when the podman workload runs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench_podman import podman_locks_cleaned, pull_podman
 from common import SC, BenchError, Row, Series, alternate, run, say, timed
 
 # docs/performance.md, targets of issue 15: (wall ratio to the C baseline, CPU ratio)
@@ -92,8 +94,9 @@ def pull_c(ref: str, root: Path, tag: str) -> float:
     return timed(work)
 
 
-def bench_pull(work: Path, refs: dict[str, str], runs: int) -> list[Row]:
-    """One row per data set; ``refs`` maps a data set name to ``host/repo:tag``."""
+def bench_pull(work: Path, refs: dict[str, str], runs: int, podman: bool = False) -> list[Row]:
+    """One row per data set; ``refs`` maps a data set name to ``host/repo:tag``; ``podman``:
+    podman pull is a further peer line (no target of its own)."""
     rows = []
     for data, ref in refs.items():
         say(f"pull+import {data} ({ref})")
@@ -121,9 +124,14 @@ def bench_pull(work: Path, refs: dict[str, str], runs: int) -> list[Row]:
             finally:
                 shutil.rmtree(d, ignore_errors=True)
 
-        alternate(runs, [(ours, one_ours), (peer, one_peer)])
+        tools = [(ours, one_ours), (peer, one_peer)]
+        pm = Series("podman pull (podman 4.3)")
+        if podman:
+            tools.append((pm, lambda r: pull_podman(ref, fresh("podman", r))))
+        with podman_locks_cleaned():
+            alternate(runs, tools)
         wall, cpu = PULL_TARGETS.get(data, (1.3, 1.2))
-        rows.append(Row("pull+import", data, ours, [peer],
+        rows.append(Row("pull+import", data, ours, [peer] + ([pm] if podman else []),
                         target=f"≤ {wall}× C baseline; CPU ≤ {cpu}×",
                         check=lambda row, wall=wall, cpu=cpu:
                         row.ratio() <= wall and (row.cpu_ratio() or 0) <= cpu))

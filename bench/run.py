@@ -31,7 +31,7 @@ from common import REPO_ROOT, Row, load_average, machine, say  # noqa: E402
 import gen  # noqa: E402
 import report  # noqa: E402
 
-WORKLOADS = ("startup", "pull", "checkout", "host", "service")
+WORKLOADS = ("startup", "pull", "checkout", "host", "service", "podman")
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -51,7 +51,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.quick:
         args.runs, args.startup_runs, args.no_write = 2, 5, True
-        args.only = ",".join(w for w in args.only.split(",") if w != "host")
+        args.only = ",".join(w for w in args.only.split(",") if w not in ("host", "podman"))
     args.only = [w for w in args.only.split(",") if w]
     unknown = set(args.only) - set(WORKLOADS)
     if unknown:
@@ -91,17 +91,19 @@ def _benchmarks(args, work: Path, images, refs) -> tuple[list[Row], list[str]]:
         rows += bench_startup(args.startup_runs)
     if "pull" in args.only:
         from bench_pull import bench_pull
+        with_podman = "podman" in args.only and shutil.which("podman") is not None
         rows += bench_pull(work, {"small": refs["small-v1"], "medium": refs["medium-v1"]},
-                           args.runs)
-        if shutil.which("podman") is None:
-            context.append("pull+import has no podman peer: podman is not installed here.")
+                           args.runs, podman=with_podman)
+        if not with_podman:
+            context.append("pull+import has no podman peer: podman is not installed here "
+                           "or the podman workload was not selected.")
     if "checkout" in args.only:
         from bench_checkout import bench_checkout
         for data in ("small", "medium"):
             g = images[f"{data}-v1"]
             rows.append(bench_checkout(work, data, refs[f"{data}-v1"], g.layout, g.tag,
                                        [b.digest for b in g.layers], args.runs))
-    if "host" in args.only or "service" in args.only:
+    if {"host", "service", "podman"} & set(args.only):
         rows_host, context_host = _host_benchmarks(args, work, refs)
         rows += rows_host
         context += context_host
@@ -121,6 +123,11 @@ def _host_benchmarks(args, work: Path, refs) -> tuple[list[Row], list[str]]:
             mem_row, mem_context = bench_memory(h, refs, work, 3)
             rows.append(mem_row)
             context += mem_context
+        if "podman" in args.only:
+            from bench_podman import bench_service_lifecycle
+            podman_rows, podman_context = bench_service_lifecycle(h, refs, min(args.runs, 3))
+            rows += podman_rows
+            context += podman_context
         if "host" in args.only:
             host_rows, host_context = _update_rollback_list(args, work, refs, h)
             rows += host_rows
@@ -173,6 +180,9 @@ def main(argv: list[str]) -> int:
         if "service" in args.only:
             from bench_service import service_images
             refs.update(service_images(work, registry))
+        if "podman" in args.only:
+            from bench_podman import http_images
+            refs.update(http_images(work, registry))
         rows, context = _benchmarks(args, work, images, refs)
     finally:
         if registry is not None:
