@@ -35,6 +35,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -75,24 +76,23 @@ def podman_locks_cleaned():
                 p.unlink()
 
 
-def _machine_podman(d: Path) -> list[str]:
-    return ["podman", "--root", str(d / "root"), "--runroot", str(d / "run"),
-            "--tmpdir", str(d / "tmp"), "--storage-driver", "overlay",
-            "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
-
-
 def pull_podman(ref: str, root: Path) -> float:
-    """``podman pull`` of ``ref`` into a fresh private storage under ``root`` (removed after)."""
+    """``podman pull`` of ``ref`` into a fresh private storage under ``root`` (removed after).
+    Its runroot is a fresh directory under /run: podman refuses one longer than 50 characters."""
     from bench_service import _unmount_under
 
-    base = _machine_podman(root)
+    runroot = Path(tempfile.mkdtemp(prefix="sc-bench-pm-", dir="/run"))
+    base = ["podman", "--root", str(root / "root"), "--runroot", str(runroot),
+            "--tmpdir", str(root / "tmp"), "--storage-driver", "overlay",
+            "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
     try:
         return timed(lambda: run([*base, "pull", "-q", "--tls-verify=false",
                                   f"docker://{ref}"], timeout=600))
     finally:
         subprocess.run([*base, "system", "reset", "--force"], capture_output=True)
-        _unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
+        for d in (root, runroot):
+            _unmount_under(d)
+            shutil.rmtree(d, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ the HTTP image
