@@ -61,6 +61,31 @@ def podman_available() -> bool:
     return shutil.which("podman") is not None
 
 
+class Optional:
+    """The podman peer must not lose a whole ``make bench`` run: a failed round is kept out
+    of its series (:meth:`settle`) and its first error goes into the report's context."""
+
+    def __init__(self, what: str):
+        self.what, self.errors = what, []
+
+    def wrap(self, fn):
+        def one(r: int) -> float:
+            try:
+                return fn(r)
+            except Exception as e:   # noqa: BLE001 - reported, never hidden
+                self.errors.append(str(e).strip().splitlines()[0] if str(e).strip() else repr(e))
+                say(f"  {self.what} failed: {self.errors[-1]}")
+                return float("nan")
+        return one
+
+    def settle(self, series: Series) -> list[str]:
+        series.values = [v for v in series.values if v == v]
+        if not self.errors:
+            return []
+        return [f"{self.what}: {len(self.errors)} round(s) failed and are left out "
+                f"(first error: {self.errors[0]})."]
+
+
 # ------------------------------------------------------------------ pull (machine side)
 
 @contextlib.contextmanager
@@ -240,7 +265,9 @@ def bench_service_lifecycle(h, refs: dict[str, str], runs: int) -> tuple[list[Ro
     updates = {label: Series(f"{label}: update" if label == "syscontainers" else
                              f"{label}: auto-update (registry)") for label, _ in tools}
 
-    def one(label: str, tool) -> callable:
+    failures = Optional("podman install+start / update")
+
+    def one(label: str, tool):
         def round_(r: int) -> float:
             tag = f"{repo}:{label.split()[0]}{r}"
             _retag(v1, tag)
@@ -252,12 +279,14 @@ def bench_service_lifecycle(h, refs: dict[str, str], runs: int) -> tuple[list[Ro
                 return t
             finally:
                 tool.clean(r)
-        return round_
+        return round_ if label == "syscontainers" else failures.wrap(round_)
 
     alternate(runs, [(installs[label], one(label, tool)) for label, tool in tools])
+    for label, _ in tools[1:]:
+        context += failures.settle(installs[label])   # a failed round adds no update figure
     ours_i, ours_u = installs["syscontainers"], updates["syscontainers"]
-    peer_i = [s for k, s in installs.items() if k != "syscontainers"]
-    peer_u = [s for k, s in updates.items() if k != "syscontainers"]
+    peer_i = [s for k, s in installs.items() if k != "syscontainers" and s.values]
+    peer_u = [s for k, s in updates.items() if k != "syscontainers" and s.values]
     data = "example httpd image from the registry"
     rows = [
         Row("install+start to first HTTP answer", f"{data}, empty storage", ours_i, peer_i,

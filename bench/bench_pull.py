@@ -18,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench_podman import podman_locks_cleaned, pull_podman
+from bench_podman import Optional, podman_locks_cleaned, pull_podman
 from common import SC, BenchError, Row, Series, alternate, run, say, timed
 
 # docs/performance.md, targets of issue 15: (wall ratio to the C baseline, CPU ratio)
@@ -125,14 +125,15 @@ def bench_pull(work: Path, refs: dict[str, str], runs: int, podman: bool = False
                 shutil.rmtree(d, ignore_errors=True)
 
         tools = [(ours, one_ours), (peer, one_peer)]
-        pm = Series("podman pull (podman 4.3)")
+        pm, pm_failures = Series("podman pull (podman 4.3)"), Optional(f"podman pull of {data}")
         if podman:
-            tools.append((pm, lambda r: pull_podman(ref, fresh("podman", r))))
+            tools.append((pm, pm_failures.wrap(lambda r: pull_podman(ref, fresh("podman", r)))))
         with podman_locks_cleaned():
             alternate(runs, tools)
+        pm_note = " ".join(pm_failures.settle(pm))
         wall, cpu = PULL_TARGETS.get(data, (1.3, 1.2))
-        rows.append(Row("pull+import", data, ours, [peer] + ([pm] if podman else []),
-                        target=f"≤ {wall}× C baseline; CPU ≤ {cpu}×",
+        rows.append(Row("pull+import", data, ours, [peer] + ([pm] if pm.values else []),
+                        target=f"≤ {wall}× C baseline; CPU ≤ {cpu}×", note=pm_note,
                         check=lambda row, wall=wall, cpu=cpu:
                         row.ratio() <= wall and (row.cpu_ratio() or 0) <= cpu))
         rows.append(Row("pull peak RSS", data, peaks, [], target="≤ 150 MB",
