@@ -282,7 +282,8 @@ def bench_service_lifecycle(h, refs: dict[str, str], runs: int) -> tuple[list[Ro
         return round_ if label == "syscontainers" else failures.wrap(round_)
 
     alternate(runs, [(installs[label], one(label, tool)) for label, tool in tools])
-    context.append(f"install+start and update of the HTTP service: {runs} round{'s' if runs != 1 else ''} per tool "
+    rounds = f"{runs} round{'s' if runs != 1 else ''}"
+    context.append(f"install+start and update of the HTTP service: {rounds} per tool "
                    f"(port {port}; podman in the test host, its storage reset after each).")
     for label, _ in tools[1:]:
         context += failures.settle(installs[label])   # a failed round adds no update figure
