@@ -103,11 +103,11 @@ class Containers:
             self.clone_seconds += time.perf_counter() - start
             self.cloned += len(names)
             self.count = total
-            self.check()
+        self.check()          # also the same warm start for every point of the curves
 
     def check(self) -> None:
         """``list --json`` sees every container, none broken or drifted; ``verify`` accepts
-        the newest clone."""
+        the newest one (a clone from 11 on)."""
         rows = json.loads(self.h.sc(CP, "list", "--json"))
         if len(rows) != self.count:
             raise RuntimeError(f"list shows {len(rows)} containers, not {self.count}")
