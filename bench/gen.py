@@ -17,7 +17,7 @@ What an image holds, and why:
 - an update (variant 1) changes the content of ``1 - shared`` of the files of every layer (the
   same paths, new content), so all its layer digests differ while OSTree can share the rest.
 
-    .venv/bin/python bench/gen.py OUT_DIR [small|medium|tiny ...]   # writes OUT_DIR/<shape>
+    .venv/bin/python bench/gen.py OUT_DIR [small|medium|tiny|files100k ...]   # OUT_DIR/<shape>
 """
 
 from __future__ import annotations
@@ -72,6 +72,16 @@ SHAPES = {
     "small": Shape("small", 1_000, 10_000_000, 1, seed=2),
     "medium": Shape("medium", 10_000, 200_000_000, 3, seed=1),
 }
+
+
+def files_shape(files: int) -> Shape:
+    """The file-count series of the scale curves (bench_scale.py): one layer of many small
+    files, 500 bytes a file on average (the same long tail), so 100 000 files generate in
+    seconds."""
+    return Shape(f"files{files // 1000}k", files, files * 500, 1, seed=4)
+
+
+SHAPES["files100k"] = files_shape(100_000)
 
 
 @dataclass(frozen=True)

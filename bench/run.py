@@ -3,13 +3,16 @@ docs/performance.md.
 
 Steps: generate the data sets (bench/gen.py) into a temporary directory under /var/tmp; start
 a docker-registry on 127.0.0.1 and push them; CLI start-up; pull+import; install checkout; then,
-inside a systemd test host, update, rollback and list. Each workload alternates our tool and its
+inside a systemd test host, update, rollback and list; then the scale curves (bench_scale.py:
+list/update at 10-1000 containers, a 100 000-file image, prune of 200 images; PNGs under
+docs/perf/, drawn by bench/plots.py). Each workload alternates our tool and its
 peers ``--runs`` times (order rotated every round) and reports medians and min–max. Everything
 started is stopped by its PID and every temporary directory is removed, also on failure or
 SIGTERM. Never part of ``make test``.
 
     .venv/bin/python bench/run.py [--runs 3] [--only startup,pull,checkout,host]
                                   [--list-count 100] [--no-write] [--keep DIR] [--quick]
+                                  [--scale-runs 2] [--scale-max 1000] [--files-max 100000]
 
 ``--quick`` (about 3 minutes): 2 runs of start-up, pull+import and install checkout only (no
 test host, no update pairs), printed and never written into the doc.
@@ -31,7 +34,7 @@ from common import REPO_ROOT, Row, load_average, machine, say  # noqa: E402
 import gen  # noqa: E402
 import report  # noqa: E402
 
-WORKLOADS = ("startup", "pull", "checkout", "host", "service", "podman")
+WORKLOADS = ("startup", "pull", "checkout", "host", "service", "podman", "scale")
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -46,12 +49,18 @@ def _args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--doc", type=Path, default=REPO_ROOT / "docs/performance.md")
     ap.add_argument("--no-write", action="store_true", help="print the table, leave the doc")
     ap.add_argument("--keep", type=Path, help="use and keep this work dir (data is reused)")
+    # scale curves (bench/bench_scale.py): fewer runs per point, caps for a quick check
+    ap.add_argument("--scale-runs", type=int, default=2, help="runs per point of the scale curves")
+    ap.add_argument("--scale-max", type=int, default=1000,
+                    help="largest container/image count of the scale curves (default 1000)")
+    ap.add_argument("--files-max", type=int, default=100_000,
+                    help="largest file count of the scale curves (default 100000)")
     ap.add_argument("--quick", action="store_true",
                     help="a ~3-minute subset: 2 runs of startup,pull,checkout; implies --no-write")
     args = ap.parse_args(argv)
     if args.quick:
         args.runs, args.startup_runs, args.no_write = 2, 5, True
-        args.only = ",".join(w for w in args.only.split(",") if w not in ("host", "podman"))
+        args.only = ",".join(w for w in args.only.split(",") if w not in ("host", "podman", "scale"))
     args.only = [w for w in args.only.split(",") if w]
     unknown = set(args.only) - set(WORKLOADS)
     if unknown:
@@ -184,6 +193,12 @@ def main(argv: list[str]) -> int:
             from bench_podman import http_images
             refs.update(http_images(work, registry))
         rows, context = _benchmarks(args, work, images, refs)
+        curves = []
+        if "scale" in args.only:
+            from bench_scale import bench_scale
+            scale_rows, scale_context, curves = bench_scale(args, work, registry, refs["tiny-v1"])
+            rows += scale_rows
+            context += scale_context
     finally:
         if registry is not None:
             registry.stop()
@@ -198,6 +213,10 @@ def main(argv: list[str]) -> int:
     if not args.no_write:
         report.write(args.doc, text)
         say(f"wrote {args.doc}")
+        if curves:
+            import plots
+            for png in plots.draw_all(curves, REPO_ROOT / "docs/perf"):
+                say(f"wrote {png}")
     return 0
 
 

@@ -28,8 +28,10 @@ PKGS+=(gcc libc6-dev)
 
 # --bench (make bench only, never make test): podman, the per-container memory peer
 # (docs/performance.md "Per-container memory"); it brings conmon, buildah, fuse-overlayfs.
+# python3-matplotlib draws the scale curves (bench/plots.py, docs/perf/*.png); the venv sees
+# it through --system-site-packages.
 if [ "${1:-}" = "--bench" ]; then
-    PKGS+=(podman)
+    PKGS+=(podman python3-matplotlib)
 fi
 
 missing=()
