@@ -40,7 +40,7 @@ from pathlib import Path
 
 import gen
 from bench_pull import PEAK_RSS_TARGET, c_import, pull_ours
-from common import SC, VENV_PY, REPO_ROOT, Row, Series, alternate, run, say, syncfs, timed
+from common import SC, Row, Series, alternate, run, say, syncfs, timed
 from plots import Curve
 
 LIST_POINTS = (10, 25, 50, 100, 300, 1000)
@@ -97,10 +97,7 @@ class Containers:
         if total > self.count:
             say(f"scale: cloning {total - self.count} containers (bench/scale_clone.py)")
             names = [self.name(i) for i in range(self.count, total)]
-            start = time.perf_counter()
-            self.h.host.run(str(VENV_PY), str(REPO_ROOT / "bench/scale_clone.py"), str(CP),
-                            self.name(0), *names, timeout=900)
-            self.clone_seconds += time.perf_counter() - start
+            self.clone_seconds += self.h.clone(CP, self.name(0), names)
             self.cloned += len(names)
             self.count = total
         self.check()          # also the same warm start for every point of the curves
