@@ -28,6 +28,7 @@ from ..deploy import deployment as dl
 from ..deploy.hostfiles import is_unchanged
 from ..errors import ConfigError
 from ..paths import Paths
+from ..proc import side_by_side
 from . import activation as act
 from .activation import Host
 from ..fileops import read_or_none, unlink_quiet, write_atomic
@@ -45,8 +46,8 @@ def switch(host: Host, src: dl.Deployment, dst: dl.Deployment, say: Say) -> bool
         raise ConfigError("Cannot find systemd service file for previous version")
     # the unit on the host already what dst's says: systemd may keep the one it has loaded
     same_unit = _holds(host.paths.unit_file(name), read_or_none(dst.unit_copy))
-    was_running = host.systemd.is_active(act.unit_of(name))
-    was_enabled = host.systemd.is_enabled(act.unit_of(name))
+    was_running, was_enabled = side_by_side(lambda: host.systemd.is_active(act.unit_of(name)),
+                                            lambda: host.systemd.is_enabled(act.unit_of(name)))
     _write_marker(host.paths, name, was_running, was_enabled)
     act.stop(host, src, was_running)
     faults.point("switch-stopped")
