@@ -11,9 +11,12 @@ import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence, TypeVar
 
 from .errors import CommandError
+
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 @dataclass(frozen=True)
@@ -84,3 +87,28 @@ def spawn_output(args: Sequence[str]) -> subprocess.Popen:
                                 text=True)
     except FileNotFoundError:
         raise CommandError(f"{args[0]} is not installed") from None
+
+
+def side_by_side(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
+    """``first()`` and ``second()`` at once (``second`` in a thread): for two independent
+    questions to other programs, so a verb waits for one process instead of two. The first
+    exception (``first``'s before ``second``'s) is raised after both have ended."""
+    import threading
+
+    out: dict[str, object] = {}
+
+    def run_second() -> None:
+        try:
+            out["value"] = second()
+        except BaseException as e:   # re-raised in the caller's thread below
+            out["error"] = e
+
+    thread = threading.Thread(target=run_second, daemon=True)
+    thread.start()
+    try:
+        a = first()
+    finally:
+        thread.join()
+    if "error" in out:
+        raise out["error"]
+    return a, out["value"]

@@ -31,6 +31,7 @@ class FakeSystemd:
 
     def __init__(self, log: list, active: bool = False, enabled: bool = True):
         self.log, self.active, self.enabled, self.fail = log, active, enabled, None
+        self.stale = False     # needs_reload: whether systemd has the unit as on disk
 
     def _call(self, *entry) -> None:
         self.log.append(entry)
@@ -47,6 +48,7 @@ class FakeSystemd:
     def tmpfiles(self, action, conf): self._call("tmpfiles", action)
     def status_text(self, unit): return ""
     def journal_args(self, name): return []
+    def needs_reload(self, unit): return self.log.append(("needs-reload",)) or self.stale
 
     def is_active(self, unit):
         return self.active
@@ -282,6 +284,24 @@ def test_rollback_keeps_enablement_and_restarts_only_what_ran(host, log, active,
     assert _markers(host.paths) == ()                       # finish() removed it
     assert dl.current(host.paths, NAME) == prev
     assert host.paths.unit_file(NAME).read_text() == prev.unit_copy.read_text()
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_an_unchanged_unit_is_neither_rewritten_nor_reloaded(host, log, stale):
+    """docs/operations.md "When update reloads systemd": the same unit text and systemd's
+    copy current: no daemon-reload, no enable; systemd's copy stale: both, as for a change."""
+    host.systemd.active, host.systemd.enabled, host.systemd.stale = True, True, stale
+    cur, prev = installed(host.paths)
+    prev.unit_copy.write_text(cur.unit_copy.read_text())
+    unit_file = host.paths.unit_file(NAME)
+    before = unit_file.stat().st_mtime_ns
+    update.rollback(host.paths, NAME, print)
+    assert unit_file.stat().st_mtime_ns == before        # not written again
+    reloaded = [("enable", UNIT, False), ("daemon-reload",)] if stale else []
+    assert systemd_calls(log) == [("stop", UNIT), ("runtime delete", NAME),
+                                  ("tmpfiles", "remove"), ("needs-reload",), *reloaded,
+                                  ("tmpfiles", "create"), ("start", UNIT)]
+    assert dl.current(host.paths, NAME) == prev
 
 
 def test_switch_writes_the_marker_with_running_and_enabled(host, log):

@@ -10,10 +10,11 @@ from ..errors import SysContainersError
 from .quick import quick_args
 
 
-def build_parser():
-    """Every verb's parser (cli/commands.py); imported when a line needs it."""
+def build_parser(argv: list[str] | None = None):
+    """Every verb's parser, or with ``argv`` its verb's group's (cli/commands.py); imported
+    when a line needs it."""
     from .commands import build_parser as build
-    return build()
+    return build(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["__complete"]:          # the completion scripts' question (cli/complete.py)
         from .discover import complete_words
         return complete_words(argv[1:])
-    args = quick_args(argv) or build_parser().parse_args(argv)
+    args = quick_args(argv) or build_parser(argv).parse_args(argv)
     if args.log_level == "warn":
         args.quiet = True
     os.environ["SYSCONTAINERS_LOG_LEVEL"] = args.log_level     # proc.run prints commands at debug

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import uuid as uuidlib
 from typing import Iterable, Mapping, TextIO
 
 from ..errors import UsageError
@@ -148,6 +147,13 @@ def tool_path(argv0: str | None = None) -> str:
     return shutil.which("syscontainers") or os.path.abspath(argv0)
 
 
+
+def _new_uuid() -> str:
+    import uuid   # here: its import (platform, _uuid) is paid only when a new one is made
+
+    return str(uuid.uuid4())
+
+
 def os_values(
     user_mode: bool,
     name: str,
@@ -180,7 +186,7 @@ def os_values(
         "ALL_PROCESS_CAPABILITIES": all_process_capabilities(status_text),
         "RUNTIME": runtime_path,
         "ATOMIC": tool_path(),
-        "UUID": uuid or str(uuidlib.uuid4()),
+        "UUID": uuid or _new_uuid(),
     }
 
 

@@ -232,7 +232,8 @@ def _put(path, text: str | None, undo: UndoStack | None, remove: Undo) -> None:
     if text is None:
         unlink_quiet(path)
         return
-    write_atomic(path, text)
+    if read_or_none(path) != text:   # an unchanged unit keeps its mtime: systemd sees no edit
+        write_atomic(path, text)
     _push(undo, remove)
 
 

@@ -28,9 +28,10 @@ from ..deploy import deployment as dl
 from ..deploy.hostfiles import is_unchanged
 from ..errors import ConfigError
 from ..paths import Paths
+from ..proc import side_by_side
 from . import activation as act
 from .activation import Host
-from ..fileops import unlink_quiet, write_atomic
+from ..fileops import read_or_none, unlink_quiet, write_atomic
 
 Say = Callable[[str], None]
 
@@ -43,8 +44,10 @@ def switch(host: Host, src: dl.Deployment, dst: dl.Deployment, say: Say) -> bool
     src_info, dst_info = src.read_info(), dst.read_info()
     if not dst.unit_copy.exists() and dst_info.has_container_service:
         raise ConfigError("Cannot find systemd service file for previous version")
-    was_running = host.systemd.is_active(act.unit_of(name))
-    was_enabled = host.systemd.is_enabled(act.unit_of(name))
+    # the unit on the host already what dst's says: systemd may keep the one it has loaded
+    same_unit = _holds(host.paths.unit_file(name), read_or_none(dst.unit_copy))
+    was_running, was_enabled = side_by_side(lambda: host.systemd.is_active(act.unit_of(name)),
+                                            lambda: host.systemd.is_enabled(act.unit_of(name)))
     _write_marker(host.paths, name, was_running, was_enabled)
     act.stop(host, src, was_running)
     faults.point("switch-stopped")
@@ -56,9 +59,18 @@ def switch(host: Host, src: dl.Deployment, dst: dl.Deployment, say: Say) -> bool
         faults.point("switch-hostfiles")
         act.install_units_of(host, dst, undo, restore=src, crash_point="switch-unit")
         act.link(host, dst, undo, restore=src, crash_point="switch-link")
-    # after the commit point: finished forward (here, or by reconcile after a crash)
-    act.activate(host, name, None, enable=dst_info.has_container_service and was_enabled)
+    # after the commit point: finished forward (here, or by reconcile after a crash). An
+    # unchanged unit that systemd has loaded as it is on disk needs neither the daemon-reload
+    # (a third of an update) nor the enable (its links are there): docs/operations.md,
+    # "When update reloads systemd"
+    kept = same_unit and not host.systemd.needs_reload(act.unit_of(name))
+    act.activate(host, name, None, enable=dst_info.has_container_service and was_enabled
+                 and not kept, reload=not kept)
     return was_running
+
+
+def _holds(path: Path, text: str | None) -> bool:
+    return text is not None and read_or_none(path) == text
 
 
 def finish(paths: Paths, name: str) -> None:

@@ -18,7 +18,6 @@ Kinds:
 
 from __future__ import annotations
 
-import http.client
 import socket
 import subprocess
 import urllib.parse
@@ -211,6 +210,8 @@ def _probe_exec(check: HealthCheck, runtime: str, name: str) -> ProbeResult:
 
 
 def _probe_http(check: HealthCheck) -> ProbeResult:
+    import http.client   # here: its import (email, ssl) was a sixth of install's imports
+
     url = urllib.parse.urlsplit(check.target)
     cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     conn = cls(url.hostname, url.port, timeout=check.timeout)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..errors import RuntimeMissing, ServiceError
-from ..proc import last_line, run
+from ..proc import last_line, run, spawn_output
 
 DEFAULT_RUNTIME = "/usr/sbin/runc"
 
@@ -35,9 +35,13 @@ def find_runtime(requested: str | None) -> str:
 
 @lru_cache(maxsize=8)
 def probe_runtime(path: str) -> Runtime:
-    """Ask the runtime which flags it offers (two --help calls, cached per process)."""
-    top = run([path, "--help"], check=False).stdout
-    runhelp = run([path, "run", "--help"], check=False).stdout
+    """Ask the runtime which flags it offers (two --help calls side by side: install and
+    update wait for them; cached per process)."""
+    run_help = spawn_output([path, "run", "--help"])
+    try:
+        top = run([path, "--help"], check=False).stdout
+    finally:
+        runhelp, _ = run_help.communicate()
     return Runtime(path, "--pid-file" in runhelp, "--systemd-cgroup" in top)
 
 

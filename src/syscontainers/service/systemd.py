@@ -84,6 +84,7 @@ class ServiceManager(Protocol):
     def tmpfiles(self, action: str, conf: str) -> None: ...
     def status_text(self, unit: str) -> str: ...
     def journal_args(self, name: str) -> list[str]: ...
+    def needs_reload(self, unit: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,13 @@ class Systemd:
         if res is not None and res.returncode == 0 and res.stdout.strip():
             return [line.strip() for line in res.stdout.splitlines() if line.strip()]
         return list(USER_UNIT_DIRS if self.user_mode else SYSTEM_UNIT_DIRS)
+
+    def needs_reload(self, unit: str) -> bool:
+        """Whether the unit's files changed since systemd loaded them (NeedDaemonReload;
+        an unknown answer counts as yes)."""
+        res = self.systemctl("show", "-p", "NeedDaemonReload", "--value", "--", unit,
+                             check=False)
+        return res.returncode != 0 or res.stdout.strip() != "no"
 
     def status_text(self, unit: str) -> str:
         return self.systemctl("status", "--no-pager", "--full", unit, check=False).stdout
