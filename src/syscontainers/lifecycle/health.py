@@ -10,7 +10,6 @@ given (``{"kind": "none"}``: none at all, --no-healthcheck), else the image's ow
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -206,6 +205,8 @@ def healths(paths: Paths, statuses: dict[str, str], *, prober: Prober = h.probe)
     once, in threads, so the listing takes about one probe's time, not the sum."""
     if not statuses:
         return {}
+    from concurrent.futures import ThreadPoolExecutor   # (imports logging: list only, not status)
+
     with ThreadPoolExecutor(max_workers=min(16, len(statuses))) as pool:
         futures = {name: pool.submit(container_health, paths, name, status, prober=prober)
                    for name, status in statuses.items()}
