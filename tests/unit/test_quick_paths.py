@@ -239,3 +239,42 @@ def test_a_plain_start_imports_nothing_of_the_full_path(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(co), str(tmp_path / "state")],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "0 []"
+
+
+def test_the_early_status_text_is_systemctl_status_of_the_unit(plain):
+    co, log = plain
+    early = qc.early_status_text("web", system_flag=False, user_flag=False)
+    assert early.communicate() == ("some output\n", None)
+    early.discard()                     # after communicate: nothing left to do
+    assert _calls(log) == ["status --no-pager --full web.service"]
+    early = qc.early_status_text("web", system_flag=False, user_flag=True)
+    pid = early._pid
+    early.discard()                     # not wanted: closed and reaped, no zombie left
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    assert _calls(log)[-1] == "--user status --no-pager --full web.service"
+
+
+@pytest.mark.parametrize("name, system", [("../x", False), ("", False), ("web", True)])
+def test_no_early_status_text_for_a_line_the_full_path_refuses(plain, monkeypatch, name,
+                                                               system):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)     # --system needs root
+    assert qc.early_status_text(name, system_flag=system, user_flag=False) is None
+    assert _calls(plain[1]) == []
+
+
+def test_status_uses_the_early_text_and_discards_it_on_an_error(plain, monkeypatch, capsys):
+    """cli/quick.py: an unknown NAME (exit 4) leaves no systemctl process behind."""
+    from syscontainers.cli.__main__ import main
+    co, log = plain
+    started = []
+    real = qc.EarlyStatusText
+
+    class Spy(real):
+        def __init__(self, *a):
+            super().__init__(*a)
+            started.append(self)
+    monkeypatch.setattr(qc, "EarlyStatusText", Spy)
+    assert main(["--checkout-path", str(co), "status", "nosuch"]) == 4
+    assert len(started) == 1 and started[0]._pid is None
+    assert capsys.readouterr().err == "error: container nosuch is not installed\n"

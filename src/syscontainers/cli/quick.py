@@ -63,7 +63,24 @@ def _run(args) -> int:
                 args.name, checkout_flag=args.checkout_path, repo_flag=args.repo,
                 user_flag=args.user):
             return 0
+    if args.verb == "status":
+        return _status(args)
     from . import containers
 
-    return {"start": containers._start, "stop": containers._stop,
-            "status": containers._status}[args.verb](args)
+    return {"start": containers._start, "stop": containers._stop}[args.verb](args)
+
+
+def _status(args) -> int:
+    """status: `systemctl status` (the slow part: it reads the journal) started first, so
+    that it runs while the modules of the status line load."""
+    from ..lifecycle.quickcontrol import early_status_text
+
+    args.status_text = early_status_text(args.name, system_flag=args.system,
+                                         user_flag=args.user)
+    try:
+        from . import containers
+
+        return containers._status(args)
+    finally:
+        if args.status_text is not None:
+            args.status_text.discard()      # not asked for (an error came first)

@@ -126,6 +126,58 @@ def stop(name: str, *, checkout_flag: str | None, repo_flag: str | None,
     return True
 
 
+class EarlyStatusText:
+    """``systemctl [--user] status --no-pager --full UNIT`` started before the modules of
+    `status` are imported, so that it reads the journal (the slow part of a status) while
+    they load; ``communicate()`` as Popen's (its text; stderr dropped), ``discard()`` when
+    the answer is not wanted after all (NAME not installed, a usage error)."""
+
+    def __init__(self, unit: str, user_mode: bool):
+        import _signal
+
+        scope = ["--user"] if user_mode else []
+        self._fd, out_w = os.pipe()
+        try:
+            with open(os.devnull, "wb") as null:
+                self._pid = os.posix_spawnp(
+                    "systemctl", ["systemctl", *scope, "status", "--no-pager", "--full", unit],
+                    os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, out_w, 1),
+                                              (os.POSIX_SPAWN_DUP2, null.fileno(), 2)],
+                    setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
+        except OSError:
+            os.close(self._fd)
+            raise
+        finally:
+            os.close(out_w)
+
+    def communicate(self) -> tuple[str, None]:
+        chunks = []
+        while data := os.read(self._fd, 65536):
+            chunks.append(data)
+        os.close(self._fd)
+        os.waitpid(self._pid, 0)
+        self._pid = None
+        return b"".join(chunks).decode("utf-8", "replace"), None
+
+    def discard(self) -> None:
+        if self._pid is not None:
+            os.close(self._fd)       # it may be writing: the closed pipe ends it
+            os.waitpid(self._pid, 0)
+            self._pid = None
+
+
+def early_status_text(name: str, *, system_flag: bool, user_flag: bool) -> EarlyStatusText | None:
+    """The status text process of a plain ``status NAME``, started now (None when the line
+    is not plain: the full path starts its own, and says what is wrong)."""
+    root = os.geteuid() == 0
+    if not plain_name(name) or (system_flag and not root):
+        return None
+    try:
+        return EarlyStatusText(f"{name}.service", user_flag or not root)
+    except OSError:
+        return None            # no systemctl: the full path says so
+
+
 def systemctl(verb: str, unit: str) -> None:
     """``systemctl VERB UNIT`` with its output captured (nothing of it shown on success);
     a failure is ServiceError ``systemctl VERB UNIT: <its last line>`` as from
