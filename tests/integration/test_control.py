@@ -71,8 +71,9 @@ def test_status_of_one_container_among_others(sc, images, testhost_units):
 _PLAIN = ("import sys\n"
           "from syscontainers.cli.__main__ import main\n"
           "rc = main(sys.argv[1:])\n"
-          "heavy = ('dataclasses', 'pathlib', 'subprocess', 'argparse', 'syscontainers.paths',"
-          " 'syscontainers.deploy.deployment', 'syscontainers.lifecycle.control')\n"
+          "heavy = ('dataclasses', 'pathlib', 'subprocess', 'argparse', 'json.decoder', 're',"
+          " 'syscontainers.paths', 'syscontainers.deploy.deployment',"
+          " 'syscontainers.lifecycle.control')\n"
           "print(rc, sorted(m for m in sys.modules if m in heavy))\n")
 
 

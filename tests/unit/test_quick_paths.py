@@ -224,8 +224,9 @@ def test_a_plain_start_imports_nothing_of_the_full_path(tmp_path):
             "qc.STATE_ROOTS = {'true': sys.argv[2]}\n"
             "from syscontainers.cli.__main__ import main\n"
             "rc = main(['--checkout-path', sys.argv[1], 'start', 'web'])\n"
-            "heavy = ('dataclasses', 'pathlib', 'subprocess', 'argparse', 'syscontainers.paths',"
-            " 'syscontainers.deploy.deployment', 'syscontainers.lifecycle.control')\n"
+            "heavy = ('dataclasses', 'pathlib', 'subprocess', 'argparse', 'json.decoder', 're',"
+            " 'syscontainers.paths', 'syscontainers.deploy.deployment',"
+            " 'syscontainers.lifecycle.control')\n"
             "print(rc, sorted(m for m in sys.modules if m in heavy))\n")
     co = tmp_path / "co"
     (co / "web.0").mkdir(parents=True)
@@ -278,3 +279,30 @@ def test_status_uses_the_early_text_and_discards_it_on_an_error(plain, monkeypat
     assert main(["--checkout-path", str(co), "status", "nosuch"]) == 4
     assert len(started) == 1 and started[0]._pid is None
     assert capsys.readouterr().err == "error: container nosuch is not installed\n"
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                     | st.text(), lambda kids: st.lists(kids) | st.dictionaries(st.text(), kids),
+                     max_leaves=10)
+
+
+@given(st.dictionaries(st.text(), _JSON))
+def test_json_object_reads_what_json_loads_reads(obj):
+    import json
+    for text in (json.dumps(obj), json.dumps(obj, indent=4) + "\n"):
+        assert qc.json_object(text.encode()) == json.loads(text)
+
+
+@pytest.mark.parametrize("bad", [b"", b"{", b'{"a": 1} x', b"nope", b'{"a": 1}{}', b"\xff{}",
+                                 b' {"a": 1}'])
+def test_json_object_refuses_what_is_not_one_json_value(bad):
+    """(leading blanks too: the info file starts with its brace; the full path then reads it)"""
+    with pytest.raises((ValueError, StopIteration)):
+        qc.json_object(bad)
+
+
+def test_json_object_constants_as_json(monkeypatch):
+    import math
+    assert qc.json_object(b'{"a": NaN, "b": -Infinity, "c": 1.5e3, "d": [true, null]}') == \
+        {"a": pytest.approx(math.nan, nan_ok=True), "b": -math.inf, "c": 1500.0,
+         "d": [True, None]}

@@ -69,12 +69,10 @@ def _state_dir(deployment: str, name: str) -> str | None:
     """Where runc/crun keeps the state of container NAME (a stat tells whether one is left);
     None when the info file does not name a plain runc or crun (leftover.runtime_path and
     runtime.may_have_container then decide, on the full path)."""
-    import json
-
     try:
         with open(os.path.join(deployment, "info"), "rb") as f:
-            runtime = json.loads(f.read()).get("runtime")
-    except (OSError, ValueError, AttributeError, RecursionError):
+            runtime = json_object(f.read()).get("runtime")
+    except (OSError, ValueError, AttributeError, RecursionError, StopIteration):
         return None
     runtime = runtime or DEFAULT_RUNTIME
     if not isinstance(runtime, str) or not os.path.isabs(runtime) or \
@@ -82,6 +80,30 @@ def _state_dir(deployment: str, name: str) -> str | None:
         return None
     root = STATE_ROOTS.get(os.path.basename(runtime))
     return None if root is None else os.path.join(root, name)
+
+
+class _ScanContext:
+    """What the C scanner reads of a JSONDecoder: the settings of ``json.loads(text)``."""
+    strict = True
+    object_hook = object_pairs_hook = None
+    parse_float, parse_int, parse_constant = float, int, float   # float("NaN"), ("-Infinity")
+
+
+def json_object(data: bytes):
+    """``json.loads(data)`` through the C scanner of the standard library's json when it is
+    there: json's Python half imports re (and enum), which cost more than the rest of a plain
+    start (docs/performance.md). Invalid JSON: ValueError or StopIteration."""
+    text = data.decode("utf-8")
+    try:
+        from _json import make_scanner
+    except ImportError:          # a Python without the C accelerator
+        import json
+
+        return json.loads(text)
+    obj, end = make_scanner(_ScanContext)(text, 0)
+    if text[end:].strip(" \t\n\r"):
+        raise ValueError("extra data after the JSON value")
+    return obj
 
 
 def start(name: str, *, checkout_flag: str | None, user_flag: bool) -> bool:
