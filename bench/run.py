@@ -31,7 +31,8 @@ from common import REPO_ROOT, Row, load_average, machine, say  # noqa: E402
 import gen  # noqa: E402
 import report  # noqa: E402
 
-WORKLOADS = ("startup", "pull", "checkout", "host", "service")
+# startstop: only the start/stop/status rows of service (no memory row, no podman)
+WORKLOADS = ("startup", "pull", "checkout", "host", "service", "startstop")
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -101,7 +102,7 @@ def _benchmarks(args, work: Path, images, refs) -> tuple[list[Row], list[str]]:
             g = images[f"{data}-v1"]
             rows.append(bench_checkout(work, data, refs[f"{data}-v1"], g.layout, g.tag,
                                        [b.digest for b in g.layers], args.runs))
-    if "host" in args.only or "service" in args.only:
+    if {"host", "service", "startstop"} & set(args.only):
         rows_host, context_host = _host_benchmarks(args, work, refs)
         rows += rows_host
         context += context_host
@@ -115,9 +116,10 @@ def _host_benchmarks(args, work: Path, refs) -> tuple[list[Row], list[str]]:
     registry_host = refs["small-v1"].split("/", 1)[0]
     with Host(work / "testhost", registry_host) as h:
         context.append(f"Inside the systemd test host (booted in {h.host.boot_seconds:.2f} s).")
-        if "service" in args.only:
+        if "service" in args.only or "startstop" in args.only:
             from bench_service import bench_control, bench_memory
             rows += bench_control(h, refs["svc-detached"], max(args.runs, 10))
+        if "service" in args.only:
             mem_row, mem_context = bench_memory(h, refs, work, 3)
             rows.append(mem_row)
             context += mem_context
@@ -170,7 +172,7 @@ def main(argv: list[str]) -> int:
         say(f"registry on {registry.host}; pushing")
         refs = {key: registry.push(g.layout, g.tag, f"bench/{g.shape.name}")
                 for key, g in images.items()}
-        if "service" in args.only:
+        if "service" in args.only or "startstop" in args.only:
             from bench_service import service_images
             refs.update(service_images(work, registry))
         rows, context = _benchmarks(args, work, images, refs)
