@@ -1,4 +1,4 @@
-"""start and stop in the plain case, with only ``os`` and ``json`` imported (docs/performance.md
+"""start and stop in the plain case, with only ``os`` and C modules imported (docs/performance.md
 "start, stop, status").
 
 The modules of the full path (control.py: dataclasses, pathlib, re, subprocess through paths,
@@ -10,6 +10,9 @@ Anything else — or anything this module is not sure about — makes it return 
 has done anything, and the caller takes the full path (control.py), which handles every case
 and words every error. The one error of its own is systemctl's failure, worded as
 ``Systemd.systemctl`` words it.
+
+``status`` keeps the full path (its line needs the whole row), but its ``systemctl status``
+process is started here, before the modules of that path load (:func:`early_status_text`).
 
 Plain arguments instead of a request dataclass: importing ``dataclasses`` alone costs more than
 a start does (the point of this module).
