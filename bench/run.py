@@ -11,6 +11,8 @@ SIGTERM. Never part of ``make test``.
     .venv/bin/python bench/run.py [--runs 3] [--only startup,pull,checkout,host]
                                   [--list-count 100] [--no-write] [--keep DIR] [--quick]
 
+``--only startstop``: the start/stop/status rows alone (a test host, no memory row, no podman).
+
 ``--quick`` (about 3 minutes): 2 runs of start-up, pull+import and install checkout only (no
 test host, no update pairs), printed and never written into the doc.
 """
