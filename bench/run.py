@@ -14,6 +14,8 @@ SIGTERM. Never part of ``make test``.
                                   [--list-count 100] [--no-write] [--keep DIR] [--quick]
                                   [--scale-runs 2] [--scale-max 1000] [--files-max 100000]
 
+``--only startstop``: the start/stop/status rows alone (a test host, no memory row, no podman).
+
 ``--quick`` (about 3 minutes): 2 runs of start-up, pull+import and install checkout only (no
 test host, no update pairs), printed and never written into the doc.
 """
@@ -34,7 +36,9 @@ from common import REPO_ROOT, Row, load_average, machine, say  # noqa: E402
 import gen  # noqa: E402
 import report  # noqa: E402
 
-WORKLOADS = ("startup", "pull", "checkout", "host", "service", "podman", "scale")
+# startstop: only the start/stop/status rows of service (no memory row, no podman)
+WORKLOADS = ("startup", "pull", "checkout", "host", "service", "podman", "scale", "startstop")
+QUICK_WORKLOADS = ("startup", "pull", "checkout")      # --quick: no test host, no podman
 
 
 def _args(argv: list[str]) -> argparse.Namespace:
@@ -60,7 +64,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.quick:
         args.runs, args.startup_runs, args.no_write = 2, 5, True
-        args.only = ",".join(w for w in args.only.split(",") if w not in ("host", "podman", "scale"))
+        args.only = ",".join(w for w in args.only.split(",") if w in QUICK_WORKLOADS)
     args.only = [w for w in args.only.split(",") if w]
     unknown = set(args.only) - set(WORKLOADS)
     if unknown:
@@ -112,7 +116,7 @@ def _benchmarks(args, work: Path, images, refs) -> tuple[list[Row], list[str]]:
             g = images[f"{data}-v1"]
             rows.append(bench_checkout(work, data, refs[f"{data}-v1"], g.layout, g.tag,
                                        [b.digest for b in g.layers], args.runs))
-    if {"host", "service", "podman"} & set(args.only):
+    if {"host", "service", "podman", "startstop"} & set(args.only):
         rows_host, context_host = _host_benchmarks(args, work, refs)
         rows += rows_host
         context += context_host
@@ -126,9 +130,10 @@ def _host_benchmarks(args, work: Path, refs) -> tuple[list[Row], list[str]]:
     registry_host = refs["small-v1"].split("/", 1)[0]
     with Host(work / "testhost", registry_host) as h:
         context.append(f"Inside the systemd test host (booted in {h.host.boot_seconds:.2f} s).")
-        if "service" in args.only:
+        if "service" in args.only or "startstop" in args.only:
             from bench_service import bench_control, bench_memory
             rows += bench_control(h, refs["svc-detached"], max(args.runs, 10))
+        if "service" in args.only:
             mem_row, mem_context = bench_memory(h, refs, work, 3)
             rows.append(mem_row)
             context += mem_context
@@ -186,7 +191,7 @@ def main(argv: list[str]) -> int:
         say(f"registry on {registry.host}; pushing")
         refs = {key: registry.push(g.layout, g.tag, f"bench/{g.shape.name}")
                 for key, g in images.items()}
-        if "service" in args.only:
+        if "service" in args.only or "startstop" in args.only:
             from bench_service import service_images
             refs.update(service_images(work, registry))
         if "podman" in args.only:

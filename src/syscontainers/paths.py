@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +147,8 @@ def _move_legacy_state(storage: Path, state: Path) -> None:
             for entry in src.iterdir():
                 if not (dst / entry.name).exists():
                     os.rename(entry, dst / entry.name)
+            import shutil     # (rare: every start/stop/status imports this module)
+
             shutil.rmtree(src, ignore_errors=True)
         else:
             os.rename(src, dst)

@@ -64,3 +64,99 @@ def test_status_of_one_container_among_others(sc, images, testhost_units):
     finally:
         for n in names:
             sc.sc("uninstall", n)
+
+
+# The plain case (lifecycle/quickcontrol.py): what a start or stop loaded, and its exit code,
+# from the CLI's own main() run by the venv's Python inside the test host.
+_PLAIN = ("import sys\n"
+          "from syscontainers.cli.__main__ import main\n"
+          "rc = main(sys.argv[1:])\n"
+          "heavy = ('dataclasses', 'pathlib', 'subprocess', 'argparse', 'json.decoder', 're',"
+          " 'syscontainers.paths', 'syscontainers.deploy.deployment',"
+          " 'syscontainers.lifecycle.control')\n"
+          "print(rc, sorted(m for m in sys.modules if m in heavy))\n")
+
+
+def _plain(sc, *argv: str) -> str:
+    from tests.testhost.host import REPO_ROOT
+    r = sc.host.run(str(REPO_ROOT / ".venv/bin/python"), "-c", _PLAIN, *argv, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout.strip()
+
+
+def test_plain_start_and_stop_run_one_systemctl_and_nothing_of_the_full_path(
+        sc, images, testhost_units):
+    name, port = "ctl4", free_port()
+    testhost_units.append(f"{name}.service")
+    sc.ok("install", "--name", name, "--set", f"PORT={port}", images["v1"])
+    try:
+        assert _plain(sc, "start", name) == "0 []"
+        assert http_get(port) == "ctl v1\n"
+        assert sc.host.run("systemctl", "is-active", f"{name}.service").stdout.strip() == "active"
+        assert _plain(sc, "stop", name) == "0 []"
+        assert port_closed(port)
+        assert sc.host.run("runc", "state", name, check=False).returncode != 0
+        # the command itself, with global flags, the same way
+        assert sc.ok("--system", "-q", "start", name).text == ""
+        assert http_get(port) == "ctl v1\n"
+        assert sc.ok("stop", name).text == ""
+        assert sc.status(name) == "inactive"
+    finally:
+        sc.sc("uninstall", name)
+
+
+def test_plain_start_failing_is_systemds_last_line(sc, images, testhost_units):
+    """A start job that fails: one line (systemctl's last), exit status 1, on the quick path
+    as on the full one (--log-level debug takes the full path)."""
+    name = "ctl5"
+    testhost_units.append(f"{name}.service")
+    sc.ok("install", "--name", name, "--set", f"PORT={free_port()}", images["v1"])
+    dropin = sc.path(f"/etc/systemd/system/{name}.service.d/fail.conf")
+    try:
+        dropin.parent.mkdir(parents=True, exist_ok=True)
+        dropin.write_text("[Service]\nExecStartPre=/bin/false\n")
+        sc.host.run("systemctl", "daemon-reload")
+        direct = sc.host.run("systemctl", "start", f"{name}.service", check=False)
+        assert direct.returncode != 0
+        want = f"error: systemctl start {name}.service: {direct.stderr.strip().splitlines()[-1]}"
+        sc.host.run("systemctl", "reset-failed", f"{name}.service", check=False)
+        assert _plain(sc, "start", name).startswith("1 [")   # main() returned 1, printed
+        quick = sc.sc("start", name)
+        assert (quick.code, quick.out, quick.err.strip()) == (1, "", want)
+        full = sc.sc("--log-level", "debug", "start", name)
+        assert full.code == 1 and full.err.strip().splitlines()[-1] == want
+        assert sc.status(name) != "running"
+    finally:
+        dropin.unlink(missing_ok=True)
+        sc.host.run("systemctl", "daemon-reload")
+        sc.sc("uninstall", name)
+
+
+def test_start_and_stop_of_unknown_or_invalid_names(sc):
+    for verb in ("start", "stop"):
+        r = sc.sc(verb, "nosuch8")
+        assert (r.code, r.err.strip()) == (1, "error: container nosuch8 is not installed")
+        r = sc.sc(verb, "bad..name")
+        assert r.code == 2 and r.err.strip().startswith("error: invalid container name")
+
+
+def test_a_leftover_container_is_still_removed_by_a_plain_stop(sc, images, testhost_units):
+    """runc's state of the container is there after the unit stopped (killed the way a
+    timed-out stop kills it): stop hands it to the full path's leftover.clear."""
+    name, port = "ctl6", free_port()
+    testhost_units.append(f"{name}.service")
+    sc.ok("install", "--name", name, "--set", f"PORT={port}", images["v1"])
+    try:
+        sc.ok("start", name)
+        assert http_get(port) == "ctl v1\n"
+        # a state dir with nothing running: what a SIGKILLed runc leaves
+        sc.host.run("systemctl", "kill", "--signal=SIGKILL", f"{name}.service")
+        sc.wait_status(name, "failed")
+        assert sc.exists(f"/run/runc/{name}")
+        assert sc.ok("stop", name).text == ""
+        assert not sc.exists(f"/run/runc/{name}")
+        sc.ok("start", name)       # runc would refuse an existing container ID
+        assert http_get(port) == "ctl v1\n"
+        sc.ok("stop", name)
+    finally:
+        sc.sc("uninstall", name)

@@ -440,7 +440,7 @@ def _status(args) -> int:
 
     ctx = make_context(args)
     try:
-        row, text = status(ctx.paths, args.name)
+        row, text = status(ctx.paths, args.name, getattr(args, "status_text", None))
     except ContainerNotFound as e:      # systemctl status says 4 for "no such unit"
         print(f"error: {e}", file=sys.stderr)
         return STATUS_UNKNOWN

@@ -44,9 +44,43 @@ def quick_args(argv: list[str]):
     if ns is None or len(words) != 2 or words[0] not in QUICK_VERBS or \
             words[1].startswith("-") or "" in (ns.checkout_path, ns.repo):
         return None
+    ns.verb, ns.name = words
+    ns.func = _run
+    return ns
+
+
+def _run(args) -> int:
+    """start/stop through lifecycle/quickcontrol.py when it is the plain case (no module of
+    the full path imported), else the verb's handler in cli/containers.py. --log-level debug
+    always takes the full path: it prints the commands it runs."""
+    if args.verb != "status" and args.log_level != "debug":
+        from ..lifecycle import quickcontrol
+
+        if args.verb == "start" and quickcontrol.start(
+                args.name, checkout_flag=args.checkout_path, user_flag=args.user):
+            return 0
+        if args.verb == "stop" and quickcontrol.stop(
+                args.name, checkout_flag=args.checkout_path, repo_flag=args.repo,
+                user_flag=args.user):
+            return 0
+    if args.verb == "status":
+        return _status(args)
     from . import containers
 
-    ns.verb, ns.name = words
-    ns.func = {"start": containers._start, "stop": containers._stop,
-               "status": containers._status}[words[0]]
-    return ns
+    return {"start": containers._start, "stop": containers._stop}[args.verb](args)
+
+
+def _status(args) -> int:
+    """status: `systemctl status` (the slow part: it reads the journal) started first, so
+    that it runs while the modules of the status line load."""
+    from ..lifecycle.quickcontrol import early_status_text
+
+    args.status_text = early_status_text(args.name, system_flag=args.system,
+                                         user_flag=args.user)
+    try:
+        from . import containers
+
+        return containers._status(args)
+    finally:
+        if args.status_text is not None:
+            args.status_text.discard()      # not asked for (an error came first)

@@ -52,6 +52,11 @@ def stop(paths: Paths, name: str) -> None:
     """Stop the unit; then no runtime container of NAME is left (leftover.py)."""
     unit = _require(paths, name)
     Systemd(paths.user_mode).stop(unit)
+    clear_leftover(paths, name)
+
+
+def clear_leftover(paths: Paths, name: str) -> None:
+    """After a stop: remove a runtime container the unit left behind (leftover.py)."""
     if _may_have_leftover(paths, name):
         from .activation import Host
 

@@ -205,7 +205,7 @@ def healths(paths: Paths, statuses: dict[str, str], *, prober: Prober = h.probe)
     once, in threads, so the listing takes about one probe's time, not the sum."""
     if not statuses:
         return {}
-    from concurrent.futures import ThreadPoolExecutor   # only list probes many at once
+    from concurrent.futures import ThreadPoolExecutor   # (imports logging: list only, not status)
 
     with ThreadPoolExecutor(max_workers=min(16, len(statuses))) as pool:
         futures = {name: pool.submit(container_health, paths, name, status, prober=prober)

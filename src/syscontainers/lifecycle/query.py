@@ -128,10 +128,12 @@ def containers(paths: Paths, systemd: ServiceManager | None = None,
     return [replace(r, health=found[r.name].state) if r.name in found else r for r in rows]
 
 
-def status(paths: Paths, name: str) -> tuple[ContainerRow, str]:
+def status(paths: Paths, name: str, started_text=None) -> tuple[ContainerRow, str]:
     """The row of one container (its state from one ``systemctl show``) and the text of
     ``systemctl status`` for it, the two systemctl processes side by side: status must cost
-    little more than ``systemctl status`` (docs/performance.md "start, stop, status")."""
+    little more than ``systemctl status`` (docs/performance.md "start, stop, status").
+    ``started_text``: the status process the CLI started before its imports
+    (quickcontrol.early_status_text)."""
     dl.validate_name(name)
     dep, preinstalled = dl.current(paths, name), False
     if dep is None:
@@ -139,7 +141,8 @@ def status(paths: Paths, name: str) -> tuple[ContainerRow, str]:
             raise ContainerNotFound(f"container {name} is not installed")
         dep, preinstalled = dl.Deployment(name, 0, paths.preinstalled / name), True
     row = _row(paths, name, dep, preinstalled)
-    state, text = Systemd(paths.user_mode).state_and_status_text(f"{name}.service")
+    state, text = Systemd(paths.user_mode).state_and_status_text(f"{name}.service",
+                                                                 started_text)
     if row.status != BROKEN:
         row = replace(row, status=state.status, restarts=state.restarts)
     return row, text

@@ -18,8 +18,6 @@ Kinds:
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import urllib.parse
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
@@ -195,7 +193,12 @@ def probe(check: HealthCheck, *, runtime: str, name: str) -> ProbeResult:
     return ProbeResult(True, "no health check")
 
 
+# The probes import their modules themselves: http.client (email, ssl, socket) alone costs
+# more than a `status` of a container without a check (docs/performance.md "start, stop, status").
+
 def _probe_exec(check: HealthCheck, runtime: str, name: str) -> ProbeResult:
+    import subprocess
+
     try:
         res = subprocess.run([runtime, "exec", name, *check.command], stdin=subprocess.DEVNULL,
                              capture_output=True, timeout=check.timeout)
@@ -231,6 +234,8 @@ def _probe_http(check: HealthCheck) -> ProbeResult:
 
 
 def _probe_tcp(check: HealthCheck) -> ProbeResult:
+    import socket
+
     host, port = tcp_address(check.target)
     try:
         with socket.create_connection((host, port), timeout=check.timeout):
@@ -240,7 +245,7 @@ def _probe_tcp(check: HealthCheck) -> ProbeResult:
 
 
 def _reason(e: BaseException) -> str:
-    if isinstance(e, socket.timeout):
+    if isinstance(e, TimeoutError):     # socket.timeout is TimeoutError (3.10+)
         return "timed out"
     return getattr(e, "strerror", None) or str(e) or type(e).__name__
 

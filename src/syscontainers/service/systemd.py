@@ -208,12 +208,13 @@ class Systemd:
     def status_text(self, unit: str) -> str:
         return self.systemctl("status", "--no-pager", "--full", unit, check=False).stdout
 
-    def state_and_status_text(self, unit: str) -> tuple["ServiceState", str]:
+    def state_and_status_text(self, unit: str, started=None) -> tuple["ServiceState", str]:
         """The unit's state (one ``show``: it has the restart count and loads a unit systemd
         has not loaded yet) and its ``systemctl status`` text, the two processes side by
-        side (status reads the journal: it is the slower one)."""
-        status = spawn_output(["systemctl", *self._scope(), "status", "--no-pager", "--full",
-                               unit])
+        side (status reads the journal: it is the slower one). ``started``: that status
+        process, already started by the caller (anything with Popen's ``communicate()``)."""
+        status = started or spawn_output(["systemctl", *self._scope(), "status", "--no-pager",
+                                          "--full", unit])
         try:
             state = self._show([unit]).get(unit, ServiceState("no service"))
         finally:
