@@ -59,7 +59,11 @@ if ! .venv/bin/python -c 'import syscontainers, pytest, hypothesis, bcrypt; from
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e '.[test]'
 fi
+# the command without Python's site step (scripts/write_launcher.py): pip writes its own script
+# at every install, so this runs every time
+.venv/bin/python scripts/write_launcher.py .venv
 # --mutation (make mutation only): the mutation tool, the pyproject extra "mutation".
 if [ "${1:-}" = "--mutation" ] && [ ! -x .venv/bin/mutmut ]; then
     .venv/bin/pip install -q -e '.[test,mutation]'
 fi
+.venv/bin/python scripts/write_launcher.py .venv

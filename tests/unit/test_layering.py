@@ -133,7 +133,8 @@ ALLOWED = {
     "lifecycle": {"foundation", "images", "deploy", "service"},
     "root": {"foundation"},
 }
-CLI_ALLOWED = {TOP, f"{TOP}.paths", f"{TOP}.errors"}       # TOP: __version__
+# TOP: __version__; sitedirs: the entry point completes the interpreter's path (a -S launcher)
+CLI_ALLOWED = {TOP, f"{TOP}.paths", f"{TOP}.errors", f"{TOP}.sitedirs"}
 
 
 def wrong_arrows(graph: dict[str, set[str]], source_layer: str) -> list[str]:

@@ -6,6 +6,7 @@ import errno
 import os
 import sys
 
+from .. import sitedirs
 from ..errors import SysContainersError
 from .quick import quick_args
 
@@ -19,10 +20,13 @@ def build_parser(argv: list[str] | None = None):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["__complete"]:          # the completion scripts' question (cli/complete.py)
-        from .discover import complete_words
-        return complete_words(argv[1:])
-    args = quick_args(argv) or build_parser(argv).parse_args(argv)
+    args = quick_args(argv)
+    if args is None:           # not a plain start/stop/status: the site directories first
+        sitedirs.ensure()
+        if argv[:1] == ["__complete"]:      # the completion scripts' question (cli/complete.py)
+            from .discover import complete_words
+            return complete_words(argv[1:])
+        args = build_parser(argv).parse_args(argv)
     if args.log_level == "warn":
         args.quiet = True
     os.environ["SYSCONTAINERS_LOG_LEVEL"] = args.log_level     # proc.run prints commands at debug

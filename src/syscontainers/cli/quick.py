@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import types
 
+from .. import sitedirs
+
 QUICK_VERBS = ("start", "stop", "status")
 LOG_LEVELS = ("debug", "info", "warn")
 _VALUE_OPTIONS = ("--checkout-path", "--repo", "--log-level")
@@ -63,6 +65,7 @@ def _run(args) -> int:
                 args.name, checkout_flag=args.checkout_path, repo_flag=args.repo,
                 user_flag=args.user):
             return 0
+    sitedirs.ensure()          # the full path: the site directories first (sitedirs.py)
     if args.verb == "status":
         return _status(args)
     from . import containers

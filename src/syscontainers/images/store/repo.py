@@ -19,7 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-import gi
+from ... import sitedirs
+
+sitedirs.ensure()       # gi is in the system's dist-packages (a launcher with -S: sitedirs.py)
+import gi  # noqa: E402
 
 gi.require_version("OSTree", "1.0")
 from gi.repository import Gio, GLib, OSTree  # noqa: E402

@@ -1,0 +1,26 @@
+"""The site directories, for a command started without them.
+
+The launcher ``scripts/write_launcher.py`` puts into the venv runs Python with ``-S``: the site
+step (every ``.pth`` file of the venv and of the system's dist-packages) costs about as much
+as a plain ``start`` does itself (docs/performance.md, "start, stop, status"), and the plain
+start/stop path needs nothing outside the standard library and this package. Every other
+path calls :func:`ensure` first, so that it runs with exactly the ``sys.path`` of a normal
+start (gi, the OSTree bindings, lives in the system's dist-packages).
+"""
+
+from __future__ import annotations
+
+import sys
+
+_done = False
+
+
+def ensure() -> None:
+    """Add the site directories now when the interpreter skipped them (``-S``); idempotent."""
+    global _done
+    if _done or not sys.flags.no_site:
+        return
+    _done = True
+    import site
+
+    site.main()
