@@ -84,3 +84,50 @@ def spawn_output(args: Sequence[str]) -> subprocess.Popen:
                                 text=True)
     except FileNotFoundError:
         raise CommandError(f"{args[0]} is not installed") from None
+
+
+class Started:
+    """A program started by :func:`start`, running while the caller does other work."""
+
+    def __init__(self, popen: subprocess.Popen, stderr):
+        self._popen = popen
+        self._stderr = stderr
+
+    def running(self) -> bool:
+        return self._popen.poll() is None
+
+    def finish(self) -> Result:
+        """Wait for it to end; its exit status and stderr (check it like :func:`run`'s)."""
+        code = self._popen.wait()
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace")
+        self._stderr.close()
+        return Result(code, "", text)
+
+    def stop(self) -> None:
+        """End it (SIGTERM, then SIGKILL after 5 s) and wait: nothing of it keeps running."""
+        if self._popen.poll() is None:
+            self._popen.terminate()
+            try:
+                self._popen.wait(5)
+            except subprocess.TimeoutExpired:
+                self._popen.kill()
+                self._popen.wait()
+        self._stderr.close()
+
+
+def start(args: Sequence[str], *, show_stdout: bool = False) -> Started:
+    """Start ``args`` and return at once (its stdout dropped, or shown with ``show_stdout``);
+    stderr goes to an unlinked temporary file, so a chatty program never blocks on a full
+    pipe while nobody reads it. A missing program is a CommandError, as in :func:`run`."""
+    if os.environ.get("SYSCONTAINERS_LOG_LEVEL") == "debug":
+        print(f"+ {shlex.join(str(a) for a in args)}", file=sys.stderr, flush=True)
+    import tempfile        # here: the quick verbs import this module (docs/performance.md)
+    stderr = tempfile.TemporaryFile()
+    try:
+        popen = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stderr=stderr,
+                                 stdout=None if show_stdout else subprocess.DEVNULL)
+    except FileNotFoundError:
+        stderr.close()
+        raise CommandError(f"{args[0]} is not installed") from None
+    return Started(popen, stderr)
