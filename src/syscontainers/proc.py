@@ -119,15 +119,24 @@ class Started:
 def start(args: Sequence[str], *, show_stdout: bool = False) -> Started:
     """Start ``args`` and return at once (its stdout dropped, or shown with ``show_stdout``);
     stderr goes to an unlinked temporary file, so a chatty program never blocks on a full
-    pipe while nobody reads it. A missing program is a CommandError, as in :func:`run`."""
+    pipe while nobody reads it. It dies with this process (even by SIGKILL). A missing
+    program is a CommandError, as in :func:`run`."""
     if os.environ.get("SYSCONTAINERS_LOG_LEVEL") == "debug":
         print(f"+ {shlex.join(str(a) for a in args)}", file=sys.stderr, flush=True)
     import tempfile        # here: the quick verbs import this module (docs/performance.md)
     stderr = tempfile.TemporaryFile()
     try:
         popen = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stderr=stderr,
-                                 stdout=None if show_stdout else subprocess.DEVNULL)
+                                 stdout=None if show_stdout else subprocess.DEVNULL,
+                                 preexec_fn=_die_with_parent)
     except FileNotFoundError:
         stderr.close()
         raise CommandError(f"{args[0]} is not installed") from None
     return Started(popen, stderr)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL it when we die (PR_SET_PDEATHSIG), so a pull killed with -9
+    leaves no skopeo writing on into the blob cache the next pull empties."""
+    import ctypes
+    ctypes.CDLL(None).prctl(1, 9)           # PR_SET_PDEATHSIG, SIGKILL

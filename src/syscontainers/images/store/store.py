@@ -25,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ... import faults
 from ...errors import AmbiguousImage, BadImage, ImageNotFound, ReferenceError_, StoreError
 from ...paths import Paths
 from .. import imagemeta
@@ -434,6 +435,7 @@ class Store:
                 commit, summary = write_layer(repo, layer, Path(blob),
                                               strip_setid=self.paths.user_mode, say=say)
                 done[layer.digest] = (layer, commit, summary)
+                faults.point("pull-layer-written")
             config_raw, diff_ids = config()
             for layer, diff_id in zip(layers, diff_ids):
                 if layer.digest in done:
