@@ -30,6 +30,7 @@ from collections import deque
 from ..layers import EntrySink
 
 HASH_FIRST_MAX = 4 << 20      # files up to this size are hashed before any write (in memory)
+WRITERS = 1                   # writer threads: with the parse and the inflater, one fills 2 cores
 QUEUE_BYTES = 16 << 20        # content waiting for the writer thread, at most (peak memory)
 
 
@@ -48,8 +49,10 @@ class _Writer:
         self.written = 0            # counted by the writer thread
         self.present = 0            # counted by the writer thread
         self.repeated = 0           # counted by the caller's: queued before
-        self._thread = threading.Thread(target=self._run, name="object-writer", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._run, name="object-writer", daemon=True)
+                         for _ in range(WRITERS)]
+        for thread in self._threads:
+            thread.start()
 
     def put(self, csum: str, content: bytes) -> None:
         if csum in self._seen:
@@ -68,30 +71,29 @@ class _Writer:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._items and not self._closing:
+                while not self._items and not self._closing and self._error is None:
                     self._cond.wait()
-                if not self._items:
+                if not self._items or self._error is not None:
                     return
-                item = self._items[0]
-            csum, content = item
+                csum, content = self._items.popleft()
             try:
                 if self._repo.has_file_object(csum):
-                    self.present += 1
+                    present, written = 1, 0
                 else:
                     # The checksum was computed over exactly these bytes (header + content is
                     # the object's content stream), so libostree need not hash them again.
                     self._repo.write_file_trusted(csum, content)
-                    self.written += 1
+                    present, written = 0, 1
             except BaseException as e:        # raised in the main thread (put / close)
                 with self._cond:
-                    self._error = e
+                    self._error = self._error or e
                     self._items.clear()
                     self._cond.notify_all()
                 return
             with self._cond:
-                if self._items and self._items[0] is item:    # (not dropped by close)
-                    self._items.popleft()
-                    self._bytes -= len(content)
+                self.present += present
+                self.written += written
+                self._bytes -= len(content)
                 self._cond.notify_all()
 
     def close(self, abandon: bool = False) -> None:
@@ -103,7 +105,8 @@ class _Writer:
                 self._items.clear()      # the writer only pops what it has written
                 self._bytes = 0
             self._cond.notify_all()
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
         if self._error is not None and not abandon:
             raise self._error
 
