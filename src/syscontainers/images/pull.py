@@ -34,6 +34,7 @@ Order of work, and why:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -48,7 +49,7 @@ from .. import progress
 from ..paths import Paths
 from .model import Image, Layer
 from .reference import ImageRef, parse_reference
-from .transport import Copy, Manifest, SourceOptions, archive_name, open_source, trust_policy
+from .transport import Copy, Manifest, Source, SourceOptions, archive_name, open_source, trust_policy
 
 __all__ = ["ImageDestination", "PullOptions", "PullResult", "archive_name", "pull", "pull_image",
            "stored_name"]
@@ -157,6 +158,13 @@ def _pull_into(store: ImageDestination, ref: ImageRef, name: str, existing: Imag
     blob_dir.mkdir(parents=True, exist_ok=True)
     _place_holders(store, manifest, blob_dir)
     say(f"Pulling {ref.original or name}")
+    image, fetched = _fetch_and_import(store, source, manifest, name, work, blob_dir, say)
+    return PullResult(name, image, fetched, False)
+
+
+def _fetch_and_import(store: ImageDestination, source: Source, manifest: Manifest, name: str,
+                      work: Path, blob_dir: Path, say: Say) -> tuple[Image, tuple[str, ...]]:
+    """Steps 3-4 of the module docstring: skopeo runs while the store imports what lands."""
     wanted = _missing(store, manifest)
     copy = source.start_copy(work / "layout", blob_dir)
     try:
@@ -166,15 +174,14 @@ def _pull_into(store: ImageDestination, ref: ImageRef, name: str, existing: Imag
             return raw, _diff_ids(manifest, raw, manifest.layers, source.what)
 
         size = sum(layer.size for layer in wanted if layer.size > 0)
-        with progress.step(f"importing {len(wanted)} "
-                           f"layer{'s' if len(wanted) != 1 else ''} ({size / 1e6:.1f} MB) "
-                           "into the OSTree repository"):
-            image, fetched = store.import_image(name, manifest.text, manifest.digest,
-                                                _arrivals(copy, wanted, source.what), config,
-                                                say)
+        shown = progress.step(f"importing {len(wanted)} layer{'s' if len(wanted) != 1 else ''}"
+                              f" ({size / 1e6:.1f} MB) into the OSTree repository") \
+            if wanted else contextlib.nullcontext()
+        with shown:
+            return store.import_image(name, manifest.text, manifest.digest,
+                                      _arrivals(copy, wanted, source.what), config, say)
     finally:
         copy.stop()                             # a failed import: skopeo ends too
-    return PullResult(name, image, fetched, False)
 
 
 def _missing(store: ImageDestination, manifest: Manifest) -> list[Layer]:
