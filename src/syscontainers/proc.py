@@ -128,15 +128,17 @@ def start(args: Sequence[str], *, show_stdout: bool = False) -> Started:
     try:
         popen = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stderr=stderr,
                                  stdout=None if show_stdout else subprocess.DEVNULL,
-                                 preexec_fn=_die_with_parent)
+                                 preexec_fn=_die_with_parent())
     except FileNotFoundError:
         stderr.close()
         raise CommandError(f"{args[0]} is not installed") from None
     return Started(popen, stderr)
 
 
-def _die_with_parent() -> None:
-    """In the child: SIGKILL it when we die (PR_SET_PDEATHSIG), so a pull killed with -9
-    leaves no skopeo writing on into the blob cache the next pull empties."""
+def _die_with_parent():
+    """For the child: SIGKILL it when we die (PR_SET_PDEATHSIG), so a pull killed with -9
+    leaves no skopeo writing on into the blob cache the next pull empties. libc is looked up
+    here, in the parent: after fork() the child only makes the one call."""
     import ctypes
-    ctypes.CDLL(None).prctl(1, 9)           # PR_SET_PDEATHSIG, SIGKILL
+    prctl = ctypes.CDLL(None).prctl
+    return lambda: prctl(1, 9)              # PR_SET_PDEATHSIG, SIGKILL
