@@ -112,3 +112,59 @@ def side_by_side(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]
     if "error" in out:
         raise out["error"]
     return a, out["value"]
+class Started:
+    """A program started by :func:`start`, running while the caller does other work."""
+
+    def __init__(self, popen: subprocess.Popen, stderr):
+        self._popen = popen
+        self._stderr = stderr
+
+    def running(self) -> bool:
+        return self._popen.poll() is None
+
+    def finish(self) -> Result:
+        """Wait for it to end; its exit status and stderr (check it like :func:`run`'s)."""
+        code = self._popen.wait()
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace")
+        self._stderr.close()
+        return Result(code, "", text)
+
+    def stop(self) -> None:
+        """End it (SIGTERM, then SIGKILL after 5 s) and wait: nothing of it keeps running."""
+        if self._popen.poll() is None:
+            self._popen.terminate()
+            try:
+                self._popen.wait(5)
+            except subprocess.TimeoutExpired:
+                self._popen.kill()
+                self._popen.wait()
+        self._stderr.close()
+
+
+def start(args: Sequence[str], *, show_stdout: bool = False) -> Started:
+    """Start ``args`` and return at once (its stdout dropped, or shown with ``show_stdout``);
+    stderr goes to an unlinked temporary file, so a chatty program never blocks on a full
+    pipe while nobody reads it. It dies with this process (even by SIGKILL). A missing
+    program is a CommandError, as in :func:`run`."""
+    if os.environ.get("SYSCONTAINERS_LOG_LEVEL") == "debug":
+        print(f"+ {shlex.join(str(a) for a in args)}", file=sys.stderr, flush=True)
+    import tempfile        # here: the quick verbs import this module (docs/performance.md)
+    stderr = tempfile.TemporaryFile()
+    try:
+        popen = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stderr=stderr,
+                                 stdout=None if show_stdout else subprocess.DEVNULL,
+                                 preexec_fn=_die_with_parent())
+    except FileNotFoundError:
+        stderr.close()
+        raise CommandError(f"{args[0]} is not installed") from None
+    return Started(popen, stderr)
+
+
+def _die_with_parent():
+    """For the child: SIGKILL it when we die (PR_SET_PDEATHSIG), so a pull killed with -9
+    leaves no skopeo writing on into the blob cache the next pull empties. libc is looked up
+    here, in the parent: after fork() the child only makes the one call."""
+    import ctypes
+    prctl = ctypes.CDLL(None).prctl
+    return lambda: prctl(1, 9)              # PR_SET_PDEATHSIG, SIGKILL

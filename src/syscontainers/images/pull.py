@@ -11,49 +11,60 @@ Order of work, and why:
    when the stored image already has that digest and every layer. The verdict comes before
    that stop and before any write: layers already stored never skip it, and a rejected image
    leaves nothing behind (docs/operations.md, "Signatures and the trust policy").
-3. Copy into a temporary OCI layout whose blobs go to ``paths.blob_cache``. Layers already in
-   the store get a *sparse placeholder* of their exact size there first: skopeo's OCI
-   destination only stat()s a blob to decide it can reuse it (seen with skopeo 1.9.3: no
-   request for those blobs reaches the registry), so they are not fetched again, and no second
-   copy of them is kept on disk.
-4. Verify the config against its digest (layers are verified by ``Store.import_layers``),
-   import the missing layers, then write the image ref - last, so a failure at any step leaves
-   no ref pointing at a half-imported image.
+3. Start ``skopeo copy`` into a temporary OCI layout whose blobs go to ``paths.blob_cache``.
+   Layers already in the store get a *sparse placeholder* of their exact size there first:
+   skopeo's OCI destination only stat()s a blob to decide it can reuse it (seen with skopeo
+   1.9.3: no request for those blobs reaches the registry), so they are not fetched again, and
+   no second copy of them is kept on disk.
+4. While skopeo runs, import each missing layer as soon as its blob is complete (skopeo renames
+   a blob into place once it has written and fsync()ed it all; ``transport.Copy``): fetching
+   the next layers overlaps checking and writing this one (docs/performance.md, "Pull: fetch
+   and import overlap"). Everything goes into ONE store transaction (``Store.import_image``):
+   each blob is checked against its digest and size as it is read; once skopeo has ended
+   well, the config is verified against its digest and each layer against its diff_id, and
+   only then are the layer refs, the config and the image ref written and the transaction
+   committed. A failure at any step aborts it (skopeo is stopped): no ref at all, not even a
+   good layer's, and no half-imported image.
 5. Always: empty the blob cache and remove the temporary layout. The cache holds nothing
    between pulls (under the host lock nobody else uses it), so a crash's leftovers are removed
-   by the next pull.
+   by the next pull; libostree's staging directory of a killed transaction holds only
+   complete, content-addressed objects (no ref names them; a later prune removes what stays
+   unused).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 from ..errors import BadImage
 from .. import progress
 from ..paths import Paths
 from .model import Image, Layer
 from .reference import ImageRef, parse_reference
-from .transport import Manifest, SourceOptions, archive_name, open_source, trust_policy
+from .transport import Copy, Manifest, Source, SourceOptions, archive_name, open_source, trust_policy
 
 __all__ = ["ImageDestination", "PullOptions", "PullResult", "archive_name", "pull", "pull_image",
            "stored_name"]
 
 
 class ImageDestination(Protocol):
-    """What pull needs of the image store (images/store's ``Store`` is one): pull writes
-    layers first and the image ref last (see the module docstring, step 4)."""
+    """What pull needs of the image store (images/store's ``Store`` is one): layers as they
+    arrive, the image ref last, all in one transaction (see the module docstring, step 4)."""
 
     def find(self, name: str) -> Image | None: ...
     def has_layer(self, digest: str) -> bool: ...
-    def import_layers(self, items: list[tuple[Layer, Path, str | None]], say: Say) -> None: ...
-    def write_image(self, name: str, manifest_raw: str, digest: str,
-                    config_raw: bytes | None) -> Image: ...
+    def import_image(self, name: str, manifest_raw: str, digest: str,
+                     blobs: Iterable[tuple[Layer, Path]],
+                     config: Callable[[], tuple[bytes | None, list[str | None]]],
+                     say: Say) -> tuple[Image, tuple[str, ...]]: ...
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,8 @@ class PullOptions:
     auth_file: str | None = None          # --authfile FILE (else the containers auth files)
     cert_dir: str | None = None           # --cert-dir DIR
 
+
+POLL_SECONDS = 0.02      # how often a running copy is looked at for complete blobs
 
 Say = Callable[[str], None]   # progress lines for the operator; warnings start with "warning: "
 
@@ -145,24 +158,65 @@ def _pull_into(store: ImageDestination, ref: ImageRef, name: str, existing: Imag
     blob_dir.mkdir(parents=True, exist_ok=True)
     _place_holders(store, manifest, blob_dir)
     say(f"Pulling {ref.original or name}")
-    source.copy(work / "layout", blob_dir)
-    present = {layer.digest for layer in manifest.layers if store.has_layer(layer.digest)}
-    config_raw = source.config(manifest, blob_dir)
-    layers = _with_sizes(manifest, blob_dir)
-    diff_ids = _diff_ids(manifest, config_raw, layers, source.what)
-    items, seen = [], set(present)
-    for layer, diff_id in zip(layers, diff_ids):
-        if layer.digest in seen:
-            continue
+    image, fetched = _fetch_and_import(store, source, manifest, name, work, blob_dir, say)
+    return PullResult(name, image, fetched, False)
+
+
+def _fetch_and_import(store: ImageDestination, source: Source, manifest: Manifest, name: str,
+                      work: Path, blob_dir: Path, say: Say) -> tuple[Image, tuple[str, ...]]:
+    """Steps 3-4 of the module docstring: skopeo runs while the store imports what lands."""
+    wanted = _missing(store, manifest)
+    copy = source.start_copy(work / "layout", blob_dir)
+    try:
+        def config() -> tuple[bytes, list[str | None]]:
+            copy.finish()                       # every blob is in: skopeo's own verdict
+            raw = source.config(manifest, blob_dir)
+            return raw, _diff_ids(manifest, raw, manifest.layers, source.what)
+
+        size = sum(layer.size for layer in wanted if layer.size > 0)
+        shown = progress.step(f"importing {len(wanted)} layer{'s' if len(wanted) != 1 else ''}"
+                              f" ({size / 1e6:.1f} MB) into the OSTree repository") \
+            if wanted else contextlib.nullcontext()
+        with shown:
+            return store.import_image(name, manifest.text, manifest.digest,
+                                      _arrivals(copy, wanted, source.what), config, say)
+    finally:
+        copy.stop()                             # a failed import: skopeo ends too
+
+
+def _missing(store: ImageDestination, manifest: Manifest) -> list[Layer]:
+    """The layers to fetch and import: not stored, each digest once, in manifest order."""
+    out, seen = [], set()
+    for layer in manifest.layers:
+        if layer.digest not in seen and not store.has_layer(layer.digest):
+            out.append(layer)
         seen.add(layer.digest)
-        items.append((layer, _blob(blob_dir, layer.digest, source.what), diff_id))
-    if items:
-        size = sum(layer.size for layer, _, _ in items)
-        with progress.step(f"importing {len(items)} layer{'s' if len(items) != 1 else ''} "
-                           f"({size / 1e6:.1f} MB) into the OSTree repository"):
-            store.import_layers(items, say)
-    image = store.write_image(name, manifest.text, manifest.digest, config_raw)
-    return PullResult(name, image, tuple(layer.digest for layer, _, _ in items), False)
+    return out
+
+
+def _arrivals(copy: Copy, wanted: list[Layer], what: str) -> Iterator[tuple[Layer, Path]]:
+    """Each wanted layer with its blob as soon as the copy has it complete (step 3 of the
+    module docstring): the store imports it while skopeo still fetches the others. When the
+    copy has ended (well: ``finish`` raises skopeo's error) a blob still missing was not
+    delivered."""
+    pending = list(wanted)
+    while pending:
+        ready = [layer for layer in pending if copy.blob(layer.digest) is not None]
+        if not ready:
+            if copy.running():
+                time.sleep(POLL_SECONDS)
+                continue
+            copy.finish()
+            ready = [layer for layer in pending if copy.blob(layer.digest) is not None]
+            if not ready:
+                raise BadImage(f"{what}: layer {pending[0].digest} was not delivered by the "
+                               "source")
+        for layer in ready:
+            pending.remove(layer)
+            path = copy.blob(layer.digest)
+            if layer.size <= 0:             # schema 1 carries no sizes: the blob's own
+                layer = Layer(layer.digest, path.stat().st_size)
+            yield layer, path
 
 
 def _place_holders(store: ImageDestination, manifest: Manifest, blob_dir: Path) -> None:
@@ -174,24 +228,6 @@ def _place_holders(store: ImageDestination, manifest: Manifest, blob_dir: Path) 
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as f:
             f.truncate(layer.size)
-
-
-def _blob(blob_dir: Path, digest: str, what: str) -> Path:
-    path = blob_dir / "sha256" / digest.split(":", 1)[1]
-    if not path.is_file():
-        raise BadImage(f"{what}: layer {digest} was not delivered by the source")
-    return path
-
-
-def _with_sizes(manifest: Manifest, blob_dir: Path) -> tuple[Layer, ...]:
-    """Layers with sizes; schema 1 manifests carry none, so take the fetched blob's."""
-    out = []
-    for layer in manifest.layers:
-        if layer.size <= 0:
-            path = blob_dir / "sha256" / layer.digest.split(":", 1)[1]
-            layer = Layer(layer.digest, path.stat().st_size if path.is_file() else 0)
-        out.append(layer)
-    return tuple(out)
 
 
 def _diff_ids(manifest: Manifest, config_raw: bytes, layers: tuple[Layer, ...],

@@ -71,29 +71,44 @@ def import_layer(repo, layer: Layer, blob: Path, diff_id: str | None, *,
     existing = repo.resolve(ref)
     if existing is not None:
         return existing
+    with repo.transaction():
+        commit, summary = write_layer(repo, layer, blob, strip_setid=strip_setid, say=say)
+        check_diff_id(layer, summary, diff_id)
+        repo.set_ref_in_transaction(ref, commit)
+    return commit
 
+
+def write_layer(repo, layer: Layer, blob: Path, *, strip_setid: bool,
+                say: Callable[[str], None] | None = None) -> tuple[str, LayerSummary]:
+    """Inside the caller's transaction: check every entry of ``blob``, write its objects and
+    the layer's commit (no ref); the blob's digest and size are checked here, its diff_id by
+    the caller (:func:`check_diff_id`) before the transaction commits."""
+    layer_ref_name(layer.digest)                  # validates the digest first
     budget = disk_budget(repo.dfd())
 
     def scan(sink) -> LayerSummary:
         return scan_layer(blob, sink, label=layer.digest, strip_setid=strip_setid,
                           max_tar_size=budget.limit, budget=budget)
 
-    with repo.transaction():
-        try:
-            mtree, summary = repo.import_entries(scan)
-        except BadImage:
-            # A corrupt download reads as garbage: say so rather than blame an entry.
-            actual = _file_digest(blob)
-            if actual != layer.digest:
-                raise BadImage(f"layer {layer.digest}: the blob does not match its digest "
-                               f"(it hashes to {actual})") from None
-            raise
-        _check(layer, summary, diff_id)
-        repo.set_tree_root_meta(mtree)
-        commit = repo.write_commit(mtree, _metadata(summary))
-        repo.set_ref_in_transaction(ref, commit)
+    try:
+        mtree, summary = repo.import_entries(scan)
+    except BadImage:
+        # A corrupt download reads as garbage: say so rather than blame an entry.
+        actual = _file_digest(blob)
+        if actual != layer.digest:
+            raise BadImage(f"layer {layer.digest}: the blob does not match its digest "
+                           f"(it hashes to {actual})") from None
+        raise
+    _check(layer, summary, None)
+    repo.set_tree_root_meta(mtree)
+    commit = repo.write_commit(mtree, _metadata(summary))
     if summary.skipped:
         shown = ", ".join(summary.skipped[:5]) + (" ..." if len(summary.skipped) > 5 else "")
         (say or _silent)(f"warning: layer {layer.digest}: {len(summary.skipped)} device "
                          f"node(s) or FIFO(s) not imported: {shown}")
-    return commit
+    return commit, summary
+
+
+def check_diff_id(layer: Layer, summary: LayerSummary, diff_id: str | None) -> None:
+    """The uncompressed layer must hash to the config's ``diff_id`` (when known)."""
+    _check(layer, summary, diff_id)

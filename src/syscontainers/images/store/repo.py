@@ -326,7 +326,12 @@ class Repo:
         (store/object_import.py). A libostree failure is a StoreError."""
         sink = ObjectSink(self)
         try:
-            result = scan(sink)
+            try:
+                result = scan(sink)
+            except BaseException:
+                sink.close(abandon=True)      # the writer thread ends, whatever happened
+                raise
+            sink.close()                      # every object written, or its error raised
         except GLib.Error as e:
             raise StoreError(f"cannot write the layer's objects: {e.message}") from None
         return sink.mtree, result

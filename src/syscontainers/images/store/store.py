@@ -23,8 +23,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
+from ... import faults
 from ...errors import AmbiguousImage, BadImage, ImageNotFound, ReferenceError_, StoreError
 from ...paths import Paths
 from .. import imagemeta
@@ -323,13 +324,18 @@ class Store:
             checkout_commit(repo, commit, dest, self.paths.user_mode, copy=copy)
 
     @staticmethod
-    def _layer_trees(repo, layers, label: str) -> list:
+    def _layer_trees(repo, layers, label: str, commits: dict[str, str] | None = None) -> list:
+        """``commits``: layers written in the current transaction (their refs are not
+        readable before it commits)."""
         from .merge import layer_tree
-        return [layer_tree(repo, repo.layer_commit(layer.digest, label)) for layer in layers]
+        commits = commits or {}
+        return [layer_tree(repo, commits.get(layer.digest)
+                           or repo.layer_commit(layer.digest, label)) for layer in layers]
 
-    def _build_merged(self, repo, layers, manifest_raw: str, digest: str, label: str) -> str:
+    def _build_merged(self, repo, layers, manifest_raw: str, digest: str, label: str,
+                      commits: dict[str, str] | None = None) -> str:
         from .merge import merge_layers
-        return merge_layers(repo, self._layer_trees(repo, layers, label),
+        return merge_layers(repo, self._layer_trees(repo, layers, label, commits),
                             {"docker.manifest": manifest_raw, "docker.digest": digest})
 
     def diff_checkout(self, image: Image, path: Path) -> tuple[list[str], list[str], list[str]]:
@@ -401,19 +407,70 @@ class Store:
         config_digest = self._checked_config(manifest, config_raw, name)
         repo = self._writer()
         with repo.transaction():
-            if config_digest and repo.resolve(layer_ref_name(config_digest)) is None:
-                tree = repo.mtree_with_files({CONFIG_FILE: config_raw})
-                commit = repo.write_commit(tree, {"docker.size": str(len(config_raw))})
-                repo.set_ref_in_transaction(layer_ref_name(config_digest), commit)
-            tree = repo.mtree_with_files({MANIFEST_FILE: manifest_raw.encode()})
-            commit = repo.write_commit(tree, {"docker.manifest": manifest_raw,
-                                                     "signatures": "0", "docker.digest": digest})
-            repo.set_ref_in_transaction(image_ref_name(name), commit)
-            image_id = self._image_id(digest, config_digest, commit)
-            merged_ref = MERGED_PREFIX + image_id
-            if repo.resolve(merged_ref) is None:
-                merged = self._build_merged(repo, layers, manifest_raw, digest, name)
-                repo.set_ref_in_transaction(merged_ref, merged)
+            self._write_image_refs(repo, name, manifest_raw, digest, config_digest, config_raw,
+                                   layers, {})
+        return self._read_back(name)
+
+    def import_image(self, name: str, manifest_raw: str, digest: str,
+                     blobs: Iterable[tuple[Layer, Path]],
+                     config: Callable[[], tuple[bytes | None, list[str | None]]],
+                     say: Callable[[str], None] | None = None) -> tuple[Image, tuple[str, ...]]:
+        """A pull's whole write in ONE transaction (images/pull.py; docs/performance.md):
+        each layer of ``blobs`` not stored yet is checked and written as it comes (in any
+        order: as the transport delivers them); then ``config()`` gives the config blob and
+        the diff_ids (manifest order), each imported layer's diff_id is checked, and the
+        layer refs, the config, the image ref and the merged tree are written. Any failure
+        aborts the transaction: no ref at all, not even a good layer's. Returns the image and
+        the digests of the layers imported."""
+        from .layer_import import check_diff_id, write_layer
+        validate_digest(digest)
+        manifest = imagemeta.parse_manifest(manifest_raw, name)
+        layers = [Layer(d, s) for d, s in imagemeta.layer_digests(manifest, name)]
+        repo = self._writer()
+        done: dict[str, tuple[Layer, str, object]] = {}
+        with repo.transaction():
+            for layer, blob in blobs:
+                if layer.digest in done or self.has_layer(layer.digest):
+                    continue
+                commit, summary = write_layer(repo, layer, Path(blob),
+                                              strip_setid=self.paths.user_mode, say=say)
+                done[layer.digest] = (layer, commit, summary)
+                faults.point("pull-layer-written")
+            config_raw, diff_ids = config()
+            for layer, diff_id in zip(layers, diff_ids):
+                if layer.digest in done:
+                    check_diff_id(done[layer.digest][0], done[layer.digest][2], diff_id)
+            missing = [layer.digest for layer in layers
+                       if layer.digest not in done and not self.has_layer(layer.digest)]
+            if missing:
+                raise StoreError(f"image {name}: layer {missing[0]} is not in the store")
+            config_digest = self._checked_config(manifest, config_raw, name)
+            commits = {d: commit for d, (_, commit, _) in done.items()}
+            for d, commit in commits.items():
+                repo.set_ref_in_transaction(layer_ref_name(d), commit)
+            self._write_image_refs(repo, name, manifest_raw, digest, config_digest, config_raw,
+                                   layers, commits)
+        return self._read_back(name), tuple(done)
+
+    def _write_image_refs(self, repo, name: str, manifest_raw: str, digest: str,
+                          config_digest: str | None, config_raw: bytes | None,
+                          layers: list[Layer], commits: dict[str, str]) -> None:
+        """Inside a transaction: config commit, image commit and ref, merged tree."""
+        if config_digest and repo.resolve(layer_ref_name(config_digest)) is None:
+            tree = repo.mtree_with_files({CONFIG_FILE: config_raw})
+            commit = repo.write_commit(tree, {"docker.size": str(len(config_raw))})
+            repo.set_ref_in_transaction(layer_ref_name(config_digest), commit)
+        tree = repo.mtree_with_files({MANIFEST_FILE: manifest_raw.encode()})
+        commit = repo.write_commit(tree, {"docker.manifest": manifest_raw,
+                                          "signatures": "0", "docker.digest": digest})
+        repo.set_ref_in_transaction(image_ref_name(name), commit)
+        image_id = self._image_id(digest, config_digest, commit)
+        merged_ref = MERGED_PREFIX + image_id
+        if repo.resolve(merged_ref) is None:
+            merged = self._build_merged(repo, layers, manifest_raw, digest, name, commits)
+            repo.set_ref_in_transaction(merged_ref, merged)
+
+    def _read_back(self, name: str) -> Image:
         image = self.find(name)
         if image is None:
             raise StoreError(f"image {name} could not be read back from the store")

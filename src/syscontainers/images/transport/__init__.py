@@ -15,7 +15,7 @@ from .. import registries
 from ..imagemeta import (Manifest, image_manifest, is_manifest_list, manifest_digest,
                          sha256_digest)
 from ..reference import ImageRef
-from .base import Reach, Source, SourceOptions, host_platform, pick_platform
+from .base import Copy, Reach, Source, SourceOptions, host_platform, pick_platform
 from .daemon import DaemonSource
 from .login import default_auth_file, login, logout
 from .files import DockerArchiveSource, OciArchiveSource, OciLayoutSource, archive_name
@@ -56,7 +56,7 @@ def stored_candidates(ref: ImageRef) -> tuple[str, ...]:
 
 
 __all__ = [
-    "Manifest", "Reach", "Source", "SourceOptions", "open_source", "stored_candidates",
+    "Copy", "Manifest", "Reach", "Source", "SourceOptions", "open_source", "stored_candidates",
     "archive_name", "auth_file_has", "auth_files", "default_auth_file", "login", "logout",
     "host_platform", "image_manifest", "is_manifest_list", "manifest_digest", "pick_platform", "sha256_digest", "skopeo_error",
 ]

@@ -98,6 +98,7 @@ class Source(Protocol):
     def config(self, manifest: Manifest, blob_dir: Path | None = None) -> bytes: ...
     def verify(self, manifest: Manifest, workdir: Path) -> None: ...
     def copy(self, layout: Path, blob_dir: Path) -> None: ...
+    def start_copy(self, layout: Path, blob_dir: Path) -> "Copy": ...
 
 
 class SkopeoSource:
@@ -246,16 +247,65 @@ class SkopeoSource:
         return _run_view(newest) == _run_view(json.loads(verified))
 
     def copy(self, layout: Path, blob_dir: Path) -> None:
-        """Copy the (pinned) image into the OCI layout ``layout``, blobs in ``blob_dir``.
+        """:meth:`start_copy`, waited for."""
+        self.start_copy(layout, blob_dir).finish()
+
+    def start_copy(self, layout: Path, blob_dir: Path) -> "Copy":
+        """Start copying the (pinned) image into the OCI layout ``layout``, blobs in
+        ``blob_dir``, and return at once (images/pull.py imports each layer as it lands).
         With a trust policy, :meth:`verify` gave the verdict on the image as named; this copy
         is pinned by digest, which a policy naming tags would wrongly refuse, so skopeo does
         not judge it again (``--insecure-policy``)."""
         show = self.options.progress
         unjudged = ["--insecure-policy"] if self.options.policy is not None else []
-        args = [*unjudged, "copy", *([] if show else ["--quiet"]), *self.flags("src-"),
+        args = ["skopeo", *unjudged, "copy", *([] if show else ["--quiet"]),
+                *self.flags("src-"),
                 "--dest-shared-blob-dir", str(blob_dir), "--dest-oci-accept-uncompressed-layers",
                 self.pinned, f"oci:{layout}:image"]
-        self._skopeo(args, show=show)
+        return Copy(self, proc.start(args, show_stdout=show), blob_dir)
+
+    def copied(self, blob_dir: Path) -> None:
+        """Checks once the copy has ended well (a family may add some)."""
+
+
+class Copy:
+    """A running ``skopeo copy`` (:meth:`SkopeoSource.start_copy`).
+
+    skopeo (1.9.3, seen with strace) copies several blobs at once, each into a temporary file
+    in the layout, fsync()s it and rename()s it to ``blob_dir/sha256/<hex>``: a blob at its
+    final path is complete, so :meth:`blob` may hand it out while the others still arrive.
+    Its content is still checked against its digest by whoever reads it (the store)."""
+
+    def __init__(self, source: SkopeoSource, started: proc.Started, blob_dir: Path):
+        self._source = source
+        self._started = started
+        self._blob_dir = blob_dir
+        self._ended = False
+
+    def blob(self, digest: str) -> Path | None:
+        """The blob's path once it is complete, else None."""
+        path = self._blob_dir / "sha256" / validate_digest(digest).split(":", 1)[1]
+        return path if path.is_file() else None
+
+    def running(self) -> bool:
+        return not self._ended and self._started.running()
+
+    def finish(self) -> None:
+        """Wait for skopeo; its failure as one line (skopeo_errors), then the family's
+        checks of what it copied."""
+        if self._ended:
+            return
+        self._ended = True
+        res = self._started.finish()
+        if res.returncode != 0:
+            raise skopeo_error(res.stderr, self._source.what, self._source.registry_name() or "")
+        self._source.copied(self._blob_dir)
+
+    def stop(self) -> None:
+        """End the copy now (a failed import): skopeo is terminated and waited for."""
+        if not self._ended:
+            self._ended = True
+            self._started.stop()
 
 
 def _placeholder(blobs: Path, digest: str, size: int) -> None:

@@ -60,8 +60,7 @@ class FileSource(SkopeoSource):
     def read_blob(self, hex_digest: str) -> bytes | None:
         raise NotImplementedError
 
-    def copy(self, layout: Path, blob_dir: Path) -> None:
-        super().copy(layout, blob_dir)
+    def copied(self, blob_dir: Path) -> None:
         # skopeo chose the list's instance itself: it must be the one manifest() returned.
         chosen = self._instance and blob_dir / "sha256" / self._instance.split(":", 1)[1]
         if chosen and not chosen.is_file():
