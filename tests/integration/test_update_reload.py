@@ -54,6 +54,12 @@ def test_update_reloads_systemd_only_for_a_changed_unit(sc, registry, tmp_path, 
         assert http_get(int(port)) == f"{name} v2\n"          # the new version runs
         assert sc.status(name) == "running"
         assert ("systemctl daemon-reload" in r.err) is reloads, r.err
+        # the registry is asked for the manifest once: the pull adopts the check's answer
+        # (Source.adopt), pinned to its digest
+        asked = [ln for ln in r.err.splitlines() if ln.startswith("+ skopeo inspect --raw")]
+        assert len(asked) == 1 and asked[0].split()[-1].startswith("docker://"), asked
+        copies = [ln for ln in r.err.splitlines() if ln.startswith("+ skopeo") and " copy " in ln]
+        assert len(copies) == 1 and "@sha256:" in copies[0], copies
         assert (unit.read_text() == text) is not reloads
         assert (unit.stat().st_mtime_ns == mtime) is not reloads
         assert _need_reload(sc, name) == "no"

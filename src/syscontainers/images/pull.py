@@ -77,6 +77,8 @@ class PullOptions:
     signature_policy: str | None = None   # --signature-policy FILE; default: the host's policy
     auth_file: str | None = None          # --authfile FILE (else the containers auth files)
     cert_dir: str | None = None           # --cert-dir DIR
+    # what the source served moments ago (update's check): not asked again (Source.adopt)
+    manifest: Manifest | None = None
 
 
 POLL_SECONDS = 0.02      # how often a running copy is looked at for complete blobs
@@ -150,7 +152,7 @@ def _pull_into(store: ImageDestination, ref: ImageRef, name: str, existing: Imag
         daemon_host=options.daemon_host or os.environ.get("DOCKER_HOST") or None,
         progress=options.progress or progress.enabled(), policy=policy, auth_file=options.auth_file,
         cert_dir=options.cert_dir), work)
-    manifest = source.manifest()
+    manifest = source.manifest() if options.manifest is None else source.adopt(options.manifest)
     source.verify(manifest, work)
     if existing is not None and existing.digest == manifest.digest and _complete(store, existing):
         say(f"Image {name} is up to date ({manifest.digest})")

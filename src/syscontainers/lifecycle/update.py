@@ -269,9 +269,11 @@ def _target_image(paths: Paths, store: Store, found: Found, req: UpdateRequest,
     stored layer (docs/operations.md, "Signatures and the trust policy")."""
     if found.image is not None and (found.manifest is None or found.image is found.current):
         return found.image, found.image_name
-    image = pull_image(paths, store, found.access.parsed(),
-                       found.access.pull_options(req.creds, update=True,
-                                                 signature_policy=policy, files=req.files), say)
+    options = found.access.pull_options(req.creds, update=True, signature_policy=policy,
+                                        files=req.files)
+    if found.manifest is not None:    # asked a moment ago (find_target): not asked again
+        options = replace(options, manifest=found.manifest)
+    image = pull_image(paths, store, found.access.parsed(), options, say)
     return image, image.name or found.image_name
 
 

@@ -118,6 +118,12 @@ class RegistrySource(SkopeoSource):
         self._pin(manifest.digest)
         return manifest
 
+    def adopt(self, manifest: Manifest) -> Manifest:
+        """The copy is pinned to that digest, so what is fetched is exactly what was judged:
+        a tag moved since is not followed (the next update sees it)."""
+        self._pin(manifest.digest)
+        return manifest
+
     def instance(self, digest: str) -> bytes:
         """A registry names a list's instance by digest: ask for exactly that one."""
         self._pin(digest)
