@@ -1,6 +1,6 @@
 """The command as `make deps` installs it: scripts/write_launcher.py's launcher runs Python
-without its site step; the plain start path never adds the site directories, every other
-line does before it needs them (syscontainers/sitedirs.py, docs/performance.md "start, stop,
+without its site step; start/stop/status never add the site directories, every other line
+does before it goes on (syscontainers/sitedirs.py, docs/performance.md "start, stop,
 status")."""
 
 from __future__ import annotations
@@ -54,6 +54,12 @@ def test_a_plain_start_never_adds_the_site_directories(tmp_path):
     mods = _imported(res.stderr)
     assert "syscontainers.lifecycle.quickcontrol" in mods
     assert not mods & {"site", "gi", "argparse", "dataclasses"}, mods & {"site", "gi"}
+    # status takes the full status path, still without the site step
+    res = subprocess.run([str(LAUNCHER), "--checkout-path", str(checkouts), "status", "demo"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.stdout.startswith("demo: "), res.stderr[-2000:]
+    mods = _imported(res.stderr)
+    assert "syscontainers.lifecycle.query" in mods and not mods & {"site", "gi"}
 
 
 def test_every_other_line_gets_the_site_directories_first(tmp_path):

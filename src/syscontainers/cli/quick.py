@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import types
 
-from .. import sitedirs
-
 QUICK_VERBS = ("start", "stop", "status")
 LOG_LEVELS = ("debug", "info", "warn")
 _VALUE_OPTIONS = ("--checkout-path", "--repo", "--log-level")
@@ -65,7 +63,9 @@ def _run(args) -> int:
                 args.name, checkout_flag=args.checkout_path, repo_flag=args.repo,
                 user_flag=args.user):
             return 0
-    sitedirs.ensure()          # the full path: the site directories first (sitedirs.py)
+    # no site directories here (sitedirs.py): these paths need only the standard library,
+    # and the one module from the system's dist-packages, gi, is never imported by them
+    # (images/store/repo.py adds the directories before its import anyway)
     if args.verb == "status":
         return _status(args)
     from . import containers
