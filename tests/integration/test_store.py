@@ -467,3 +467,23 @@ def test_a_damaged_repository_is_one_store_error(store, tmp_path):
         with pytest.raises(StoreError, match=f"the OSTree repository at {store.paths.repo} is "
                                              "damaged: .*ostree fsck"):
             call()
+
+
+def test_tagged_images_are_read_once_per_state_of_the_refs(store, store_paths, tmp_path,
+                                                           monkeypatch):
+    """update --all looks up the installed image once per container: the records are read
+    again only when the refs changed (docs/performance.md, "Where the time goes"), and every
+    Store over the repository sees a change made through another."""
+    image = add_image(store, tmp_path, "example.com/t/once:1", [{"a": "1"}])
+    reads = []
+    real = Store._record
+    monkeypatch.setattr(Store, "_record", lambda self, *a: reads.append(1) or real(self, *a))
+    for _ in range(3):
+        assert Store(store_paths).by_id(image.id).names == ("example.com/t/once:1",)
+    assert len(reads) <= 1
+    store.tag(image, "example.com/t/once:2")
+    assert set(Store(store_paths).by_id(image.id).names) == {"example.com/t/once:1",
+                                                            "example.com/t/once:2"}
+    [first] = Store(store_paths).resolve_all("example.com/t/once:1")
+    Store(store_paths).delete(first)
+    assert Store(store_paths).by_id(image.id).names == ("example.com/t/once:2",)
