@@ -230,7 +230,7 @@ class Deployment:
 
     def read_info(self) -> InstallInfo:
         try:
-            text = read_text(self.info_path)
+            text = read_text(f"{self.path}/info")     # (a str: `list` reads 1000 of them)
         except FileNotFoundError:
             raise ConfigError(f"deployment {self.path} has no info file") from None
         except PermissionError:
@@ -478,21 +478,21 @@ def config_args(dep: Deployment) -> list[str]:
 def config_text(dep: Deployment) -> str | None:
     """The text of the deployment's config.json; None when it has none. `list` reads it once
     for the command and the drift check (docs/performance.md, "Where the time goes")."""
-    path = dep.path / "config.json"
     try:
-        return read_text(path)
+        return read_text(f"{dep.path}/config.json")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+        raise ConfigError(f"cannot read {dep.path / 'config.json'}: "
+                          f"{getattr(e, 'strerror', None) or e}") from None
 
 
 def args_of_config(dep: Deployment, text: str | None) -> list[str]:
     """:func:`config_args` of ``text``, the deployment's config.json (None: it has none)."""
     if text is None:
         return []
-    path = dep.path / "config.json"
-    cfg = safejson.loads(text, str(path))
+    path = f"{dep.path}/config.json"
+    cfg = safejson.loads(text, path)
     process = cfg.get("process") if isinstance(cfg, dict) else None
     args = process.get("args") if isinstance(process, dict) else None
     if args is None or args == []:

@@ -115,8 +115,9 @@ def quick_drift(paths: Paths, dep: dl.Deployment, info: dl.InstallInfo,
     the deployment's copy, config.json (its text ``config``, None: missing) against the
     checksum recorded when it was written (deployments made before that record: the unit
     only). `verify NAME` checks everything."""
-    copy = text_or_none(dep.unit_copy)
-    if copy is not None and text_or_none(paths.unit_file(dep.name)) != copy:
+    # (strings, not Path joins: a fifth of the rows' cost with 1000 containers)
+    copy = text_or_none(f"{dep.path}/{dep.name}.service")
+    if copy is not None and text_or_none(f"{paths.units_dir}/{dep.name}.service") != copy:
         return True
     if info.config_checksum:
         return config is None or hashlib.sha256(config.encode()).hexdigest() != info.config_checksum
