@@ -11,10 +11,19 @@ docs/operations.md, "Errors and broken state").
 from __future__ import annotations
 
 import json
+import re
 
 from .errors import ConfigError
 
 MAX_DEPTH = 100   # far beyond any real config.json or manifest.json
+
+# The fast path of :func:`loads` (docs/performance.md, "Where the time goes": `list` parses
+# two files per container): a lone surrogate can only come from a ``\\uD800``-``\\uDFFF``
+# escape (or be in ``text`` already), and the nesting depth is that of the brackets outside
+# strings; only a text that may hold either problem gets the walk over every parsed value.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 def loads(text: str | bytes, what: str, error=ConfigError,
@@ -32,10 +41,31 @@ def loads(text: str | bytes, what: str, error=ConfigError,
         raise fail(f"{e.msg} at line {e.lineno} column {e.colno}") from None
     except ValueError as e:   # e.g. "Exceeds the limit (4300 digits) for integer string ..."
         raise fail(str(e)) from None
-    problem = check_value(value)
+    problem = check_value(value) if _may_be_unusable(text) else None
     if problem:
         raise fail(problem)
     return value
+
+
+def _may_be_unusable(text: str | bytes) -> bool:
+    """False when ``text`` (valid JSON) surely parses to a usable value: no surrogate (raw or
+    escaped) and brackets nested at most :data:`MAX_DEPTH` deep. True: ask :func:`check_value`."""
+    if isinstance(text, bytes):
+        if not text.isascii():      # json.loads decodes bytes with "surrogatepass"
+            return True
+        text = text.decode("ascii")
+    elif not is_utf8(text):
+        return True
+    if _SURROGATE_ESCAPE.search(text):
+        return True
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for bracket in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_DEPTH:
+            return True
+    return False
 
 
 def check_value(value) -> str | None:

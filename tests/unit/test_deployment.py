@@ -195,10 +195,10 @@ def test_an_unreadable_info_file_is_one_clear_error(tmp_path, monkeypatch):
     dep.path.mkdir()
     dl.write_private(dep.info_path, "{}")
 
-    def refuse(self, *a, **kw):
-        raise PermissionError(13, "Permission denied", str(self))
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(type(dep.info_path), "read_text", refuse)
+    monkeypatch.setattr(dl, "read_text", refuse)   # (root reads any file: refuse by hand)
     with pytest.raises(dl.UnreadableInfo, match="private to the user"):
         dep.read_info()
 
@@ -432,3 +432,32 @@ def test_a_failed_update_never_removes_the_deployment_the_link_names(paths):
     dl.switch_link(paths, "up", old)
     drop_unless_live(paths, "up", new)
     assert not new.path.exists() and old.exists()
+
+
+def test_read_text_reads_a_file_as_written(tmp_path):
+    """fileops.read_text (the info file, config.json and the unit files of `list`): the bytes
+    as UTF-8, no newline translation; a missing file is None for text_or_none only."""
+    from syscontainers.fileops import read_text, text_or_none
+
+    f = tmp_path / "f"
+    f.write_bytes("a\r\nb\u00e9\n".encode() * 200_000)       # more than one read
+    assert read_text(f) == "a\r\nb\u00e9\n" * 200_000
+    assert text_or_none(tmp_path / "missing") is None
+    with pytest.raises(FileNotFoundError):
+        read_text(tmp_path / "missing")
+    (tmp_path / "bad").write_bytes(b"\xff")
+    with pytest.raises(UnicodeDecodeError):
+        read_text(tmp_path / "bad")
+
+
+def test_installed_lists_each_live_deployment_once(store_paths):
+    """dl.installed: one scan, NAME links to NAME.0/NAME.1 only, by name."""
+    cp = store_paths.checkouts
+    cp.mkdir(parents=True)
+    for name, index in (("b", 1), ("a", 0)):
+        (cp / f"{name}.{index}").mkdir()
+        (cp / name).symlink_to(cp / f"{name}.{index}")
+    (cp / "c").symlink_to(cp / "a.0")          # another container's deployment: not ours
+    (cp / "d.0").mkdir()                        # a deployment without a link
+    assert [(d.name, d.index) for d in dl.installed(store_paths)] == [("a", 0), ("b", 1)]
+    assert dl.installed_names(store_paths) == ["a", "b"]

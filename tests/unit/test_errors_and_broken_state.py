@@ -201,3 +201,28 @@ def test_disk_budget_explains_free_space_and_reserve():
     budget = DiskBudget(free=200 << 20, reserve=256 << 20)
     assert budget.limit == 0
     assert "200 MiB free and keeps a reserve of 256 MiB" in budget.explain()
+
+
+@pytest.mark.parametrize("text, why", [
+    # brackets inside strings do not count as nesting; the real nesting still does
+    ('{"s": "' + "[" * 300 + '", "a": ' + "[" * 101 + "]" * 101 + "}", "too deeply nested"),
+    # more than MAX_DEPTH brackets in all, none nested too deep: fine
+    ("[" + ", ".join(["[[1]]"] * 80) + "]", None),
+    # a quote escaped inside a string does not end it
+    ('{"k\\"[[[[": ' + "[" * 99 + "]" * 99 + "}", None),
+    # a lone surrogate escape, also as bytes
+    ('["ok", "\\udc80"]', "not valid Unicode"),
+    (b'["\\ud800"]', "not valid Unicode"),
+    # a pair of surrogate escapes is one character: fine
+    ('"\\ud83d\\ude00"', None),
+    # a raw surrogate in bytes (json.loads decodes bytes with surrogatepass)
+    ('["\ud800"]'.encode("utf-8", "surrogatepass"), "not valid Unicode"),
+])
+def test_safejson_fast_path_finds_what_the_full_walk_finds(text, why):
+    """loads walks the parsed value only when the text may hold a problem
+    (docs/performance.md, "Where the time goes"): every problem is still found."""
+    if why is None:
+        safejson.loads(text, "x")
+    else:
+        with pytest.raises(ConfigError, match=why):
+            safejson.loads(text, "x")

@@ -75,7 +75,25 @@ def test_quick_args_parse_as_argparse_does(argv):
     assert quick.verb == full.func.__name__.lstrip("_")    # _run dispatches on it
 
 
+_LIST_KEYS = ("system", "user", "checkout_path", "repo", "quiet", "log_level", "func", "json",
+              "all", "filter", "noheading", "no_trunc", "list_quiet", "format")
+
+
 @pytest.mark.parametrize("argv", [
+    ["list"], ["ps"], ["list", "--json"], ["--user", "-q", "ps", "--json"],
+    ["--checkout-path", "/co", "--repo=/r", "--log-level", "warn", "list"],
+])
+def test_quick_list_parses_as_argparse_does(argv):
+    """list with 1000 containers: argparse was a tenth of it (docs/performance.md)."""
+    quick, full = quick_args(argv), build_parser().parse_args(argv)
+    assert quick is not None
+    assert {k: getattr(quick, k) for k in _LIST_KEYS} == {k: getattr(full, k) for k in _LIST_KEYS}
+    assert set(vars(full)) <= set(vars(quick)) | {"command", "group", "storage", "assumeyes"}
+
+
+@pytest.mark.parametrize("argv", [
+    ["list", "-a"], ["list", "--json", "--json"], ["list", "-q"], ["ps", "-f", "name=a"],
+    ["list", "--no-trunc"], ["list", "x"], ["--repo=", "list"],
     ["start"], ["start", "a", "b"], ["start", "-x"], ["--system", "--user", "start", "a"],
     ["--log-level", "loud", "start", "a"], ["--checkout-path"], ["--check", "/co", "start", "a"],
     ["-h"], ["start", "--help"], ["logs", "a"], ["install", "img"], ["--repo=", "start", "a"],

@@ -223,7 +223,7 @@ def _list(args) -> int:
     rows = apply(containers(ctx.paths, with_health=True), filters)
     _warn_broken(rows, sayer(ctx))
     if args.json:
-        from ..lifecycle.inspection import iso_time
+        from ..lifecycle.query import iso_time
         print_json([{**r.as_json(), "created": iso_time(r.created)} for r in rows])
         return 0
     if args.list_quiet:

@@ -1,8 +1,9 @@
 """The plainest command lines of the verbs run most often — ``[--system|--user]
-[--checkout-path DIR] [--repo DIR] [-q] [--log-level L] start|stop|status NAME`` — parsed
-without argparse: its import and the building of every verb's parser cost more than the rest
-of a start (docs/performance.md, "start, stop, status"). Anything else returns None and goes
-through the full parser, which also reports what is wrong."""
+[--checkout-path DIR] [--repo DIR] [-q] [--log-level L] start|stop|status NAME`` and ``list``
+/ ``ps`` with at most ``--json`` — parsed without argparse: its import and the building of
+every verb's parser cost more than the rest of a start (docs/performance.md, "start, stop,
+status"), and a tenth of a list of 1000. Anything else returns None and goes through the
+full parser, which also reports what is wrong."""
 
 from __future__ import annotations
 
@@ -38,9 +39,11 @@ def _options(words: list[str]) -> types.SimpleNamespace | None:
 
 
 def quick_args(argv: list[str]):
-    """The parsed arguments of a plain start/stop/status line; None for anything else."""
+    """The parsed arguments of a plain start/stop/status/list line; None for anything else."""
     words = list(argv)
     ns = _options(words)
+    if ns is not None and words[:1] in (["list"], ["ps"]):
+        return _listing(ns, words)
     if ns is None or len(words) != 2 or words[0] not in QUICK_VERBS or \
             words[1].startswith("-") or "" in (ns.checkout_path, ns.repo):
         return None
@@ -87,3 +90,16 @@ def _status(args) -> int:
     finally:
         if args.status_text is not None:
             args.status_text.discard()      # not asked for (an error came first)
+
+
+def _listing(ns: types.SimpleNamespace, words: list[str]) -> types.SimpleNamespace | None:
+    """``list`` / ``ps`` [``--json``] with the listing options' defaults (common.py
+    add_listing_options); any other option: None (argparse)."""
+    if words[1:] not in ([], ["--json"]) or "" in (ns.checkout_path, ns.repo):
+        return None
+    from . import containers
+
+    ns.verb, ns.json = words[0], words[1:] == ["--json"]
+    ns.all, ns.filter, ns.noheading, ns.no_trunc, ns.list_quiet = False, [], False, False, False
+    ns.func = containers._list
+    return ns

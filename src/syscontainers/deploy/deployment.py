@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import safejson
-from ..fileops import fsync_dir, write_private  # noqa: F401  (dl.fsync_dir, dl.write_private)
+from ..fileops import fsync_dir, read_text, write_private  # noqa: F401  (dl.fsync_dir, dl.write_private)
 from ..errors import ConfigError, ContainerExists, UnreadableInfo, UsageError
 from ..paths import Paths
 
@@ -229,7 +230,7 @@ class Deployment:
 
     def read_info(self) -> InstallInfo:
         try:
-            text = self.info_path.read_text()
+            text = read_text(f"{self.path}/info")     # (a str: `list` reads 1000 of them)
         except FileNotFoundError:
             raise ConfigError(f"deployment {self.path} has no info file") from None
         except PermissionError:
@@ -245,7 +246,10 @@ class Deployment:
 
     def exists(self) -> bool:
         # a symlink NAME.N is the link of another container (named NAME.N), not a deployment
-        return self.path.is_dir() and not self.path.is_symlink()
+        try:
+            return stat.S_ISDIR(os.lstat(self.path).st_mode)
+        except (OSError, ValueError):
+            return False
 
 
 def deployment(paths: Paths, name: str, index: int) -> Deployment:
@@ -409,13 +413,22 @@ def clean_partials(paths: Paths, name: str | None = None) -> list[Path]:
 
 def installed_names(paths: Paths) -> list[str]:
     """Names of installed containers: every ``NAME`` link pointing at ``NAME.0``/``NAME.1``."""
-    if not paths.checkouts.is_dir():
+    return [dep.name for dep in installed(paths)]
+
+
+def installed(paths: Paths) -> list[Deployment]:
+    """The live deployment of every installed container, by name: one directory scan and
+    one readlink per link (`list` with 1000 containers, docs/performance.md)."""
+    try:
+        entries = sorted((e.name, e.is_symlink()) for e in os.scandir(paths.checkouts))
+    except (FileNotFoundError, NotADirectoryError):
         return []
-    names = []
-    for entry in sorted(paths.checkouts.iterdir()):
-        if entry.is_symlink() and current(paths, entry.name) is not None:
-            names.append(entry.name)
-    return names
+    found = []
+    for name, is_link in entries:
+        dep = current(paths, name) if is_link else None
+        if dep is not None:
+            found.append(dep)
+    return found
 
 
 def in_use_image_ids(paths: Paths) -> set[str]:
@@ -459,14 +472,27 @@ def config_args(dep: Deployment) -> list[str]:
     lifecycle/build.py, so status imports nothing heavy); [] when it has none (no
     config.json: noContainerService). ConfigError when it is unreadable or args is not a list
     of strings (a hand-edited or pre-validation config: list shows the container as broken)."""
-    path = dep.path / "config.json"
+    return args_of_config(dep, config_text(dep))
+
+
+def config_text(dep: Deployment) -> str | None:
+    """The text of the deployment's config.json; None when it has none. `list` reads it once
+    for the command and the drift check (docs/performance.md, "Where the time goes")."""
     try:
-        text = path.read_text()
+        return read_text(f"{dep.path}/config.json")
     except FileNotFoundError:
-        return []
+        return None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
-    cfg = safejson.loads(text, str(path))
+        raise ConfigError(f"cannot read {dep.path / 'config.json'}: "
+                          f"{getattr(e, 'strerror', None) or e}") from None
+
+
+def args_of_config(dep: Deployment, text: str | None) -> list[str]:
+    """:func:`config_args` of ``text``, the deployment's config.json (None: it has none)."""
+    if text is None:
+        return []
+    path = f"{dep.path}/config.json"
+    cfg = safejson.loads(text, path)
     process = cfg.get("process") if isinstance(cfg, dict) else None
     args = process.get("args") if isinstance(process, dict) else None
     if args is None or args == []:

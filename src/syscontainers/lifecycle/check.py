@@ -22,8 +22,8 @@ from ..images.store import Store
 from ..paths import Paths
 from . import build as b
 from ..fileops import read_or_none
-from .images import available_id, content, manifest_content
-from .update import Found, UpdateRequest, _build_request, _live, find_target
+from .images import Answers, available_id, content, manifest_content
+from .update import Found, UpdateRequest, _build_request, _live, ask_ahead, find_target
 
 # values that differ between NAME.0 and NAME.1 by construction: not what an operator asks about
 _PER_DEPLOYMENT = ("DESTDIR", "EXEC_START", "EXEC_STOP", "EXEC_STOPPOST", "EXEC_STARTPRE")
@@ -77,12 +77,14 @@ def available(info: dl.InstallInfo, found: Found) -> tuple[str, bool]:
         found.current is not None and manifest_content(found.manifest) == content(found.current))
 
 
-def check(paths: Paths, req: UpdateRequest, diff: bool = False) -> CheckReport:
-    """Raises SourceUnavailable when the source cannot be asked (and not ``req.offline``)."""
+def check(paths: Paths, req: UpdateRequest, diff: bool = False,
+          answers: Answers | None = None) -> CheckReport:
+    """Raises SourceUnavailable when the source cannot be asked (and not ``req.offline``).
+    ``answers``: the sources as asked ahead (update --check --all)."""
     cur = _live(paths, req.name)
     info = cur.read_info()
     store = Store(paths)
-    found = find_target(store, info, req)
+    found = find_target(store, info, req, answers)
     avail, same = available(info, found)
     report = CheckReport(req.name, info.revision, info.image, avail,
                          found.image_name if req.rebase else info.image,
@@ -191,15 +193,18 @@ class Unchecked:
 
 def check_all(paths: Paths, req: UpdateRequest, diff: bool = False) -> list[CheckReport | Unchecked]:
     """``update --check --all``: every installed container with ``req``'s values and
-    options (``name`` replaced by each container's)."""
+    options (``name`` replaced by each container's); the sources are asked first, at once
+    (update.ask_ahead), then each container is checked in turn, in name order."""
     from dataclasses import replace
 
     from ..errors import SysContainersError
 
+    names = dl.installed_names(paths)
+    answers = ask_ahead(paths, names, req, skip_pinned=False)
     reports: list[CheckReport | Unchecked] = []
-    for name in dl.installed_names(paths):
+    for name in names:
         try:
-            reports.append(check(paths, replace(req, name=name), diff=diff))
+            reports.append(check(paths, replace(req, name=name), diff=diff, answers=answers))
         except SysContainersError as e:
             reports.append(Unchecked(name, str(e)))
     return reports

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -214,6 +215,48 @@ def ask_source(access: Access, creds=None, files: RegistryFiles | None = None) -
             hint = (" (it was installed with --src-creds: give them again with --src-creds "
                     "USER, or log in to the containers auth file)")
         raise SourceUnavailable(f"{e}{hint}") from None
+
+
+# Sources asked at once by update --all and update --check --all (docs/operations.md,
+# "Updates: what is checked, --check, --offline, exit codes"): each ask is one skopeo process
+# waiting on the network, so a few at a time cut the wait without flooding a registry.
+ASK_AT_ONCE = 8
+
+AskKey = tuple[Access, "tuple[str, str] | None", RegistryFiles]
+
+
+@dataclass(frozen=True)
+class Answers:
+    """Manifests asked ahead for many containers, each source once: ``ask`` gives the answer
+    (or raises its SourceUnavailable) of a source asked ahead, and asks any other itself."""
+
+    found: dict = field(default_factory=dict)   # AskKey -> Manifest | SourceUnavailable
+
+    def ask(self, access: Access, creds=None, files: RegistryFiles | None = None) -> Manifest:
+        answer = self.found.get((access, creds, files or RegistryFiles()))
+        if answer is None:
+            return ask_source(access, creds, files)
+        if isinstance(answer, SourceUnavailable):
+            raise SourceUnavailable(answer.message) from None
+        return answer
+
+
+def ask_sources(asks: list[AskKey], at_once: int = ASK_AT_ONCE) -> Answers:
+    """Ask every distinct source of ``asks`` (access record, --src-creds, --authfile/--cert-dir)
+    for its manifest, ``at_once`` at a time; one that cannot be asked is its own answer (a
+    SourceUnavailable), never the end of the others."""
+    unique = list(dict.fromkeys(asks))
+    if not unique:
+        return Answers()
+
+    def one(key: AskKey) -> Manifest | SourceUnavailable:
+        try:
+            return ask_source(*key)
+        except SourceUnavailable as e:
+            return e
+
+    with ThreadPoolExecutor(max_workers=min(at_once, len(unique))) as pool:
+        return Answers(dict(zip(unique, pool.map(one, unique))))
 
 
 def content(image: Image) -> tuple:

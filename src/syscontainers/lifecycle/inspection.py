@@ -4,22 +4,13 @@ is reached, what it was allowed, its service state, pin and drift."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from ..deploy import deployment as dl
 from ..deploy.values import mask_values
 from ..errors import ContainerNotFound, SysContainersError
 from ..paths import Paths
 from .autopolicy import policy_of
 from .health import effective_check
-from .query import container
-
-
-def iso_time(epoch: float | int | None) -> str | None:
-    """A time as JSON carries it: ISO 8601 with the local offset (docs/json.md)."""
-    if not epoch:
-        return None
-    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+from .query import container, iso_time  # noqa: F401  (iso_time: here for its callers)
 
 
 def _deployment(dep: dl.Deployment) -> dict | None:

@@ -38,8 +38,9 @@ from . import history
 from .activation import Host
 from ..images.model import Image
 from ..images.transport import open_source
-from .images import (Access, RegistryFiles, SourceUnavailable, access_for, ask_source,
-                     available_id, content, ensure_image, manifest_content, policy_path)
+from .images import (Access, Answers, RegistryFiles, SourceUnavailable, access_for, ask_source,
+                     ask_sources, available_id, content, ensure_image, manifest_content,
+                     policy_path)
 from .autopolicy import store_policy
 from .health import HealthOutcome, carried_check, effective_check, wait_healthy
 from .query import is_preinstalled
@@ -83,16 +84,18 @@ def _live(paths: Paths, name: str) -> dl.Deployment:
     return cur
 
 
-def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = None) -> str:
+def update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None = None,
+           answers: Answers | None = None) -> str:
     """Returns "updated", "allowed" (only new --allow names: stored), "configured" (only a
     new --health-* check: stored) or "unchanged"; UpdateFailed after an automatic rollback.
-    ``rpm``: the host's rpm (tests: one with a throwaway root)."""
+    ``rpm``: the host's rpm (tests: one with a throwaway root). ``answers``: sources asked
+    ahead (update --all)."""
     values, secrets = _known_secrets(paths, req)
     if req.display:
         with b.secrets_masked(values, secrets):
             return _display_only(paths, req, say)
     with history.recorded(paths, req.name, req.verb, say), b.secrets_masked(values, secrets):
-        return _update(paths, req, say, rpm)
+        return _update(paths, req, say, rpm, answers)
 
 
 def _known_secrets(paths: Paths, req: UpdateRequest) -> tuple[dict[str, str], set[str]]:
@@ -109,7 +112,8 @@ def _known_secrets(paths: Paths, req: UpdateRequest) -> tuple[dict[str, str], se
     return values, secrets
 
 
-def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> str:
+def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None,
+            answers: Answers | None = None) -> str:
     host = Host.for_paths(paths, rpm)
     with host_lock(paths):
         dl.clean_partials(paths, req.name)
@@ -119,7 +123,7 @@ def _update(paths: Paths, req: UpdateRequest, say: Say, rpm: RpmTool | None) -> 
         info = cur.read_info()
         _check_pin(info, req)
         store = Store(paths)
-        found = find_target(store, info, req)
+        found = find_target(store, info, req, answers)
         policy = req.signature_policy or info.source_signature_policy
         image, image_name = _target_image(paths, store, found, req, say, policy)
         _check_set(store, image, image_name, req)
@@ -196,8 +200,10 @@ class Found:
     image_name: str
 
 
-def find_target(store: Store, info: dl.InstallInfo, req: UpdateRequest) -> Found:
-    """Ask the source (unless ``offline``); an image with the installed content needs no pull."""
+def find_target(store: Store, info: dl.InstallInfo, req: UpdateRequest,
+                answers: Answers | None = None) -> Found:
+    """Ask the source (unless ``offline``; ``answers``: as asked ahead for many containers);
+    an image with the installed content needs no pull."""
     current = store.by_id(info.revision)
     if req.rebase:
         stored = _stored_rebase(store, req.rebase)
@@ -211,7 +217,7 @@ def find_target(store: Store, info: dl.InstallInfo, req: UpdateRequest) -> Found
         image = _stored(store, access, info.image if not req.rebase else None, current)
         return Found(access, current, None, image, image.name or info.image)
     try:
-        manifest = ask_source(access, req.creds, req.files)
+        manifest = (answers.ask if answers else ask_source)(access, req.creds, req.files)
     except SourceUnavailable as e:
         raise SourceUnavailable(f"cannot check {req.name} "
                                 f"for updates: {e} (--offline uses the stored image)") from None
@@ -502,12 +508,29 @@ def update_all(paths: Paths, request: UpdateRequest, say: Say) -> list[UpdateRow
     """Every installed container, controlled, with ``request``'s values and options (its
     ``name`` is replaced by each container's). One container's failure - a broken one
     included - is its row, never the end of the others."""
-    from dataclasses import replace
+    names = dl.installed_names(paths)
+    answers = ask_ahead(paths, names, request, skip_pinned=True)
+    return [_update_row(paths, replace(request, name=name, controlled=True), say, answers)
+            for name in names]
 
-    rows = []
-    for name in dl.installed_names(paths):
-        rows.append(_update_row(paths, replace(request, name=name, controlled=True), say))
-    return rows
+
+def ask_ahead(paths: Paths, names: list[str], req: UpdateRequest, skip_pinned: bool) -> Answers:
+    """The sources of the containers ``names`` asked at once, each source once (update --all,
+    update --check --all: docs/operations.md, "Updates: what is checked"); the containers
+    are then handled one by one, in order, with these answers. None is asked for a container
+    whose info cannot be read (its row says why), nor, ``skip_pinned``, for a pinned one."""
+    if req.offline or req.rebase:
+        return Answers()
+    asks = []
+    for name in names:
+        cur = dl.current(paths, name)
+        try:
+            info = cur.read_info() if cur is not None else None
+            if info is not None and not (skip_pinned and info.pinned):
+                asks.append((Access.from_info(info), req.creds, req.files))
+        except SysContainersError:
+            continue
+    return ask_sources(asks)
 
 
 def update_one(paths: Paths, req: UpdateRequest, say: Say) -> UpdateRow:
@@ -517,13 +540,14 @@ def update_one(paths: Paths, req: UpdateRequest, say: Say) -> UpdateRow:
     return UpdateRow(req.name, before, _revision_or_blank(paths, req.name), result)
 
 
-def _update_row(paths: Paths, req: UpdateRequest, say: Say) -> UpdateRow:
+def _update_row(paths: Paths, req: UpdateRequest, say: Say,
+                answers: Answers | None = None) -> UpdateRow:
     before = _revision_or_blank(paths, req.name)
     reason = pinned_reason(paths, req.name)
     if reason is not None:
         return UpdateRow(req.name, before, before, "pinned", reason or None)
     try:
-        result = update(paths, req, say)
+        result = update(paths, req, say, answers=answers)
     except SourceUnavailable as e:
         result, reason = "unchecked", str(e)
     except SysContainersError as e:

@@ -404,20 +404,10 @@ class Repo:
     def load_dirtree(self, tree: str) -> tuple[list, list]:
         """([(name, file csum)], [(name, dirtree csum, dirmeta csum)]) of a dirtree object."""
         _, variant = self._repo.load_variant(OSTree.ObjectType.DIR_TREE, tree)
-        files_v = variant.get_child_value(0)
-        dirs_v = variant.get_child_value(1)
-        files = []
-        for i in range(files_v.n_children()):
-            item = files_v.get_child_value(i)
-            files.append((item.get_child_value(0).get_string(),
-                          OSTree.checksum_from_bytes_v(item.get_child_value(1))))
-        dirs = []
-        for i in range(dirs_v.n_children()):
-            item = dirs_v.get_child_value(i)
-            dirs.append((item.get_child_value(0).get_string(),
-                         OSTree.checksum_from_bytes_v(item.get_child_value(1)),
-                         OSTree.checksum_from_bytes_v(item.get_child_value(2))))
-        return files, dirs
+        try:
+            return parse_dirtree(variant.get_data_as_bytes().get_data())
+        except ValueError:      # not the serialised form parse_dirtree reads: GLib reads it
+            return _dirtree_entries(variant)
 
     @_writes
     def write_dirtree(self, files: list, dirs: list) -> str:
@@ -554,3 +544,93 @@ def _read_all(stream: Gio.InputStream) -> bytes:
         chunks.append(data)
     stream.close(None)
     return b"".join(chunks)
+
+
+def _dirtree_entries(variant) -> tuple[list, list]:
+    """:meth:`Repo.load_dirtree` through GLib's accessors: a call per field, ~30 µs an entry
+    (3.7 s of a 100 000-file image's merged tree)."""
+    files_v = variant.get_child_value(0)
+    dirs_v = variant.get_child_value(1)
+    files = []
+    for i in range(files_v.n_children()):
+        item = files_v.get_child_value(i)
+        files.append((item.get_child_value(0).get_string(),
+                      OSTree.checksum_from_bytes_v(item.get_child_value(1))))
+    dirs = []
+    for i in range(dirs_v.n_children()):
+        item = dirs_v.get_child_value(i)
+        dirs.append((item.get_child_value(0).get_string(),
+                     OSTree.checksum_from_bytes_v(item.get_child_value(1)),
+                     OSTree.checksum_from_bytes_v(item.get_child_value(2))))
+    return files, dirs
+
+
+# A dirtree object is the GVariant ``(a(say)a(sayay))`` in its serialised (normal) form. Its
+# framing (the GVariant specification, "Serialisation"): every member is byte-aligned here;
+# a variable-size member that is not the last of its tuple has its end offset at the end of
+# the tuple (the first member's offset last), an array of variable-size elements ends with
+# one end offset per element; each offset is little-endian, 1, 2, 4 or 8 bytes by the size of
+# its container. parse_dirtree reads that with slicing instead of a GLib call per field.
+
+def _offset_size(size: int) -> int:
+    return 0 if size == 0 else 1 if size <= 0xFF else 2 if size <= 0xFFFF else \
+        4 if size <= 0xFFFFFFFF else 8
+
+
+def _offset(buf: bytes, at: int, size: int) -> int:
+    return int.from_bytes(buf[at:at + size], "little")
+
+
+def _elements(buf: bytes, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of each element of the array of variable-size elements at buf[start:end]."""
+    size = end - start
+    if size == 0:
+        return []
+    k = _offset_size(size)
+    table = _offset(buf, end - k, k)
+    if table > size - k or (size - table) % k:
+        raise ValueError("bad array framing")
+    found, begin = [], start
+    for at in range(start + table, end, k):
+        stop = start + _offset(buf, at, k)
+        if not begin <= stop <= start + table:
+            raise ValueError("bad element offset")
+        found.append((begin, stop))
+        begin = stop
+    return found
+
+
+def _name(buf: bytes, start: int, end: int) -> str:
+    if end <= start or buf[end - 1] != 0:
+        raise ValueError("bad string")
+    return buf[start:end - 1].decode("utf-8")
+
+
+def _checksum(buf: bytes, start: int, end: int) -> str:
+    if end - start != 32:
+        raise ValueError("bad checksum")
+    return buf[start:end].hex()
+
+
+def parse_dirtree(buf: bytes) -> tuple[list, list]:
+    """:meth:`Repo.load_dirtree`'s result from the serialised dirtree ``buf``; ValueError
+    when it is not framed as expected (the caller then asks GLib)."""
+    k = _offset_size(len(buf))
+    if k == 0:
+        raise ValueError("empty")
+    middle = _offset(buf, len(buf) - k, k)
+    if middle > len(buf) - k:
+        raise ValueError("bad tuple framing")
+    files = []
+    for start, end in _elements(buf, 0, middle):
+        j = _offset_size(end - start)
+        name_end = start + _offset(buf, end - j, j)
+        files.append((_name(buf, start, name_end), _checksum(buf, name_end, end - j)))
+    dirs = []
+    for start, end in _elements(buf, middle, len(buf) - k):
+        j = _offset_size(end - start)
+        name_end = start + _offset(buf, end - j, j)
+        tree_end = start + _offset(buf, end - 2 * j, j)
+        dirs.append((_name(buf, start, name_end), _checksum(buf, name_end, tree_end),
+                     _checksum(buf, tree_end, end - 2 * j)))
+    return files, dirs

@@ -37,6 +37,12 @@ from ..reference import (LAYER_PREFIX, decode_name, image_ref_name, is_layer_ref
 CONFIG_FILE = "content"
 MANIFEST_FILE = "manifest.json"
 
+# repository path -> (its ociimage/ refs, the tagged images read from them). Every record
+# comes from those refs and the commits they name, and commits never change: the same refs
+# give the same images, so a verb that looks images up once per container (update --all,
+# update --check --all) reads them once, not once per container (docs/performance.md).
+_TAGGED: dict[str, tuple[dict[str, str], dict[str, Image]]] = {}
+
 
 
 def _hex(digest: str) -> str:
@@ -200,9 +206,13 @@ class Store:
         repo = self._reader()
         if repo is None:
             return {}
+        refs = repo.list_refs(LAYER_PREFIX)
+        known = _TAGGED.get(str(self.paths.repo))
+        if known is not None and known[0] == refs:
+            return dict(known[1])
         records: dict[str, Image | None] = {}
         groups: dict[str, Image] = {}
-        for ref, commit in sorted(repo.list_refs(LAYER_PREFIX).items()):
+        for ref, commit in sorted(refs.items()):
             if is_layer_ref(ref):
                 continue
             try:
@@ -217,6 +227,7 @@ class Store:
             group = groups.get(record.id)
             groups[record.id] = (replace(record, names=(name,)) if group is None
                                  else replace(group, names=group.names + (name,)))
+        _TAGGED[str(self.paths.repo)] = (refs, dict(groups))
         return groups
 
     def _dangling(self) -> list[Image]:
