@@ -109,15 +109,22 @@ def json_object(data: bytes):
     return obj
 
 
+def _plain(name: str, checkout_flag: str | None, user_flag: bool) -> tuple[str, str] | None:
+    """The checkouts dir and NAME's deployment in the plain case; None: not the plain case."""
+    checkouts = _checkouts(checkout_flag, user_flag)
+    if checkouts is None or not plain_name(name):
+        return None
+    deployment = _deployment(checkouts, name)
+    return None if deployment is None else (checkouts, deployment)
+
+
 def start(name: str, *, checkout_flag: str | None, user_flag: bool) -> bool:
     """``systemctl start NAME.service`` when that is all control.start would do; False
     (nothing done) otherwise."""
-    checkouts = _checkouts(checkout_flag, user_flag)
-    if checkouts is None or not plain_name(name):
+    plain = _plain(name, checkout_flag, user_flag)
+    if plain is None:
         return False
-    deployment = _deployment(checkouts, name)
-    if deployment is None:
-        return False
+    checkouts, deployment = plain
     # an install or switch a crash interrupted (control._interrupted): reconcile first
     if any(os.path.exists(os.path.join(checkouts, f".{name}.{what}"))
            for what in ("switching", "installing")):
@@ -134,12 +141,10 @@ def stop(name: str, *, checkout_flag: str | None, repo_flag: str | None,
     """control.stop: ``systemctl stop NAME.service``, then no runtime container of NAME
     left (when runc's state says there may be one, the full path's leftover.clear decides).
     False (nothing done) when it is not the plain case."""
-    checkouts = _checkouts(checkout_flag, user_flag)
-    if checkouts is None or not plain_name(name):
+    plain = _plain(name, checkout_flag, user_flag)
+    if plain is None:
         return False
-    deployment = _deployment(checkouts, name)
-    if deployment is None:
-        return False
+    deployment = plain[1]
     systemctl("stop", f"{name}.service")
     state = _state_dir(deployment, name)
     if state is None or os.path.lexists(state):
