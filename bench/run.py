@@ -43,7 +43,7 @@ QUICK_WORKLOADS = ("startup", "pull", "checkout")      # --quick: no test host, 
 
 def _args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=5, help="runs per tool and workload (default 5)")
+    ap.add_argument("--runs", type=int, default=3, help="runs per tool and workload (default 3)")
     ap.add_argument("--startup-runs", type=int, default=15)
     ap.add_argument("--only", default=",".join(WORKLOADS),
                     help=f"comma-separated subset of {','.join(WORKLOADS)}")

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..deploy.privileges import parse_allow
-from ..deploy.values import merge_set, parse_set, parse_set_secret
 from .images import RegistryFiles
 
 
@@ -31,6 +29,10 @@ def parse_settings(*, set_args: Iterable[str] = (), secret_args: Iterable[str] =
                    allow_args: Iterable[str] = ()) -> Settings:
     """UsageError for a malformed pair, a name given by both --set and --set-secret, or an
     unknown privilege. A --set-secret value is read here, once (stdin or its file)."""
+    # here: deploy's modules cost a pull (which builds no request with settings) ~30 ms
+    from ..deploy.privileges import parse_allow
+    from ..deploy.values import merge_set, parse_set, parse_set_secret
+
     secrets = parse_set_secret(secret_args)
     return Settings(values=merge_set(parse_set(set_args), secrets),
                     secret_names=frozenset(secrets), allow=parse_allow(allow_args))
