@@ -21,7 +21,7 @@ def build_parser(argv: list[str] | None = None):
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = quick_args(argv)
-    if args is None:           # not a plain start/stop/status: the site directories first
+    if args is None:           # not a plain line of cli/quick.py: the site directories first
         sitedirs.ensure()
         if argv[:1] == ["__complete"]:      # the completion scripts' question (cli/complete.py)
             from .discover import complete_words
