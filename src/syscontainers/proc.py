@@ -26,6 +26,13 @@ class Result:
     stderr: str
 
 
+def _show_command(args: Sequence[str]) -> None:
+    """--log-level debug: every command run is printed (never a secret: those go through
+    files or stdin)."""
+    if os.environ.get("SYSCONTAINERS_LOG_LEVEL") == "debug":
+        print(f"+ {shlex.join(str(a) for a in args)}", file=sys.stderr, flush=True)
+
+
 def last_line(text: str) -> str:
     """The last non-empty line of a tool's output (tools put the reason last)."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
@@ -51,9 +58,7 @@ def run(
     ``Result.stdout`` is empty. stderr is always captured, for the error message.
     ``binary`` returns stdout as the exact bytes written (for digests); stderr is still text.
     """
-    if os.environ.get("SYSCONTAINERS_LOG_LEVEL") == "debug":
-        # --log-level debug: every command run (never a secret: those go through files/stdin)
-        print(f"+ {shlex.join(str(a) for a in args)}", file=sys.stderr, flush=True)
+    _show_command(args)
     if binary:
         stdin_data = input.encode() if isinstance(input, str) else input
     else:
@@ -82,6 +87,7 @@ def spawn_output(args: Sequence[str]) -> subprocess.Popen:
     """Start ``args`` with its stdout captured as text (stderr dropped) and return at once,
     for a caller that does other work meanwhile; ``.communicate()`` collects it. A missing
     program is a CommandError, as in :func:`run`."""
+    _show_command(args)
     try:
         return subprocess.Popen(list(args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 text=True)
@@ -112,6 +118,8 @@ def side_by_side(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]
     if "error" in out:
         raise out["error"]
     return a, out["value"]
+
+
 class Started:
     """A program started by :func:`start`, running while the caller does other work."""
 
@@ -147,8 +155,7 @@ def start(args: Sequence[str], *, show_stdout: bool = False) -> Started:
     stderr goes to an unlinked temporary file, so a chatty program never blocks on a full
     pipe while nobody reads it. It dies with this process (even by SIGKILL). A missing
     program is a CommandError, as in :func:`run`."""
-    if os.environ.get("SYSCONTAINERS_LOG_LEVEL") == "debug":
-        print(f"+ {shlex.join(str(a) for a in args)}", file=sys.stderr, flush=True)
+    _show_command(args)
     import tempfile        # here: the quick verbs import this module (docs/performance.md)
     stderr = tempfile.TemporaryFile()
     try:

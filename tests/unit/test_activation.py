@@ -46,7 +46,6 @@ class FakeSystemd:
     def stop(self, unit): self._call("stop", unit)
     def reset_failed(self, unit): self._call("reset-failed", unit)
     def tmpfiles(self, action, conf): self._call("tmpfiles", action)
-    def status_text(self, unit): return ""
     def journal_args(self, name): return []
     def needs_reload(self, unit): return self.log.append(("needs-reload",)) or self.stale
 

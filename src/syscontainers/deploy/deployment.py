@@ -467,14 +467,6 @@ def image_users(paths: Paths) -> list[ImageUser]:
     return users
 
 
-def config_args(dep: Deployment) -> list[str]:
-    """process.args of a deployment's config.json (for list and status; here, not in
-    lifecycle/build.py, so status imports nothing heavy); [] when it has none (no
-    config.json: noContainerService). ConfigError when it is unreadable or args is not a list
-    of strings (a hand-edited or pre-validation config: list shows the container as broken)."""
-    return args_of_config(dep, config_text(dep))
-
-
 def config_text(dep: Deployment) -> str | None:
     """The text of the deployment's config.json; None when it has none. `list` reads it once
     for the command and the drift check (docs/performance.md, "Where the time goes")."""
@@ -488,7 +480,10 @@ def config_text(dep: Deployment) -> str | None:
 
 
 def args_of_config(dep: Deployment, text: str | None) -> list[str]:
-    """:func:`config_args` of ``text``, the deployment's config.json (None: it has none)."""
+    """process.args of ``text``, the deployment's config.json (for list and status; here, not
+    in lifecycle/build.py, so status imports nothing heavy); [] when there is none (None: no
+    config.json, noContainerService). ConfigError when args is not a list of strings (a
+    hand-edited or pre-validation config: list shows the container as broken)."""
     if text is None:
         return []
     path = f"{dep.path}/config.json"
