@@ -23,7 +23,8 @@ PKGS+=(man-db groff-base bash-completion)
 PKGS+=(buildah)
 # openssl makes the self-signed certificate of the TLS registry test (--cert-dir).
 PKGS+=(openssl)
-# gcc + static libc: the test images' sd_notify speaker (tests/fixtures/sdnotify.py).
+# gcc + libc: the command's C front (src/front, scripts/write_launcher.py) and the test images'
+# sd_notify speaker (tests/fixtures/sdnotify.py).
 PKGS+=(gcc libc6-dev)
 
 # --bench (make bench only, never make test): podman, the per-container memory peer
@@ -59,8 +60,8 @@ if ! .venv/bin/python -c 'import syscontainers, pytest, hypothesis, bcrypt; from
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e '.[test]'
 fi
-# the command without Python's site step (scripts/write_launcher.py): pip writes its own script
-# at every install, so this runs every time
+# the command: its C front (gcc, above) and the Python launcher without the site step
+# (scripts/write_launcher.py); pip writes its own script at every install, so this runs every time
 .venv/bin/python scripts/write_launcher.py .venv
 # --mutation (make mutation only): the mutation tool, the pyproject extra "mutation".
 if [ "${1:-}" = "--mutation" ] && [ ! -x .venv/bin/mutmut ]; then

@@ -160,3 +160,48 @@ def test_a_leftover_container_is_still_removed_by_a_plain_stop(sc, images, testh
         sc.ok("stop", name)
     finally:
         sc.sc("uninstall", name)
+
+
+def _ours(out: str, name: str) -> list[str]:
+    """The lines of a status before systemctl's text (whose memory and times move between
+    two runs); that text is there."""
+    lines = out.splitlines()
+    head = [i for i, line in enumerate(lines) if f"{name}.service - " in line]
+    assert head, out
+    return lines[:head[0]]
+
+
+def _status_by_front_and_python(sc, name: str) -> tuple[str, bool]:
+    """`status NAME` through the front, checked against the full Python path's (--log-level
+    debug takes it); and whether the front printed it by itself (no Python import lines)."""
+    front = sc.sc("status", name, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    python = sc.sc("--log-level", "debug", "status", name)
+    assert front.code == python.code, (front, python)
+    assert _ours(front.out, name) == _ours(python.out, name), (front.out, python.out)
+    return front.out, "import time:" not in front.err
+
+
+def test_the_fronts_status_is_the_full_paths(sc, images, testhost_units):
+    """The command's front prints a plain status without Python (docs/performance.md "The
+    command's front"): the same line in each state, and Python's for a row it leaves."""
+    name, port = "ctl7", free_port()
+    testhost_units.append(f"{name}.service")
+    sc.ok("install", "--name", name, "--set", f"PORT={port}", images["v1"])
+    unit = sc.path(f"/etc/systemd/system/{name}.service")
+    try:
+        out, itself = _status_by_front_and_python(sc, name)
+        assert itself and out.startswith(f"{name}: inactive (image {images['v1']}, ")
+        sc.ok("start", name)
+        out, itself = _status_by_front_and_python(sc, name)
+        assert itself and out.startswith(f"{name}: running (image ")
+        sc.ok("pin", name)
+        unit.write_text(unit.read_text() + "# edited by hand\n")
+        out, itself = _status_by_front_and_python(sc, name)
+        assert itself and out.startswith(f"{name}: running, drifted, pinned (image ")
+        sc.ok("update", name, "--force", "--health-tcp", str(port))   # the full path probes it
+        out, itself = _status_by_front_and_python(sc, name)
+        assert not itself and "health: " in out
+        sc.ok("stop", name)
+        assert sc.status(name) == "inactive"
+    finally:
+        sc.sc("uninstall", name)

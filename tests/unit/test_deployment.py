@@ -145,9 +145,10 @@ def test_a_link_to_another_containers_deployment_is_not_current(paths):
 
 def test_every_info_field_has_a_type_check():
     """A field added to InstallInfo without a type entry makes every info file unreadable."""
-    from syscontainers.deploy.deployment import _INFO_TYPES, InstallInfo
+    from syscontainers.deploy.deployment import InstallInfo
+    from syscontainers.deploy.infofields import INFO_TYPES
 
-    assert set(_INFO_TYPES) == set(InstallInfo.__dataclass_fields__)
+    assert set(INFO_TYPES) == set(InstallInfo.__dataclass_fields__)
 
 
 def test_write_private_is_0600_even_over_a_0644_file(tmp_path):

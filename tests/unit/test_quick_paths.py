@@ -267,7 +267,7 @@ def test_the_early_status_text_is_systemctl_status_of_the_unit(plain):
     early.discard()                     # after communicate: nothing left to do
     assert _calls(log) == ["status --no-pager --full web.service"]
     early = qc.early_status_text("web", system_flag=False, user_flag=True)
-    pid = early._pid
+    pid = early.pid
     early.discard()                     # not wanted: closed and reaped, no zombie left
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
@@ -287,15 +287,14 @@ def test_status_uses_the_early_text_and_discards_it_on_an_error(plain, monkeypat
     from syscontainers.cli.__main__ import main
     co, log = plain
     started = []
-    real = qc.EarlyStatusText
+    real = qc.Started.spawn.__func__
 
-    class Spy(real):
-        def __init__(self, *a):
-            super().__init__(*a)
-            started.append(self)
-    monkeypatch.setattr(qc, "EarlyStatusText", Spy)
+    def spy(cls, *a, **kw):
+        started.append(real(cls, *a, **kw))
+        return started[-1]
+    monkeypatch.setattr(qc.Started, "spawn", classmethod(spy))
     assert main(["--checkout-path", str(co), "status", "nosuch"]) == 4
-    assert len(started) == 1 and started[0]._pid is None
+    assert len(started) == 1 and started[0].returncode is not None     # discarded: reaped
     assert capsys.readouterr().err == "error: container nosuch is not installed\n"
 
 
@@ -312,11 +311,14 @@ def test_json_object_reads_what_json_loads_reads(obj):
 
 
 @pytest.mark.parametrize("bad", [b"", b"{", b'{"a": 1} x', b"nope", b'{"a": 1}{}', b"\xff{}",
-                                 b' {"a": 1}'])
+                                 b" ", b"\v{}"])
 def test_json_object_refuses_what_is_not_one_json_value(bad):
-    """(leading blanks too: the info file starts with its brace; the full path then reads it)"""
     with pytest.raises((ValueError, StopIteration)):
         qc.json_object(bad)
+
+
+def test_json_object_skips_the_blanks_json_loads_skips():
+    assert qc.json_object(b' \t\n{"a": 1}\r\n') == {"a": 1}
 
 
 def test_json_object_constants_as_json(monkeypatch):

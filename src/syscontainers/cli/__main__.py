@@ -20,7 +20,7 @@ def build_parser(argv: list[str] | None = None):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = quick_args(argv)
+    args = quick_args(argv, os.environ.pop("SYSCONTAINERS_EARLY", None))
     if args is None:           # not a plain line of cli/quick.py: the site directories first
         sitedirs.ensure()
         if argv[:1] == ["__complete"]:      # the completion scripts' question (cli/complete.py)

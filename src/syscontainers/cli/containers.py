@@ -435,12 +435,14 @@ def _status(args) -> int:
 
     from ..lifecycle.health import container_health
     from ..lifecycle.query import status
+    from ..service.unitstate import status_line
 
     from ..errors import ContainerNotFound
 
     ctx = make_context(args)
     try:
-        row, text = status(ctx.paths, args.name, getattr(args, "status_text", None))
+        row, text = status(ctx.paths, args.name, getattr(args, "status_text", None),
+                           getattr(args, "status_show", None))
     except ContainerNotFound as e:      # systemctl status says 4 for "no such unit"
         print(f"error: {e}", file=sys.stderr)
         return STATUS_UNKNOWN
@@ -456,8 +458,7 @@ def _status(args) -> int:
         print_json({**row.as_json(), "created": iso_time(row.created),
                     "health_check": report.check or None, "health_output": report.output or None})
         return 0 if row.status == "running" else 3
-    print(f"{row.name}: {row.status_text()} (image {row.image}, {row.image_id[:12]}, "
-          f"auto-update {row.auto_update})")
+    print(status_line(row.name, row.status_text(), row.image, row.image_id, row.auto_update))
     if report.check:
         print(f"health: {report.detail()}")
     sys.stdout.write(text)

@@ -38,8 +38,22 @@ def _options(words: list[str]) -> types.SimpleNamespace | None:
     return ns
 
 
-def quick_args(argv: list[str]):
-    """The parsed arguments of a plain start/stop/status/list line; None for anything else."""
+def quick_args(argv: list[str], early: str | None = None):
+    """The parsed arguments of a plain start/stop/status/list line; None for anything else.
+    ``early``: SYSCONTAINERS_EARLY, what the command's front started for this line
+    (src/front/front.c); adopted as ``early`` (a list of quickcontrol.Started, or None)."""
+    ns = _line(argv)
+    if early:
+        from ..lifecycle.quickcontrol import adopt
+
+        mine = ns is not None and ns.func is _run      # (else they are waited for)
+        started = adopt(early, ns.verb if mine else "", ns.name if mine else "")
+        if mine:
+            ns.early = started
+    return ns
+
+
+def _line(argv: list[str]):
     words = list(argv)
     ns = _options(words)
     if ns is not None and words[:1] in (["list"], ["ps"]):
@@ -47,7 +61,7 @@ def quick_args(argv: list[str]):
     if ns is None or len(words) != 2 or words[0] not in QUICK_VERBS or \
             words[1].startswith("-") or "" in (ns.checkout_path, ns.repo):
         return None
-    ns.verb, ns.name = words
+    ns.verb, ns.name, ns.early = words[0], words[1], None
     ns.func = _run
     return ns
 
@@ -56,15 +70,17 @@ def _run(args) -> int:
     """start/stop through lifecycle/quickcontrol.py when it is the plain case (no module of
     the full path imported), else the verb's handler in cli/containers.py. --log-level debug
     always takes the full path: it prints the commands it runs."""
-    if args.verb != "status" and args.log_level != "debug":
+    started = args.early[0] if args.early else None    # the front's systemctl
+    if args.verb != "status" and (args.log_level != "debug" or started):
         from ..lifecycle import quickcontrol
 
         if args.verb == "start" and quickcontrol.start(
-                args.name, checkout_flag=args.checkout_path, user_flag=args.user):
+                args.name, checkout_flag=args.checkout_path, user_flag=args.user,
+                started=started):
             return 0
         if args.verb == "stop" and quickcontrol.stop(
                 args.name, checkout_flag=args.checkout_path, repo_flag=args.repo,
-                user_flag=args.user):
+                user_flag=args.user, started=started):
             return 0
     # no site directories here (sitedirs.py): these paths need only the standard library,
     # and the one module from the system's dist-packages, gi, is never imported by them
@@ -77,19 +93,27 @@ def _run(args) -> int:
 
 
 def _status(args) -> int:
-    """status: `systemctl status` (the slow part: it reads the journal) started first, so
-    that it runs while the modules of the status line load."""
+    """status: `systemctl status` (the slow part: it reads the journal) started first — by
+    the command's front, with the `systemctl show` of the row (src/front/front.c), or here
+    — so that it runs while the modules of the status line load. (In the plain case the
+    front prints the whole status itself: this line is then never run.)"""
     from ..lifecycle.quickcontrol import early_status_text
 
-    args.status_text = early_status_text(args.name, system_flag=args.system,
-                                         user_flag=args.user)
+    if args.early:
+        args.status_text, *show = args.early
+        args.status_show = show[0] if show else None
+    else:
+        args.status_text = early_status_text(args.name, system_flag=args.system,
+                                             user_flag=args.user)
+        args.status_show = None
     try:
         from . import containers
 
         return containers._status(args)
     finally:
-        if args.status_text is not None:
-            args.status_text.discard()      # not asked for (an error came first)
+        for started in (args.status_text, args.status_show):
+            if started is not None:
+                started.discard()      # not asked for (an error came first)
 
 
 def _listing(ns: types.SimpleNamespace, words: list[str]) -> types.SimpleNamespace | None:

@@ -21,6 +21,7 @@ from .. import safejson
 from ..fileops import fsync_dir, read_text, write_private  # noqa: F401  (dl.fsync_dir, dl.write_private)
 from ..errors import ConfigError, ContainerExists, UnreadableInfo, UsageError
 from ..paths import Paths
+from .infofields import info_fields
 
 NAME_MAX = 200  # a unit name is at most 255 chars; leave room for ".service" and suffixes
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
@@ -168,42 +169,7 @@ class InstallInfo:
     @classmethod
     def from_json(cls, text: str, where: str) -> "InstallInfo":
         raw = safejson.loads(text, where, message="invalid info file {what}: {why}")
-        if not isinstance(raw, dict):
-            raise ConfigError(f"invalid info file {where}: not a JSON object")
-        known = {f.replace("_", "-"): f for f in cls.__dataclass_fields__}
-        data = {known[k]: v for k, v in raw.items() if k in known}
-        data.setdefault("image", "")
-        data.setdefault("revision", "")
-        data.setdefault("ostree_commit", "")
-        data.setdefault("created", 0)
-        data.setdefault("values", {})
-        if data.get("system_package") in (None, False):
-            data["system_package"] = "no"
-        for key, value in data.items():
-            types = _INFO_TYPES[key]
-            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-                raise ConfigError(f"invalid info file {where}: {key.replace('_', '-')} has the "
-                                  f"wrong type ({type(value).__name__})")
-        return cls(**data)
-
-
-_OPTIONAL_STR = (str, type(None))
-# What every reader of an info file relies on (a hand-edited one may hold anything).
-_INFO_TYPES = {
-    "image": (str,), "revision": (str,), "ostree_commit": (str,), "created": (int, float),
-    "values": (dict,), "has_container_service": (bool,), "installed_files": (list,),
-    "installed_files_checksum": (dict,), "installed_files_template": (list,),
-    "rename_installed_files": (dict,), "rpm_installed": _OPTIONAL_STR,
-    "system_package": (str,), "remote": _OPTIONAL_STR, "use_links": (bool,), "runtime": (str,),
-    "source": _OPTIONAL_STR, "source_transport": _OPTIONAL_STR,
-    "source_tls_verify": (bool, type(None)), "source_credentials": _OPTIONAL_STR,
-    "source_signature_policy": _OPTIONAL_STR, "source_auth_file": _OPTIONAL_STR,
-    "source_cert_dir": _OPTIONAL_STR,
-    "secret_values": (list,), "allowed_privileges": (list, type(None)),
-    "config_checksum": _OPTIONAL_STR, "pinned": (bool,), "pinned_reason": _OPTIONAL_STR,
-    "auto_update": _OPTIONAL_STR,
-    "health_check": (dict, type(None)), "image_health_check": (dict, type(None)),
-}
+        return cls(**info_fields(raw, where))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from ..errors import ConfigError, ContainerNotFound, ReferenceError_
 from ..fileops import text_or_none
 from ..images.reference import parse_docker_name
 from ..paths import Paths
+from ..service import unitstate
 from ..service.systemd import ServiceManager, ServiceState, Systemd
 
 BROKEN = "broken"   # the container's deployment cannot be read; ContainerRow.reason says why
@@ -43,14 +44,9 @@ class ContainerRow:
         return {**vars(self), "command": list(self.command)}
 
     def status_text(self) -> str:
-        """The status for people: ``restarting (3)``, ``running (2 restarts)``, ``running
-        (healthy)``, ``running (2 restarts; unhealthy)``, with ``, drifted`` / ``, pinned``
-        added."""
-        text = ServiceState(self.status, self.restarts).display()
-        if self.health != "none":
-            text = text[:-1] + f"; {self.health})" if text.endswith(")") else f"{text} ({self.health})"
-        marks = [m for m, on in (("drifted", self.drifted), ("pinned", self.pinned)) if on]
-        return ", ".join([text, *marks])
+        """The status for people (service/unitstate.py row_text)."""
+        return unitstate.row_text(self.status, self.restarts, self.health, self.drifted,
+                                  self.pinned)
 
 
 def iso_time(epoch: float | int | None) -> str | None:
@@ -152,12 +148,13 @@ def containers(paths: Paths, systemd: ServiceManager | None = None,
     return [replace(r, health=found[r.name].state) if r.name in found else r for r in rows]
 
 
-def status(paths: Paths, name: str, started_text=None) -> tuple[ContainerRow, str]:
+def status(paths: Paths, name: str, started_text=None,
+           started_show=None) -> tuple[ContainerRow, str]:
     """The row of one container (its state from one ``systemctl show``) and the text of
     ``systemctl status`` for it, the two systemctl processes side by side: status must cost
     little more than ``systemctl status`` (docs/performance.md "start, stop, status").
-    ``started_text``: the status process the CLI started before its imports
-    (quickcontrol.early_status_text)."""
+    ``started_text`` / ``started_show``: those processes, started before the imports by
+    the CLI (quickcontrol.early_status_text) or the command's front (src/front/front.c)."""
     dl.validate_name(name)
     dep, preinstalled = dl.current(paths, name), False
     if dep is None:
@@ -165,8 +162,8 @@ def status(paths: Paths, name: str, started_text=None) -> tuple[ContainerRow, st
             raise ContainerNotFound(f"container {name} is not installed")
         dep, preinstalled = dl.Deployment(name, 0, paths.preinstalled / name), True
     row = _row(paths, name, dep, preinstalled)
-    state, text = Systemd(paths.user_mode).state_and_status_text(f"{name}.service",
-                                                                 started_text)
+    state, text = Systemd(paths.user_mode).state_and_status_text(
+        f"{name}.service", started_text, started_show)
     if row.status != BROKEN:
         row = replace(row, status=state.status, restarts=state.restarts)
     return row, text

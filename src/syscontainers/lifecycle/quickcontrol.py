@@ -11,8 +11,11 @@ has done anything, and the caller takes the full path (control.py), which handle
 and words every error. The one error of its own is systemctl's failure, worded as
 ``Systemd.systemctl`` words it.
 
-``status`` keeps the full path (its line needs the whole row), but its ``systemctl status``
-process is started here, before the modules of that path load (:func:`early_status_text`).
+``status``: its ``systemctl status`` process is started here, before the modules of the status
+line load (:func:`early_status_text`); the line is the full path's (cli/containers.py).
+
+The command's front (src/front/front.c) starts these systemctl processes before Python itself
+loads, after the same checks; :func:`adopt` takes them over.
 
 Plain arguments instead of a request dataclass: importing ``dataclasses`` alone costs more than
 a start does (the point of this module).
@@ -103,7 +106,8 @@ def json_object(data: bytes):
         import json
 
         return json.loads(text)
-    obj, end = make_scanner(_ScanContext)(text, 0)
+    start = len(text) - len(text.lstrip(" \t\n\r"))      # json.loads skips it too
+    obj, end = make_scanner(_ScanContext)(text, start)
     if text[end:].strip(" \t\n\r"):
         raise ValueError("extra data after the JSON value")
     return obj
@@ -118,9 +122,8 @@ def _plain(name: str, checkout_flag: str | None, user_flag: bool) -> tuple[str, 
     return None if deployment is None else (checkouts, deployment)
 
 
-def start(name: str, *, checkout_flag: str | None, user_flag: bool) -> bool:
-    """``systemctl start NAME.service`` when that is all control.start would do; False
-    (nothing done) otherwise."""
+def start_is_plain(name: str, checkout_flag: str | None, user_flag: bool) -> bool:
+    """Whether ``systemctl start NAME.service`` is all control.start would do."""
     plain = _plain(name, checkout_flag, user_flag)
     if plain is None:
         return False
@@ -130,22 +133,39 @@ def start(name: str, *, checkout_flag: str | None, user_flag: bool) -> bool:
            for what in ("switching", "installing")):
         return False
     state = _state_dir(deployment, name)
-    if state is None or os.path.lexists(state):
+    return state is not None and not os.path.lexists(state)
+
+
+def start(name: str, *, checkout_flag: str | None, user_flag: bool,
+          started: Started | None = None) -> bool:
+    """``systemctl start NAME.service`` in the plain case (:func:`start_is_plain`); False
+    (nothing done) otherwise. ``started``: that process, started by the command's front
+    after the same checks (src/front/front.c)."""
+    unit = f"{name}.service"
+    if started is not None:
+        finish(started, "start", unit)
+    elif start_is_plain(name, checkout_flag, user_flag):
+        systemctl("start", unit)
+    else:
         return False
-    systemctl("start", f"{name}.service")
     return True
 
 
 def stop(name: str, *, checkout_flag: str | None, repo_flag: str | None,
-         user_flag: bool) -> bool:
+         user_flag: bool, started: Started | None = None) -> bool:
     """control.stop: ``systemctl stop NAME.service``, then no runtime container of NAME
     left (when runc's state says there may be one, the full path's leftover.clear decides).
-    False (nothing done) when it is not the plain case."""
+    False when it is not the plain case (nothing done, or only the front's stop: the full
+    path's stop after it is harmless). ``started``: the front's `systemctl stop`."""
+    unit = f"{name}.service"
+    if started is not None:
+        finish(started, "stop", unit)
     plain = _plain(name, checkout_flag, user_flag)
     if plain is None:
         return False
     deployment = plain[1]
-    systemctl("stop", f"{name}.service")
+    if started is None:
+        systemctl("stop", unit)
     state = _state_dir(deployment, name)
     if state is None or os.path.lexists(state):
         from ..paths import resolve_paths
@@ -156,102 +176,147 @@ def stop(name: str, *, checkout_flag: str | None, repo_flag: str | None,
     return True
 
 
-class EarlyStatusText:
-    """``systemctl [--user] status --no-pager --full UNIT`` started before the modules of
-    `status` are imported, so that it reads the journal (the slow part of a status) while
-    they load; ``communicate()`` as Popen's (its text; stderr dropped), ``discard()`` when
-    the answer is not wanted after all (NAME not installed, a usage error)."""
+class Started:
+    """A process started before the modules of its command line load — here, or by the
+    command's front (src/front/front.c) and adopted (:func:`adopt`) — with its output
+    pipes. ``communicate()`` as Popen's (its texts; stderr None when it was not captured),
+    ``discard()`` when its answer is not wanted after all (the process is waited for)."""
 
-    def __init__(self, unit: str, user_mode: bool):
-        import _signal
+    def __init__(self, pid: int, out_fd: int, err_fd: int | None = None):
+        self.pid, self._out, self._err = pid, out_fd, err_fd
+        self.returncode: int | None = None
 
-        scope = ["--user"] if user_mode else []
-        self._fd, out_w = os.pipe()
+    @classmethod
+    def spawn(cls, argv: list[str], capture_stderr: bool = True) -> "Started":
+        """posix_spawn instead of subprocess: its import costs more than the spawn."""
+        import _signal     # the C module: ``signal`` imports enum
+
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe() if capture_stderr else (None, os.open(os.devnull, os.O_WRONLY))
         try:
-            with open(os.devnull, "wb") as null:
-                self._pid = os.posix_spawnp(
-                    "systemctl", ["systemctl", *scope, "status", "--no-pager", "--full", unit],
-                    os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, out_w, 1),
-                                              (os.POSIX_SPAWN_DUP2, null.fileno(), 2)],
-                    setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
+            pid = os.posix_spawnp(argv[0], argv, os.environ,
+                                  file_actions=[(os.POSIX_SPAWN_DUP2, out_w, 1),
+                                                (os.POSIX_SPAWN_DUP2, err_w, 2)],
+                                  # as subprocess does: the child gets the default SIGPIPE
+                                  setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
         except OSError:
-            os.close(self._fd)
+            for fd in (out_r, err_r):
+                if fd is not None:
+                    os.close(fd)
             raise
         finally:
             os.close(out_w)
+            os.close(err_w)
+        return cls(pid, out_r, err_r)
 
-    def communicate(self) -> tuple[str, None]:
-        chunks = []
-        while data := os.read(self._fd, 65536):
-            chunks.append(data)
-        os.close(self._fd)
-        os.waitpid(self._pid, 0)
-        self._pid = None
-        return b"".join(chunks).decode("utf-8", "replace"), None
+    def communicate(self) -> tuple[str, str | None]:
+        fds = [self._out] if self._err is None else [self._out, self._err]
+        texts = _read_all(fds)
+        self._wait()
+        return texts[0], (texts[1] if self._err is not None else None)
 
     def discard(self) -> None:
-        if self._pid is not None:
-            os.close(self._fd)       # it may be writing: the closed pipe ends it
-            os.waitpid(self._pid, 0)
-            self._pid = None
+        if self.returncode is None:
+            for fd in (self._out, self._err):
+                if fd is not None:
+                    os.close(fd)     # it may be writing: the closed pipe ends it
+            self._wait()
+
+    def _wait(self) -> None:
+        self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
 
 
-def early_status_text(name: str, *, system_flag: bool, user_flag: bool) -> EarlyStatusText | None:
-    """The status text process of a plain ``status NAME``, started now (None when the line
-    is not plain: the full path starts its own, and says what is wrong)."""
+def adopt(early: str, verb: str, name: str) -> list[Started] | None:
+    """The processes the command's front started for this line, from SYSCONTAINERS_EARLY
+    (``VERB NAME PID:OUT[:ERR]...``, src/front/front.c); None when there are none for it.
+    Processes started for another line are waited for, and anything that is not a child
+    of ours with open pipes is ignored (the variable can only come from the front, which
+    clears it first; this keeps a stray one harmless)."""
+    words = early.split(" ")
+    found = [started for started in map(_child, words[2:]) if started is not None]
+    if words[:2] != [verb, name] or not found or len(found) < len(words) - 2:
+        for started in found:
+            started.discard()
+        return None
+    return found
+
+
+def _child(word: str) -> Started | None:
+    """``PID:OUT[:ERR]`` of SYSCONTAINERS_EARLY when PID is a child of ours and the fds are
+    pipes; None otherwise."""
+    try:
+        pid, *fds = (int(n) for n in word.split(":"))
+        if not 1 <= len(fds) <= 2 or not all(_is_pipe(fd) for fd in fds):
+            return None
+        # ChildProcessError (an OSError) when it is not a child of ours; WNOWAIT: the exit
+        # status, if it has one yet, stays for communicate()
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except (ValueError, OSError):
+        return None
+    return Started(pid, *fds)
+
+
+def _is_pipe(fd: int) -> bool:
+    import _stat
+
+    try:
+        return _stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
+def early_status_text(name: str, *, system_flag: bool, user_flag: bool) -> Started | None:
+    """The ``systemctl [--user] status --no-pager --full NAME.service`` process of a plain
+    ``status NAME``, started now, so that it reads the journal (the slow part of a status)
+    while the modules of the status line load (None when the line is not plain: the full
+    path starts its own, and says what is wrong)."""
     root = os.geteuid() == 0
     if not plain_name(name) or (system_flag and not root):
         return None
+    scope = ["--user"] if user_flag or not root else []
     try:
-        return EarlyStatusText(f"{name}.service", user_flag or not root)
+        return Started.spawn(["systemctl", *scope, "status", "--no-pager", "--full",
+                              f"{name}.service"], capture_stderr=False)
     except OSError:
         return None            # no systemctl: the full path says so
 
 
 def systemctl(verb: str, unit: str) -> None:
-    """``systemctl VERB UNIT`` with its output captured (nothing of it shown on success);
-    a failure is ServiceError ``systemctl VERB UNIT: <its last line>`` as from
-    ``Systemd.systemctl``. posix_spawn instead of subprocess (its import costs more than the
-    spawn); not an exec: a failure must still be our one line (docs/operations.md)."""
-    import _signal     # the C module: ``signal`` imports enum
-
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    """``systemctl VERB UNIT``, as :func:`finish` says."""
     try:
-        pid = os.posix_spawnp("systemctl", ["systemctl", verb, unit], os.environ,
-                              file_actions=[(os.POSIX_SPAWN_DUP2, out_w, 1),
-                                            (os.POSIX_SPAWN_DUP2, err_w, 2)],
-                              # as subprocess does: the child gets the default SIGPIPE
-                              setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
+        started = Started.spawn(["systemctl", verb, unit])
     except FileNotFoundError:
-        for fd in (out_r, err_r):
-            os.close(fd)
         raise ServiceError("systemctl is not installed") from None
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-    out, err = _read_both(out_r, err_r)
-    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    if code != 0:
-        reason = _last_line(err) or _last_line(out) or f"exit status {code}"
+    finish(started, verb, unit)
+
+
+def finish(started: Started, verb: str, unit: str) -> None:
+    """Wait for ``systemctl VERB UNIT`` (its output captured; nothing of it shown on
+    success); a failure is ServiceError ``systemctl VERB UNIT: <its last line>`` as from
+    ``Systemd.systemctl``. Not an exec of systemctl: a failure must still be our one line
+    (docs/operations.md)."""
+    out, err = started.communicate()
+    if started.returncode != 0:
+        reason = _last_line(err or "") or _last_line(out) or f"exit status {started.returncode}"
         raise ServiceError(f"systemctl {verb} {unit}: {reason}")
 
 
-def _read_both(out_fd: int, err_fd: int) -> tuple[str, str]:
-    """Both pipes to their end (read in turn as data comes, so neither can fill and block)."""
+def _read_all(fds: list[int]) -> list[str]:
+    """Each pipe to its end (read in turn as data comes, so none can fill and block)."""
     import select
 
-    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
-    open_fds = [out_fd, err_fd]
+    chunks: dict[int, list[bytes]] = {fd: [] for fd in fds}
+    open_fds = list(fds)
     while open_fds:
-        for fd in select.select(open_fds, [], [])[0]:
+        ready = open_fds if len(open_fds) == 1 else select.select(open_fds, [], [])[0]
+        for fd in ready:
             data = os.read(fd, 65536)
             if data:
                 chunks[fd].append(data)
             else:
                 open_fds.remove(fd)
                 os.close(fd)
-    return tuple(b"".join(chunks[fd]).decode("utf-8", "replace") for fd in (out_fd, err_fd))
+    return [b"".join(chunks[fd]).decode("utf-8", "replace") for fd in fds]
 
 
 def _last_line(text: str) -> str:

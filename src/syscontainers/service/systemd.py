@@ -12,13 +12,7 @@ from typing import Protocol
 from ..errors import CommandError, ServiceError
 from ..paths import SYSTEM_UNIT_DIRS, USER_UNIT_DIRS
 from ..proc import Result, run, spawn_output
-
-# ActiveState -> the status `list` shows (docs/operations.md "Service state across update,
-# rollback, stop and uninstall"); activating is "starting", or "restarting" below
-_STATUS = {
-    "active": "running", "reloading": "running", "activating": "starting",
-    "deactivating": "stopping", "inactive": "inactive", "failed": "failed",
-}
+from . import unitstate
 
 
 @dataclass(frozen=True)
@@ -42,28 +36,11 @@ class ServiceState:
 
     @classmethod
     def from_properties(cls, props: dict[str, str]) -> "ServiceState":
-        active = props.get("ActiveState", "")
-        if props.get("LoadState") in ("not-found", "", None) and active in ("inactive", ""):
-            return cls("no service")   # (a unit whose file went while it ran still runs)
-        try:
-            restarts = int(props.get("NRestarts") or 0)
-        except ValueError:
-            restarts = 0
-        sub = props.get("SubState", "")
-        status = _STATUS.get(active, active)
-        # Between a crash and the next automatic start systemd says activating/auto-restart;
-        # the start after it is activating too: the service is crash-looping, not starting.
-        if sub == "auto-restart" or (active == "activating" and restarts > 0):
-            status = "restarting"
-        return cls(status, restarts)
+        return cls(*unitstate.state_of(props))
 
     def display(self) -> str:
         """For the table: the restart count next to the status when there were restarts."""
-        if self.status == "restarting":
-            return f"restarting ({self.restarts})"
-        if self.restarts and self.status in ("running", "failed"):
-            return f"{self.status} ({self.restarts} restarts)"
-        return self.status
+        return unitstate.display(self.status, self.restarts)
 
 
 class ServiceManager(Protocol):
@@ -166,14 +143,15 @@ class Systemd:
     def _show(self, units: list[str]) -> dict[str, "ServiceState"]:
         if not units:
             return {}
-        res = self.systemctl("show", "--property=Id,LoadState,ActiveState,SubState,NRestarts",
-                             "--", *units, check=False)
-        states = {}
-        for block in res.stdout.split("\n\n"):
-            props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-            if props.get("Id"):
-                states[props["Id"]] = ServiceState.from_properties(props)
-        return states
+        res = self.systemctl("show", f"--property={unitstate.SHOW_PROPERTIES}", "--", *units,
+                             check=False)
+        return self.parse_states(res.stdout)
+
+    @staticmethod
+    def parse_states(stdout: str) -> dict[str, "ServiceState"]:
+        """The states in ``systemctl show`` output of :data:`unitstate.SHOW_PROPERTIES`."""
+        return {unit: ServiceState.from_properties(props)
+                for unit, props in unitstate.parse_show(stdout).items()}
 
     def unit_origin(self, unit: str) -> UnitOrigin | None:
         """How the manager knows ``unit`` (load it if needed); None when it cannot be asked
@@ -204,15 +182,21 @@ class Systemd:
                              check=False)
         return res.returncode != 0 or res.stdout.strip() != "no"
 
-    def state_and_status_text(self, unit: str, started=None) -> tuple["ServiceState", str]:
+    def state_and_status_text(self, unit: str, started=None,
+                              started_show=None) -> tuple["ServiceState", str]:
         """The unit's state (one ``show``: it has the restart count and loads a unit systemd
         has not loaded yet) and its ``systemctl status`` text, the two processes side by
-        side (status reads the journal: it is the slower one). ``started``: that status
-        process, already started by the caller (anything with Popen's ``communicate()``)."""
+        side (status reads the journal: it is the slower one). ``started`` /
+        ``started_show``: those processes, already started by the caller or the command's
+        front (anything with Popen's ``communicate()``; quickcontrol.Started)."""
         status = started or spawn_output(["systemctl", *self._scope(), "status", "--no-pager",
                                           "--full", unit])
         try:
-            state = self._show([unit]).get(unit, ServiceState("no service"))
+            if started_show is not None:
+                states = self.parse_states(started_show.communicate()[0])
+            else:
+                states = self._show([unit])
+            state = states.get(unit, ServiceState("no service"))
         finally:
             text, _ = status.communicate()
         return state, text
