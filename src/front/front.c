@@ -425,7 +425,8 @@ static int status(const struct line *l, const char *unit)
             return code;
         signal(SIGPIPE, SIG_DFL);
     }
-    hand_over(l, p, count);
+    if (count > 0)
+        hand_over(l, p, count);
     return -1;
 }
 
@@ -471,6 +472,7 @@ static int exec_python(char **argv, int argc)
         args[2] = LAUNCHER;
         memcpy(args + 3, argv + 1, (size_t)argc * sizeof *args);   /* with argv's NULL */
         execv(PYTHON, args);
+        free(args);
     }
     fprintf(stderr, "error: cannot run %s: %s (run `make deps` again)\n", PYTHON,
             strerror(errno));

@@ -15,6 +15,7 @@
  * containers in each state; tests/unit/test_front.py checks the field table and the image
  * rule against the Python ones.
  */
+#define _GNU_SOURCE
 #include "front.h"
 #include "json.h"
 #include "sha256.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>

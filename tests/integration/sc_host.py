@@ -18,6 +18,8 @@ from pathlib import Path
 from tests.testhost.host import REPO_ROOT, TestHost
 
 SC = str(REPO_ROOT / ".venv/bin/syscontainers")
+# what runs once the front has handed a line to Python (docs/architecture.md "The command's front")
+LAUNCHER = str(REPO_ROOT / ".venv/libexec/syscontainers.py")
 CHECKOUTS = Path("/var/lib/containers/atomic")
 
 

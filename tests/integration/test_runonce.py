@@ -12,7 +12,8 @@ import pytest
 
 from tests.fixtures.examples import example_spec
 from tests.fixtures.images import ImageSpec, build_oci_layout
-from tests.integration.sc_host import SC as SC_INSIDE, ScHost, free_port, http_get
+from tests.integration.sc_host import LAUNCHER as LAUNCHER_INSIDE, SC as SC_INSIDE, ScHost, \
+    free_port, http_get
 
 pytestmark = [pytest.mark.systemd, pytest.mark.root, pytest.mark.registry]
 
@@ -133,7 +134,8 @@ def test_run_is_cleaned_up_when_interrupted(sc, images, sig):
                             start_new_session=True)
     try:
         assert proc.stdout.readline().strip() == "started"
-        tool = sc.host.run("pgrep", "-f", f"{SC_INSIDE} run").stdout.split()
+        # the front (bin/syscontainers) execs Python with the launcher: that is the tool
+        tool = sc.host.run("pgrep", "-f", f"{LAUNCHER_INSIDE} run").stdout.split()
         assert len(tool) == 1
         if sig == signal.SIGINT:
             os.killpg(proc.pid, sig)      # what a terminal's Ctrl-C does

@@ -435,7 +435,6 @@ def _status(args) -> int:
 
     from ..lifecycle.health import container_health
     from ..lifecycle.query import status
-    from ..service.unitstate import status_line
 
     from ..errors import ContainerNotFound
 
@@ -458,7 +457,7 @@ def _status(args) -> int:
         print_json({**row.as_json(), "created": iso_time(row.created),
                     "health_check": report.check or None, "health_output": report.output or None})
         return 0 if row.status == "running" else 3
-    print(status_line(row.name, row.status_text(), row.image, row.image_id, row.auto_update))
+    print(row.status_line())
     if report.check:
         print(f"health: {report.detail()}")
     sys.stdout.write(text)

@@ -48,6 +48,12 @@ class ContainerRow:
         return unitstate.row_text(self.status, self.restarts, self.health, self.drifted,
                                   self.pinned)
 
+    def status_line(self) -> str:
+        """The first line of `status NAME` (the command's front prints the same line for
+        the rows it builds itself: service/unitstate.py, src/front/status.c)."""
+        return unitstate.status_line(self.name, self.status_text(), self.image, self.image_id,
+                                     self.auto_update)
+
 
 def iso_time(epoch: float | int | None) -> str | None:
     """A time as JSON carries it: ISO 8601 with the local offset (docs/json.md). Here, not
