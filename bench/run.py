@@ -37,6 +37,10 @@ import gen  # noqa: E402
 import report  # noqa: E402
 
 # startstop: only the start/stop/status rows of service (no memory row, no podman)
+# start/stop/status: 20-50 ms each, with outliers of +10-25 ms on either side (idle states,
+# pid 1's other work); with 10 rounds one status row read 1.80x where four others read
+# 1.22-1.44x. 20 rounds, a few seconds more.
+CONTROL_ROUNDS = 20
 WORKLOADS = ("startup", "pull", "checkout", "host", "service", "podman", "scale", "startstop")
 QUICK_WORKLOADS = ("startup", "pull", "checkout")      # --quick: no test host, no podman
 
@@ -132,7 +136,7 @@ def _host_benchmarks(args, work: Path, refs) -> tuple[list[Row], list[str]]:
         context.append(f"Inside the systemd test host (booted in {h.host.boot_seconds:.2f} s).")
         if "service" in args.only or "startstop" in args.only:
             from bench_service import bench_control, bench_memory
-            rows += bench_control(h, refs["svc-detached"], max(args.runs, 10))
+            rows += bench_control(h, refs["svc-detached"], max(args.runs, CONTROL_ROUNDS))
         if "service" in args.only:
             mem_row, mem_context = bench_memory(h, refs, work, 3)
             rows.append(mem_row)
