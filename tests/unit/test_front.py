@@ -110,6 +110,23 @@ def box(tmp_path):
     return Box(tmp_path)
 
 
+@pytest.fixture
+def runc_state(box):
+    """Makes runc's state directory of the box's container (/run/runc/NAME: a leftover, to
+    the plain case) on demand; removes it, and /run/runc when it made that too."""
+    root = Path("/run/runc")
+    made_root = not root.exists()
+    state = root / box.name
+
+    def make() -> None:
+        state.mkdir(parents=True)
+    yield make
+    if state.exists():
+        state.rmdir()
+    if made_root and root.exists() and not any(root.iterdir()):
+        root.rmdir()
+
+
 # --- which lines start systemctl early: the front's checks are quickcontrol's ---------------
 
 def _python_verdict(argv: list[str]) -> str:
@@ -162,15 +179,14 @@ def test_the_front_starts_what_the_python_command_would_start_first(box, fronts,
                                    "null-runtime", "no-runtime", "escaped-runtime",
                                    "bad-info", "not-json", "blank-first", "runtime-twice"])
 @pytest.mark.parametrize("verb", ["start", "stop"])
-def test_the_plain_case_is_quickcontrols(box, fronts, setup, verb, monkeypatch):
+def test_the_plain_case_is_quickcontrols(box, fronts, setup, verb, monkeypatch, runc_state):
     monkeypatch.setenv("SYSCONTAINERS_CONFIG", box.env["SYSCONTAINERS_CONFIG"])
-    state = Path("/run/runc") / box.name
     if setup == "config":
         Path(box.env["SYSCONTAINERS_CONFIG"]).write_text("")
     elif setup in ("switching", "installing"):
         (box.co / f".{box.name}.{setup}").write_text("")
     elif setup == "state-left":
-        state.mkdir(parents=True)
+        runc_state()
     elif setup == "other-link":
         (box.co / box.name).unlink()
         (box.co / box.name).symlink_to(box.co / "other.0")
@@ -190,18 +206,14 @@ def test_the_plain_case_is_quickcontrols(box, fronts, setup, verb, monkeypatch):
         box.write('\n  {"runtime": "/usr/sbin/runc"}\n')
     elif setup == "runtime-twice":
         box.write('{"runtime": "/bin/sh", "runtime": "/usr/sbin/runc"}')
-    try:
-        argv = box.argv(verb, box.name)
-        python = _python_verdict(argv)
-        if setup == "escaped-runtime" and verb == "start":
-            # what the front does not fully read it leaves to Python, which decides (and here
-            # starts the unit on its own quick path)
-            assert (_front_verdict(box, fronts, argv), python) == ("none", "start")
-        else:
-            assert _front_verdict(box, fronts, argv) == python
-    finally:
-        if setup == "state-left":
-            state.rmdir()
+    argv = box.argv(verb, box.name)
+    python = _python_verdict(argv)
+    if setup == "escaped-runtime" and verb == "start":
+        # what the front does not fully read it leaves to Python, which decides (and here
+        # starts the unit on its own quick path)
+        assert (_front_verdict(box, fronts, argv), python) == ("none", "start")
+    else:
+        assert _front_verdict(box, fronts, argv) == python
 
 
 @pytest.mark.parametrize("verb", ["start", "stop"])
@@ -228,15 +240,11 @@ def test_a_failing_systemctl_is_handed_to_python_which_words_it(box, fronts, ver
     assert box.handed_over()[0].startswith(f"ran:{verb} {box.name} ")
 
 
-def test_a_stop_that_leaves_runtime_state_is_handed_over(box, fronts):
+def test_a_stop_that_leaves_runtime_state_is_handed_over(box, fronts, runc_state):
     """runc's state is still there after the stop: Python's leftover check decides."""
-    state = Path("/run/runc") / box.name
-    state.mkdir(parents=True)
-    try:
-        box.run([str(fronts["noting"])], *box.argv("stop", box.name))
-        assert box.handed_over()[0].startswith(f"ran:stop {box.name} ")
-    finally:
-        state.rmdir()
+    runc_state()
+    box.run([str(fronts["noting"])], *box.argv("stop", box.name))
+    assert box.handed_over()[0].startswith(f"ran:stop {box.name} ")
 
 
 # --- the status line: the front's, or none ------------------------------------------------------
