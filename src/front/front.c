@@ -36,6 +36,7 @@
 #include <limits.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,6 @@ extern char **environ;
 #define DEFAULT_RUNTIME "/usr/sbin/runc"
 #define NAME_MAX_LEN 200
 #define SHOW_PROPERTIES "--property=Id,LoadState,ActiveState,SubState,NRestarts"
-#define INFO_MAX (1 << 20)          /* an info file is a few KB; larger: the Python path */
 
 /* ------------------------------------------------------------ the command line (cli/quick.py) */
 
@@ -193,41 +193,49 @@ static int lexists(const char *path)
 
 /* ------------------------------------------------------------ files */
 
-char *read_file(const char *path, size_t limit, size_t *n)
+/* All of fd to its end, NUL-terminated, in a buffer the caller frees; its size in *n. NULL
+ * with errno set when it cannot be read (EFBIG past limit bytes, ENOMEM). */
+static char *read_all(int fd, size_t limit, size_t *n)
 {
-    char *data = NULL;
+    char *data = NULL, *more;
     size_t size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    *n = 0;
-    if (fd < 0)
-        return NULL;
-    for (;;) {
+    ssize_t r;
+    for (*n = 0;; *n += (size_t)r) {
         if (*n + 1 >= size) {
-            char *more = size < limit + 2 ? realloc(data, size = size ? 2 * size : 8192) : NULL;
+            more = size < limit + 2 ? realloc(data, size = size ? 2 * size : 8192) : NULL;
             if (!more) {
+                errno = size >= limit + 2 ? EFBIG : ENOMEM;
                 free(data);
-                close(fd);
-                errno = EFBIG;
                 return NULL;
             }
             data = more;
         }
-        ssize_t r = read(fd, data + *n, size - *n - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
+        while ((r = read(fd, data + *n, size - *n - 1)) < 0 && errno == EINTR)
+            ;
+        if (r < 0) {
             int saved = errno;
-            close(fd);
-            if (r < 0) {
-                free(data);
-                errno = saved;
-                return NULL;
-            }
+            free(data);
+            errno = saved;
+            return NULL;
+        }
+        if (r == 0) {
             data[*n] = '\0';
             return data;
         }
-        *n += (size_t)r;
     }
+}
+
+char *read_file(const char *path, size_t limit, size_t *n)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), saved;
+    char *data;
+    if (fd < 0)
+        return NULL;
+    data = read_all(fd, limit, n);
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return data;
 }
 
 struct runtime {
@@ -262,7 +270,7 @@ static int info_runtime(const char *dep, char *runtime, size_t size)
     struct runtime rt = {"", 1};
     size_t n;
     int ok;
-    if (!path_of(path, sizeof path, "%s/info", dep) || !(data = read_file(path, INFO_MAX, &n)))
+    if (!path_of(path, sizeof path, "%s/info", dep) || !(data = read_file(path, FILE_MAX, &n)))
         return 0;
     ok = json_document(data, n, runtime_member, &rt) && rt.ok && strlen(rt.path) < size;
     free(data);
@@ -292,19 +300,20 @@ static int state_dir(const char *dep, const char *name, char *state, size_t size
     return path_of(state, size, "%s/%s", root, name);
 }
 
-/* quickcontrol._plain: the deployment NAME's link points at, in dep; 0: not the plain case */
-static int plain(const struct line *l, char *dep, size_t size)
+/* quickcontrol._plain: the checkouts dir, and the deployment NAME's link points at in dep;
+ * NULL: not the plain case */
+static const char *plain(const struct line *l, char *dep, size_t size)
 {
     const char *cps = checkouts(l);
-    return cps && plain_name(l->name) && deployment(cps, l->name, dep, size);
+    return cps && plain_name(l->name) && deployment(cps, l->name, dep, size) ? cps : NULL;
 }
 
-/* quickcontrol.start's and stop's conditions; 1: the plain case of this verb */
-static int plain_control(const struct line *l)
+/* quickcontrol.start's and stop's conditions, with NAME's deployment (dep) */
+static int plain_control(const struct line *l, char *dep, size_t size)
 {
-    char dep[PATH_MAX], state[PATH_MAX];
-    const char *cps = checkouts(l);
-    if (!plain(l, dep, sizeof dep))
+    char state[PATH_MAX];
+    const char *cps = plain(l, dep, size);
+    if (!cps)
         return 0;
     if (!strcmp(l->verb, "stop"))
         return 1;
@@ -352,25 +361,8 @@ static int spawn(char *const argv[], int capture_err, struct started *p)
 
 char *finish_output(struct started *p)
 {
-    size_t size = 8192, n = 0;
-    char *data = malloc(size);
-    for (; data;) {
-        if (n + 1 >= size) {
-            char *more = realloc(data, size *= 2);
-            if (!more)
-                free(data);
-            data = more;
-            continue;
-        }
-        ssize_t r = read(p->out, data + n, size - n - 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    if (data)
-        data[n] = '\0';
+    size_t n;
+    char *data = read_all(p->out, SIZE_MAX - 2, &n);
     close(p->out);
     waitpid(p->pid, NULL, 0);
     return data;
@@ -414,12 +406,11 @@ static int start_status(const struct line *l, const char *unit, struct started p
 
 /* status: the line itself in the plain case (status.c), else the processes handed over;
  * returns the exit status, or -1 to exec the Python command */
-static int status(const struct line *l, const char *unit)
+static int status(const struct line *l, const char *unit, const char *dep)
 {
     struct started p[2];
-    char dep[PATH_MAX];
     int count = start_status(l, unit, p), code;
-    if (count == 2 && plain(l, dep, sizeof dep)) {
+    if (count == 2 && dep[0]) {
         signal(SIGPIPE, SIG_IGN);      /* a closed stdout: exit 1, as the Python command */
         if ((code = front_status(l->name, dep, &p[0], &p[1])) >= 0)
             return code;
@@ -434,17 +425,16 @@ static int status(const struct line *l, const char *unit)
  * quickcontrol.stop checks after it): then that was all, as on the Python side, which prints
  * nothing then either. 0: the Python command takes over (a failure to word, a leftover to
  * clear); systemctl's exit status and output are left for it (WNOWAIT, pipes unread). */
-static int control_done(const struct line *l, struct started *p)
+static int control_done(const struct line *l, struct started *p, const char *dep)
 {
-    char dep[PATH_MAX], state[PATH_MAX];
+    char state[PATH_MAX];
     siginfo_t info;
     int r;
     while ((r = waitid(P_PID, (id_t)p->pid, &info, WEXITED | WNOWAIT)) != 0 && errno == EINTR)
         ;
     if (r != 0 || info.si_code != CLD_EXITED || info.si_status != 0)
         return 0;
-    if (!strcmp(l->verb, "stop") && (!plain(l, dep, sizeof dep) ||
-                                     !state_dir(dep, l->name, state, sizeof state) ||
+    if (!strcmp(l->verb, "stop") && (!state_dir(dep, l->name, state, sizeof state) ||
                                      lexists(state)))
         return 0;
     waitpid(p->pid, NULL, 0);
@@ -453,14 +443,19 @@ static int control_done(const struct line *l, struct started *p)
     return 1;
 }
 
-/* 1: this line's systemctl may start now */
-static int wanted(const struct line *l)
+/* 1: this line's systemctl may start now; dep: NAME's deployment in the plain case ("" when
+ * a status is not) */
+static int wanted(const struct line *l, char *dep, size_t size)
 {
+    dep[0] = '\0';
     if (l->debug || !plain_name(l->name))
         return 0;
-    if (!strcmp(l->verb, "status"))
+    if (!strcmp(l->verb, "status")) {
+        if (!plain(l, dep, size))
+            dep[0] = '\0';
         return !(l->system && geteuid() != 0);
-    return plain_control(l);
+    }
+    return plain_control(l, dep, size);
 }
 
 static int exec_python(char **argv, int argc)
@@ -483,19 +478,19 @@ int main(int argc, char **argv)
 {
     struct line l;
     struct started p;
-    char unit[NAME_MAX_LEN + 16];
+    char unit[NAME_MAX_LEN + 16], dep[PATH_MAX];
     int code;
     unsetenv("SYSCONTAINERS_EARLY");    /* only ever this run's */
-    if (!parse(argc, argv, &l) || !wanted(&l))
+    if (!parse(argc, argv, &l) || !wanted(&l, dep, sizeof dep))
         return exec_python(argv, argc);
     snprintf(unit, sizeof unit, "%s.service", l.name);
     if (!strcmp(l.verb, "status")) {
-        if ((code = status(&l, unit)) >= 0)
+        if ((code = status(&l, unit, dep)) >= 0)
             return code;
     } else {
         char *cmd[] = {"systemctl", (char *)l.verb, unit, NULL};
         if (spawn(cmd, 1, &p)) {
-            if (control_done(&l, &p))
+            if (control_done(&l, &p, dep))
                 return 0;
             hand_over(&l, &p, 1);
         }

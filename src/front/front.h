@@ -17,6 +17,8 @@ struct started {
     int out, err;
 };
 
+#define FILE_MAX (1 << 20)      /* the files the front reads are a few KB; larger: Python's */
+
 int path_of(char *buf, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #define SYSTEM_UNITS_DIR "/etc/systemd/system"      /* paths.SYSTEM_UNITS_DIR */
-#define FILE_MAX (1 << 20)                          /* larger: the Python command */
 
 /* deploy/infofields.py INFO_TYPES, by the info file's (hyphenated) names */
 static const struct field {

@@ -388,7 +388,7 @@ def test_a_stray_early_variable_is_ignored(tmp_path):
 
 
 def test_processes_started_for_another_line_are_waited_for():
-    started = qc.Started.spawn(["sh", "-c", "echo hi"])
+    started = qc.EarlyProcess.spawn(["sh", "-c", "echo hi"])
     assert qc.adopt(f"start web {started.pid}:{started._out}:{started._err}", "stop",
                     "web") is None
     assert started.returncode is None     # (adopt made its own handle, which it reaped)

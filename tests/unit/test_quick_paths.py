@@ -287,12 +287,12 @@ def test_status_uses_the_early_text_and_discards_it_on_an_error(plain, monkeypat
     from syscontainers.cli.__main__ import main
     co, log = plain
     started = []
-    real = qc.Started.spawn.__func__
+    real = qc.EarlyProcess.spawn.__func__
 
     def spy(cls, *a, **kw):
         started.append(real(cls, *a, **kw))
         return started[-1]
-    monkeypatch.setattr(qc.Started, "spawn", classmethod(spy))
+    monkeypatch.setattr(qc.EarlyProcess, "spawn", classmethod(spy))
     assert main(["--checkout-path", str(co), "status", "nosuch"]) == 4
     assert len(started) == 1 and started[0].returncode is not None     # discarded: reaped
     assert capsys.readouterr().err == "error: container nosuch is not installed\n"

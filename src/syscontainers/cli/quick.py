@@ -41,7 +41,7 @@ def _options(words: list[str]) -> types.SimpleNamespace | None:
 def quick_args(argv: list[str], early: str | None = None):
     """The parsed arguments of a plain start/stop/status/list line; None for anything else.
     ``early``: SYSCONTAINERS_EARLY, what the command's front started for this line
-    (src/front/front.c); adopted as ``early`` (a list of quickcontrol.Started, or None)."""
+    (src/front/front.c); adopted as ``early`` (a list of quickcontrol.EarlyProcess, or None)."""
     ns = _line(argv)
     if early:
         from ..lifecycle.quickcontrol import adopt

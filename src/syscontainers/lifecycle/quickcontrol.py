@@ -137,7 +137,7 @@ def start_is_plain(name: str, checkout_flag: str | None, user_flag: bool) -> boo
 
 
 def start(name: str, *, checkout_flag: str | None, user_flag: bool,
-          started: Started | None = None) -> bool:
+          started: EarlyProcess | None = None) -> bool:
     """``systemctl start NAME.service`` in the plain case (:func:`start_is_plain`); False
     (nothing done) otherwise. ``started``: that process, started by the command's front
     after the same checks (src/front/front.c)."""
@@ -152,7 +152,7 @@ def start(name: str, *, checkout_flag: str | None, user_flag: bool,
 
 
 def stop(name: str, *, checkout_flag: str | None, repo_flag: str | None,
-         user_flag: bool, started: Started | None = None) -> bool:
+         user_flag: bool, started: EarlyProcess | None = None) -> bool:
     """control.stop: ``systemctl stop NAME.service``, then no runtime container of NAME
     left (when runc's state says there may be one, the full path's leftover.clear decides).
     False when it is not the plain case (nothing done, or only the front's stop: the full
@@ -176,7 +176,7 @@ def stop(name: str, *, checkout_flag: str | None, repo_flag: str | None,
     return True
 
 
-class Started:
+class EarlyProcess:
     """A process started before the modules of its command line load — here, or by the
     command's front (src/front/front.c) and adopted (:func:`adopt`) — with its output
     pipes. ``communicate()`` as Popen's (its texts; stderr None when it was not captured),
@@ -187,7 +187,7 @@ class Started:
         self.returncode: int | None = None
 
     @classmethod
-    def spawn(cls, argv: list[str], capture_stderr: bool = True) -> "Started":
+    def spawn(cls, argv: list[str], capture_stderr: bool = True) -> "EarlyProcess":
         """posix_spawn instead of subprocess: its import costs more than the spawn."""
         import _signal     # the C module: ``signal`` imports enum
 
@@ -226,7 +226,7 @@ class Started:
         self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
 
 
-def adopt(early: str, verb: str, name: str) -> list[Started] | None:
+def adopt(early: str, verb: str, name: str) -> list[EarlyProcess] | None:
     """The processes the command's front started for this line, from SYSCONTAINERS_EARLY
     (``VERB NAME PID:OUT[:ERR]...``, src/front/front.c); None when there are none for it.
     Processes started for another line are waited for, and anything that is not a child
@@ -241,7 +241,7 @@ def adopt(early: str, verb: str, name: str) -> list[Started] | None:
     return found
 
 
-def _child(word: str) -> Started | None:
+def _child(word: str) -> EarlyProcess | None:
     """``PID:OUT[:ERR]`` of SYSCONTAINERS_EARLY when PID is a child of ours and the fds are
     pipes; None otherwise."""
     try:
@@ -253,7 +253,7 @@ def _child(word: str) -> Started | None:
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
     except (ValueError, OSError):
         return None
-    return Started(pid, *fds)
+    return EarlyProcess(pid, *fds)
 
 
 def _is_pipe(fd: int) -> bool:
@@ -265,7 +265,7 @@ def _is_pipe(fd: int) -> bool:
         return False
 
 
-def early_status_text(name: str, *, system_flag: bool, user_flag: bool) -> Started | None:
+def early_status_text(name: str, *, system_flag: bool, user_flag: bool) -> EarlyProcess | None:
     """The ``systemctl [--user] status --no-pager --full NAME.service`` process of a plain
     ``status NAME``, started now, so that it reads the journal (the slow part of a status)
     while the modules of the status line load (None when the line is not plain: the full
@@ -275,7 +275,7 @@ def early_status_text(name: str, *, system_flag: bool, user_flag: bool) -> Start
         return None
     scope = ["--user"] if user_flag or not root else []
     try:
-        return Started.spawn(["systemctl", *scope, "status", "--no-pager", "--full",
+        return EarlyProcess.spawn(["systemctl", *scope, "status", "--no-pager", "--full",
                               f"{name}.service"], capture_stderr=False)
     except OSError:
         return None            # no systemctl: the full path says so
@@ -284,13 +284,13 @@ def early_status_text(name: str, *, system_flag: bool, user_flag: bool) -> Start
 def systemctl(verb: str, unit: str) -> None:
     """``systemctl VERB UNIT``, as :func:`finish` says."""
     try:
-        started = Started.spawn(["systemctl", verb, unit])
+        started = EarlyProcess.spawn(["systemctl", verb, unit])
     except FileNotFoundError:
         raise ServiceError("systemctl is not installed") from None
     finish(started, verb, unit)
 
 
-def finish(started: Started, verb: str, unit: str) -> None:
+def finish(started: EarlyProcess, verb: str, unit: str) -> None:
     """Wait for ``systemctl VERB UNIT`` (its output captured; nothing of it shown on
     success); a failure is ServiceError ``systemctl VERB UNIT: <its last line>`` as from
     ``Systemd.systemctl``. Not an exec of systemctl: a failure must still be our one line

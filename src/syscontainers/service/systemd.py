@@ -188,7 +188,7 @@ class Systemd:
         has not loaded yet) and its ``systemctl status`` text, the two processes side by
         side (status reads the journal: it is the slower one). ``started`` /
         ``started_show``: those processes, already started by the caller or the command's
-        front (anything with Popen's ``communicate()``; quickcontrol.Started)."""
+        front (anything with Popen's ``communicate()``; quickcontrol.EarlyProcess)."""
         status = started or spawn_output(["systemctl", *self._scope(), "status", "--no-pager",
                                           "--full", unit])
         try:
